@@ -1,0 +1,54 @@
+# Shoal — build, test, lint, benchmarks, demo, simulations.
+# Tools the tests need (kubo, staticcheck) are built once into $(TOOLS), outside the repo.
+
+GO        ?= go
+TOOLS     ?= $(HOME)/.cache/shoal/tools
+BIN       := bin
+EXAMPLES  := hello wordcount sha256sum
+WASM      := $(foreach e,$(EXAMPLES),examples/$(e)/$(e).wasm)
+TEST_TIMEOUT ?= 30m
+
+export SHOAL_TOOLS := $(TOOLS)
+
+.PHONY: all build examples test test-short lint bench demo sim clean tools
+
+all: build
+
+build: $(BIN)/shoal examples
+
+$(BIN)/shoal: FORCE
+	$(GO) build -trimpath -o $@ ./cmd/shoal
+
+examples: $(WASM)
+
+examples/%.wasm: FORCE
+	GOOS=wasip1 GOARCH=wasm $(GO) build -trimpath -o $@ ./$(dir $@)
+
+FORCE:
+
+# Everything `make test` needs that is not Go code of this module.
+tools:
+	@bash scripts/tools.sh
+
+test: tools
+	SHOAL_KUBO="$$(bash scripts/kubo.sh)" $(GO) test -race -timeout $(TEST_TIMEOUT) ./...
+
+test-short:
+	$(GO) test -short ./...
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$$(bash scripts/staticcheck.sh) ./...
+
+bench: build
+	bash scripts/bench.sh
+
+demo: build
+	bash scripts/demo.sh
+
+sim: build
+	bash scripts/sim.sh
+
+clean:
+	rm -rf $(BIN) $(WASM)

@@ -1,0 +1,33 @@
+// Package deps pins the module set while the packages that use it are written.
+package deps
+
+import (
+	_ "github.com/BurntSushi/toml"
+	_ "github.com/coder/websocket"
+	_ "github.com/ipfs/boxo/bitswap"
+	_ "github.com/ipfs/boxo/bitswap/network/bsnet"
+	_ "github.com/ipfs/boxo/blockservice"
+	_ "github.com/ipfs/boxo/blockstore"
+	_ "github.com/ipfs/boxo/chunker"
+	_ "github.com/ipfs/boxo/files"
+	_ "github.com/ipfs/boxo/ipld/merkledag"
+	_ "github.com/ipfs/boxo/ipld/unixfs/importer/balanced"
+	_ "github.com/ipfs/boxo/ipld/unixfs/io"
+	_ "github.com/ipfs/boxo/pinning/pinner/dspinner"
+	_ "github.com/ipfs/go-cid"
+	_ "github.com/ipfs/go-datastore"
+	_ "github.com/ipfs/go-ds-pebble"
+	_ "github.com/ipfs/go-ipld-format"
+	_ "github.com/ipld/go-ipld-prime/codec/dagcbor"
+	_ "github.com/libp2p/go-libp2p"
+	_ "github.com/libp2p/go-libp2p-kad-dht"
+	_ "github.com/libp2p/go-libp2p-pubsub"
+	_ "github.com/libp2p/go-libp2p/p2p/net/mock"
+	_ "github.com/moby/moby/client"
+	_ "github.com/multiformats/go-multiaddr"
+	_ "github.com/multiformats/go-multihash"
+	_ "github.com/schollz/progressbar/v3"
+	_ "github.com/tetratelabs/wazero"
+	_ "github.com/urfave/cli/v2"
+	_ "gopkg.in/yaml.v3"
+)

@@ -1,0 +1,230 @@
+package api
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"github.com/shoalnet/shoal/internal/logging"
+	"net"
+	"net/http"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/network"
+
+	"github.com/shoalnet/shoal/node"
+	"github.com/shoalnet/shoal/p2p"
+)
+
+var log = logging.Logger("api")
+
+// Server serves a node over HTTP.
+type Server struct {
+	n     *node.Node
+	token string
+	mux   *http.ServeMux
+	srv   *http.Server
+	ln    net.Listener
+}
+
+// Listen binds addr (host:port) and starts serving n. Binding off loopback
+// without a token is refused.
+func Listen(n *node.Node, addr, token string) (*Server, error) {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, fmt.Errorf("invalid API address %q: %w", addr, err)
+	}
+	if !isLoopback(host) && token == "" {
+		return nil, fmt.Errorf("API address %s is not loopback: set an API token (--api-token or api.token in the config) so that only clients that know it can use the node", addr)
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("API listen on %s: %w", addr, err)
+	}
+	s := &Server{n: n, token: token, mux: http.NewServeMux(), ln: ln}
+	s.routes()
+	s.srv = &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("API server stopped", "err", err)
+		}
+	}()
+	return s, nil
+}
+
+// Addr is the address the server listens on.
+func (s *Server) Addr() net.Addr { return s.ln.Addr() }
+
+// Close stops the server, letting in-flight requests finish until ctx ends.
+func (s *Server) Close(ctx context.Context) error {
+	err := s.srv.Shutdown(ctx)
+	if err != nil {
+		_ = s.srv.Close()
+	}
+	return err
+}
+
+// Handle registers an extra route ("METHOD /path") with the server; handlers
+// return an error that is written as a JSON error body.
+func (s *Server) Handle(pattern string, h func(w http.ResponseWriter, r *http.Request) error) {
+	method, path, _ := strings.Cut(pattern, " ")
+	s.mux.HandleFunc(method+" "+Prefix+path, func(w http.ResponseWriter, r *http.Request) {
+		if err := h(w, r); err != nil {
+			writeError(w, err)
+		}
+	})
+}
+
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.token != "" {
+		got := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if subtle.ConstantTimeCompare([]byte(got), []byte(s.token)) != 1 {
+			writeError(w, Errorf(http.StatusUnauthorized, CodeUnauthorized, "missing or wrong API token"))
+			return
+		}
+	}
+	s.mux.ServeHTTP(w, r)
+}
+
+func (s *Server) routes() {
+	s.Handle("GET /id", s.id)
+	s.Handle("GET /version", s.version)
+	s.Handle("GET /peers", s.peers)
+	s.Handle("GET /nodes", s.nodes)
+	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, Errorf(http.StatusNotFound, CodeNotFound, "no such endpoint: %s %s", r.Method, r.URL.Path))
+	})
+}
+
+func (s *Server) id(w http.ResponseWriter, r *http.Request) error {
+	n := s.n
+	resp := IDResponse{
+		ID:      n.ID().String(),
+		Version: node.Version,
+		Engines: n.Engines(),
+		Repo:    n.RepoPath(),
+		Peers:   len(n.Host.Network().Peers()),
+		Private: n.Private(),
+	}
+	for _, a := range n.Host.Addrs() {
+		resp.Addrs = append(resp.Addrs, a.String()+"/p2p/"+n.ID().String())
+	}
+	writeJSON(w, resp)
+	return nil
+}
+
+func (s *Server) version(w http.ResponseWriter, r *http.Request) error {
+	writeJSON(w, VersionResponse{Version: node.Version, Go: runtime.Version()})
+	return nil
+}
+
+// peers lists connected peers. With ?min=N it first waits (up to ?timeout,
+// default 10 s) until at least N peers are connected, driven by connection
+// events rather than polling.
+func (s *Server) peers(w http.ResponseWriter, r *http.Request) error {
+	h := s.n.Host
+	if m := r.URL.Query().Get("min"); m != "" {
+		min, err := strconv.Atoi(m)
+		if err != nil || min < 0 {
+			return BadRequest("invalid min %q: want a number of peers", m)
+		}
+		timeout, err := queryDuration(r, "timeout", 10*time.Second)
+		if err != nil {
+			return err
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), timeout)
+		defer cancel()
+		if err := s.n.WaitPeers(ctx, min); err != nil {
+			return Errorf(http.StatusGatewayTimeout, CodeTimeout, "fewer than %d peers connected after %s", min, timeout)
+		}
+	}
+	out := []Peer{}
+	for _, c := range h.Network().Conns() {
+		p := Peer{ID: c.RemotePeer().String(), Addr: c.RemoteMultiaddr().String(), Direction: dirString(c.Stat().Direction)}
+		if l := h.Peerstore().LatencyEWMA(c.RemotePeer()); l > 0 {
+			p.LatencyMS = float64(l.Microseconds()) / 1000
+		}
+		out = append(out, p)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	// One line per peer: keep the first connection of each.
+	dedup := out[:0]
+	for i, p := range out {
+		if i > 0 && p.ID == out[i-1].ID {
+			continue
+		}
+		dedup = append(dedup, p)
+	}
+	writeJSON(w, dedup)
+	return nil
+}
+
+func (s *Server) nodes(w http.ResponseWriter, r *http.Request) error {
+	q := p2p.NodeQuery{Engine: r.URL.Query().Get("engine"), Labels: map[string]string{}}
+	for _, l := range r.URL.Query()["label"] {
+		k, v, ok := strings.Cut(l, "=")
+		if !ok || k == "" {
+			return BadRequest("invalid label %q: want key=value", l)
+		}
+		q.Labels[k] = v
+	}
+	timeout, err := queryDuration(r, "timeout", 10*time.Second)
+	if err != nil {
+		return err
+	}
+	q.Timeout = timeout
+	min := 0
+	if m := r.URL.Query().Get("min"); m != "" {
+		if min, err = strconv.Atoi(m); err != nil || min < 0 {
+			return BadRequest("invalid min %q: want a number of nodes", m)
+		}
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), timeout)
+	defer cancel()
+	nodes, err := s.n.FindNodesAtLeast(ctx, q, min)
+	if err != nil {
+		if ctx.Err() != nil {
+			return Errorf(http.StatusGatewayTimeout, CodeTimeout, "found %d of the %d nodes wanted within %s", len(nodes), min, timeout)
+		}
+		return err
+	}
+	if nodes == nil {
+		nodes = []*p2p.Capabilities{}
+	}
+	writeJSON(w, NodesResponse{Nodes: nodes})
+	return nil
+}
+
+func queryDuration(r *http.Request, name string, def time.Duration) (time.Duration, error) {
+	v := r.URL.Query().Get(name)
+	if v == "" {
+		return def, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		return 0, BadRequest("invalid %s %q: want a duration like 10s", name, v)
+	}
+	return d, nil
+}
+
+func dirString(d network.Direction) string {
+	switch d {
+	case network.DirInbound:
+		return "inbound"
+	case network.DirOutbound:
+		return "outbound"
+	}
+	return "unknown"
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

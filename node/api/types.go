@@ -1,0 +1,36 @@
+package api
+
+import "github.com/shoalnet/shoal/p2p"
+
+// Prefix of every route.
+const Prefix = "/api/v0"
+
+// IDResponse describes the node.
+type IDResponse struct {
+	ID      string   `json:"id"`
+	Addrs   []string `json:"addrs"`
+	Version string   `json:"version"`
+	Engines []string `json:"engines"`
+	Repo    string   `json:"repo,omitempty"`
+	Peers   int      `json:"peers"`
+	Private bool     `json:"private_network"`
+}
+
+// Peer is one connected peer.
+type Peer struct {
+	ID        string  `json:"id"`
+	Addr      string  `json:"addr"`
+	Direction string  `json:"direction"`
+	LatencyMS float64 `json:"latency_ms,omitempty"`
+}
+
+// NodesResponse lists nodes found in the DHT.
+type NodesResponse struct {
+	Nodes []*p2p.Capabilities `json:"nodes"`
+}
+
+// VersionResponse is the daemon's version.
+type VersionResponse struct {
+	Version string `json:"version"`
+	Go      string `json:"go"`
+}

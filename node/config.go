@@ -1,0 +1,202 @@
+package node
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+)
+
+// Profiles for `shoal init --profile`.
+const (
+	// ProfileDefault listens on all interfaces, TCP and QUIC on port 4280,
+	// like an ordinary P2P daemon.
+	ProfileDefault = "default"
+	// ProfileLocal listens on 127.0.0.1 with OS-chosen ports and has no
+	// bootstrap peers: for tests, the demo and simulations.
+	ProfileLocal = "local"
+)
+
+// Defaults named once, used by DefaultConfig.
+const (
+	DefaultSwarmPort  = 4280
+	DefaultAPIAddr    = "127.0.0.1:5280"
+	DefaultCapRefresh = time.Minute
+	DefaultCapTTL     = 5 * time.Minute
+	// DefaultShutdownTimeout bounds a graceful shutdown.
+	DefaultShutdownTimeout = 5 * time.Second
+)
+
+// Config is the node's configuration, stored as JSON in $REPO/config.
+type Config struct {
+	// Identity holds the peer ID for reference; the key is in $REPO/identity.key.
+	Identity IdentityConfig `json:"identity"`
+	Swarm    SwarmConfig    `json:"swarm"`
+	API      APIConfig      `json:"api"`
+	// Bootstrap peers as multiaddrs ending in /p2p/PEERID.
+	Bootstrap    []string           `json:"bootstrap"`
+	Discovery    DiscoveryConfig    `json:"discovery"`
+	Capabilities CapabilitiesConfig `json:"capabilities"`
+}
+
+// IdentityConfig records who this repo is.
+type IdentityConfig struct {
+	PeerID string `json:"peer_id"`
+}
+
+// SwarmConfig configures the libp2p host.
+type SwarmConfig struct {
+	Listen    []string `json:"listen"`
+	Announce  []string `json:"announce,omitempty"`
+	ConnLow   int      `json:"conn_low"`
+	ConnHigh  int      `json:"conn_high"`
+	ConnGrace Duration `json:"conn_grace"`
+}
+
+// APIConfig configures the HTTP API.
+type APIConfig struct {
+	// Addr is host:port; port 0 picks a free port.
+	Addr string `json:"addr"`
+	// Token, when set, is required from clients (Authorization: Bearer).
+	// Binding off loopback requires one.
+	Token string `json:"token,omitempty"`
+}
+
+// DiscoveryConfig switches local discovery mechanisms.
+type DiscoveryConfig struct {
+	MDNS bool `json:"mdns"`
+}
+
+// CapabilitiesConfig is what the node says about itself in its record.
+type CapabilitiesConfig struct {
+	Labels map[string]string `json:"labels,omitempty"`
+	// CPU and Memory offered to jobs; 0 means all the machine has.
+	CPU     float64  `json:"cpu,omitempty"`
+	Memory  int64    `json:"memory,omitempty"`
+	Refresh Duration `json:"refresh"`
+	TTL     Duration `json:"ttl"`
+}
+
+// DefaultConfig returns the configuration of profile (ProfileDefault or
+// ProfileLocal).
+func DefaultConfig(profile string) (*Config, error) {
+	c := &Config{
+		API:       APIConfig{Addr: DefaultAPIAddr},
+		Bootstrap: []string{},
+		Swarm: SwarmConfig{
+			ConnLow:   64,
+			ConnHigh:  192,
+			ConnGrace: Duration(20 * time.Second),
+		},
+		Capabilities: CapabilitiesConfig{
+			Refresh: Duration(DefaultCapRefresh),
+			TTL:     Duration(DefaultCapTTL),
+		},
+	}
+	switch profile {
+	case ProfileDefault, "":
+		c.Swarm.Listen = []string{
+			fmt.Sprintf("/ip4/0.0.0.0/tcp/%d", DefaultSwarmPort),
+			fmt.Sprintf("/ip4/0.0.0.0/udp/%d/quic-v1", DefaultSwarmPort),
+			fmt.Sprintf("/ip6/::/tcp/%d", DefaultSwarmPort),
+			fmt.Sprintf("/ip6/::/udp/%d/quic-v1", DefaultSwarmPort),
+		}
+	case ProfileLocal:
+		c.Swarm.Listen = []string{"/ip4/127.0.0.1/tcp/0", "/ip4/127.0.0.1/udp/0/quic-v1"}
+		c.API.Addr = "127.0.0.1:0"
+	default:
+		return nil, fmt.Errorf("unknown profile %q (choose %q or %q)", profile, ProfileDefault, ProfileLocal)
+	}
+	return c, nil
+}
+
+// Validate checks values a daemon cannot start with.
+func (c *Config) Validate() error {
+	if len(c.Swarm.Listen) == 0 {
+		return errors.New("config: swarm.listen is empty: the node would not listen anywhere")
+	}
+	if c.Swarm.ConnHigh < c.Swarm.ConnLow {
+		return fmt.Errorf("config: swarm.conn_high (%d) is below swarm.conn_low (%d)", c.Swarm.ConnHigh, c.Swarm.ConnLow)
+	}
+	if c.API.Addr == "" {
+		return errors.New("config: api.addr is empty")
+	}
+	if c.Capabilities.TTL.D() <= c.Capabilities.Refresh.D() {
+		return fmt.Errorf("config: capabilities.ttl (%s) must exceed capabilities.refresh (%s)", c.Capabilities.TTL, c.Capabilities.Refresh)
+	}
+	return nil
+}
+
+// LoadConfig reads and validates a config file; unknown fields are errors.
+func LoadConfig(path string) (*Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	var c Config
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&c); err != nil {
+		return nil, fmt.Errorf("config %s is not valid: %w", path, err)
+	}
+	if err := c.Validate(); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return &c, nil
+}
+
+// Save writes the config atomically (temp file + rename).
+func (c *Config) Save(path string) error {
+	b, err := json.MarshalIndent(c, "", "  ")
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(path, append(b, '\n'), 0o644)
+}
+
+// Duration is a time.Duration that reads and writes as "1m30s" in JSON.
+type Duration time.Duration
+
+// D returns the time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+func (d Duration) String() string { return time.Duration(d).String() }
+
+// MarshalJSON implements json.Marshaler.
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(d.String()) }
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("duration must be a string like \"30s\": %w", err)
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("invalid duration %q: %w", s, err)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, mode)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}

@@ -1,0 +1,383 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"github.com/shoalnet/shoal/internal/logging"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"time"
+
+	ds "github.com/ipfs/go-datastore"
+	"github.com/ipfs/go-datastore/namespace"
+	dssync "github.com/ipfs/go-datastore/sync"
+	dht "github.com/libp2p/go-libp2p-kad-dht"
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/event"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/pnet"
+	"github.com/libp2p/go-libp2p/p2p/discovery/mdns"
+
+	"github.com/shoalnet/shoal/p2p"
+)
+
+var log = logging.Logger("node")
+
+// Version is the software version, set by the linker in release builds.
+var Version = "0.1.0-dev"
+
+// Option adjusts how New builds a node beyond its Config.
+type Option func(*options) error
+
+type options struct {
+	repoPath  string
+	key       crypto.PrivKey
+	psk       pnet.PSK
+	datastore ds.Batching
+	host      host.Host
+	bootstrap []string
+}
+
+// WithRepo builds the node from an opened repo: its identity, swarm key and
+// datastore. The caller holds the repo's lock.
+func WithRepo(r *Repo) Option {
+	return func(o *options) error {
+		o.repoPath, o.key, o.psk = r.Path, r.Key, r.PSK
+		return nil
+	}
+}
+
+// WithKey sets the identity of a node without a repo.
+func WithKey(k crypto.PrivKey) Option {
+	return func(o *options) error { o.key = k; return nil }
+}
+
+// WithDatastore sets the datastore (default: the repo's pebble store, or an
+// in-memory one without a repo).
+func WithDatastore(d ds.Batching) Option {
+	return func(o *options) error { o.datastore = d; return nil }
+}
+
+// WithHost runs the node on an existing libp2p host (simulations use
+// mocknet hosts). The node closes it on Close.
+func WithHost(h host.Host) Option {
+	return func(o *options) error { o.host = h; return nil }
+}
+
+// WithBootstrap adds bootstrap peers to those in the config.
+func WithBootstrap(addrs ...string) Option {
+	return func(o *options) error {
+		if _, err := p2p.ParseBootstrap(addrs); err != nil {
+			return err
+		}
+		o.bootstrap = append(o.bootstrap, addrs...)
+		return nil
+	}
+}
+
+// Node is a running Shoal node.
+type Node struct {
+	cfg      *Config
+	repoPath string
+	key      crypto.PrivKey
+	psk      pnet.PSK
+
+	Host   host.Host
+	DHT    *dht.IpfsDHT
+	PubSub *pubsub.PubSub
+	Store  ds.Batching
+
+	caps      *p2p.CapPublisher
+	bootstrap []peer.AddrInfo
+	engines   []string
+	started   time.Time
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	closeOnce sync.Once
+	closeErr  error
+	closers   []func() error // run in reverse order
+}
+
+// New builds and starts a node: host, DHT, gossipsub, capability publishing,
+// bootstrap. It returns once the host listens; joining the network goes on in
+// the background (see Ready).
+func New(ctx context.Context, cfg *Config, opts ...Option) (n *Node, err error) {
+	if cfg == nil {
+		if cfg, err = DefaultConfig(ProfileLocal); err != nil {
+			return nil, err
+		}
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	var o options
+	for _, opt := range opts {
+		if err := opt(&o); err != nil {
+			return nil, err
+		}
+	}
+	bootAddrs := append(append([]string{}, cfg.Bootstrap...), o.bootstrap...)
+	boot, err := p2p.ParseBootstrap(bootAddrs)
+	if err != nil {
+		return nil, err
+	}
+	if o.key == nil {
+		if o.key, _, err = crypto.GenerateEd25519Key(nil); err != nil {
+			return nil, err
+		}
+	}
+
+	nctx, cancel := context.WithCancel(context.Background())
+	n = &Node{cfg: cfg, repoPath: o.repoPath, key: o.key, psk: o.psk, bootstrap: boot, started: time.Now(), ctx: nctx, cancel: cancel}
+	defer func() {
+		if err != nil {
+			n.Close()
+		}
+	}()
+
+	n.Store = o.datastore
+	if n.Store == nil {
+		if o.repoPath != "" {
+			r := &Repo{Path: o.repoPath}
+			pds, err := r.OpenDatastore()
+			if err != nil {
+				return nil, err
+			}
+			n.Store = pds
+		} else {
+			n.Store = dssync.MutexWrap(ds.NewMapDatastore())
+		}
+		n.closers = append(n.closers, n.Store.Close)
+	}
+
+	if o.host != nil {
+		n.Host = o.host
+	} else {
+		n.Host, err = p2p.NewHost(p2p.HostConfig{
+			Identity:      o.key,
+			ListenAddrs:   cfg.Swarm.Listen,
+			AnnounceAddrs: cfg.Swarm.Announce,
+			PSK:           o.psk,
+			ConnLowWater:  cfg.Swarm.ConnLow,
+			ConnHighWater: cfg.Swarm.ConnHigh,
+			ConnGrace:     cfg.Swarm.ConnGrace.D(),
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	n.closers = append(n.closers, n.Host.Close)
+
+	n.DHT, err = p2p.NewDHT(n.Host, namespace.Wrap(n.Store, ds.NewKey("/dht")), boot)
+	if err != nil {
+		return nil, err
+	}
+	n.closers = append(n.closers, n.DHT.Close)
+
+	n.PubSub, err = p2p.NewPubSub(nctx, n.Host)
+	if err != nil {
+		return nil, err
+	}
+
+	if cfg.Discovery.MDNS {
+		svc := mdns.NewMdnsService(n.Host, "shoal", &mdnsNotifee{n: n})
+		if err := svc.Start(); err != nil {
+			return nil, fmt.Errorf("start mdns: %w", err)
+		}
+		n.closers = append(n.closers, svc.Close)
+	}
+
+	n.engines = []string{"wasm"}
+	n.caps = &p2p.CapPublisher{
+		DHT:      n.DHT,
+		Key:      o.key,
+		Snapshot: n.capabilities,
+		Refresh:  cfg.Capabilities.Refresh.D(),
+		TTL:      cfg.Capabilities.TTL.D(),
+	}
+
+	n.wg.Add(2)
+	go func() { defer n.wg.Done(); n.joinNetwork(nctx) }()
+	go func() { defer n.wg.Done(); n.caps.Run(nctx) }()
+	log.Info("node started", "peer", n.Host.ID(), "addrs", n.Host.Addrs())
+	return n, nil
+}
+
+// joinNetwork connects to the bootstrap peers, retrying until at least one
+// answers, then fills the routing table.
+func (n *Node) joinNetwork(ctx context.Context) {
+	if len(n.bootstrap) == 0 {
+		return
+	}
+	backoff := 250 * time.Millisecond
+	for {
+		ok, err := p2p.Connect(ctx, n.Host, n.bootstrap, 10*time.Second)
+		if ctx.Err() != nil {
+			return
+		}
+		if ok > 0 {
+			if err != nil {
+				log.Warn("some bootstrap peers unreachable", "err", err)
+			}
+			break
+		}
+		log.Warn("no bootstrap peer reachable yet", "err", err, "retry", backoff)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 30*time.Second)
+	}
+	select {
+	case err := <-n.DHT.RefreshRoutingTable():
+		if err != nil && ctx.Err() == nil {
+			log.Debug("routing table refresh", "err", err)
+		}
+	case <-ctx.Done():
+	}
+}
+
+// ID is the node's peer ID.
+func (n *Node) ID() peer.ID { return n.Host.ID() }
+
+// Config returns the node's configuration (do not modify).
+func (n *Node) Config() *Config { return n.cfg }
+
+// RepoPath is the repo directory, empty for an in-memory node.
+func (n *Node) RepoPath() string { return n.repoPath }
+
+// Key is the node's identity key.
+func (n *Node) Key() crypto.PrivKey { return n.key }
+
+// Context is cancelled when the node closes.
+func (n *Node) Context() context.Context { return n.ctx }
+
+// CapabilitiesPublished is closed once the node's capability record reached
+// the DHT for the first time.
+func (n *Node) CapabilitiesPublished() <-chan struct{} { return n.caps.Published() }
+
+// FindNodes lists the nodes of the network matching q, from the DHT.
+func (n *Node) FindNodes(ctx context.Context, q p2p.NodeQuery) ([]*p2p.Capabilities, error) {
+	return p2p.FindNodes(ctx, n.DHT, q)
+}
+
+// FindNodesAtLeast repeats FindNodes with backoff until it lists at least
+// min nodes or ctx ends; it returns the last list either way.
+func (n *Node) FindNodesAtLeast(ctx context.Context, q p2p.NodeQuery, min int) ([]*p2p.Capabilities, error) {
+	backoff := 50 * time.Millisecond
+	for {
+		nodes, err := p2p.FindNodes(ctx, n.DHT, q)
+		if err == nil && len(nodes) >= min {
+			return nodes, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nodes, ctx.Err()
+		case <-time.After(backoff):
+		}
+		backoff = min2(backoff*2, time.Second)
+	}
+}
+
+func min2(a, b time.Duration) time.Duration {
+	if a < b {
+		return a
+	}
+	return b
+}
+
+// WaitPeers blocks until at least min peers are connected or ctx ends. It
+// wakes on connectedness events, not on a timer.
+func (n *Node) WaitPeers(ctx context.Context, min int) error {
+	sub, err := n.Host.EventBus().Subscribe(new(event.EvtPeerConnectednessChanged))
+	if err != nil {
+		return err
+	}
+	defer sub.Close()
+	for len(n.Host.Network().Peers()) < min {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-sub.Out():
+		}
+	}
+	return nil
+}
+
+// capabilities is the snapshot published in the capability record.
+func (n *Node) capabilities() p2p.Capabilities {
+	c := p2p.Capabilities{
+		Engines:  n.engines,
+		CPU:      n.cfg.Capabilities.CPU,
+		Memory:   n.cfg.Capabilities.Memory,
+		Labels:   n.cfg.Capabilities.Labels,
+		Software: "shoal/" + Version,
+	}
+	if c.CPU <= 0 {
+		c.CPU = float64(runtime.NumCPU())
+	}
+	if c.Memory <= 0 {
+		c.Memory = totalMemory()
+	}
+	dir := n.repoPath
+	if dir == "" {
+		dir = os.TempDir()
+	}
+	c.Disk = freeDisk(dir)
+	for _, a := range n.Host.Addrs() {
+		c.Addrs = append(c.Addrs, a.String())
+	}
+	return c
+}
+
+// Close stops the node and releases everything it created. It is safe to call
+// more than once.
+func (n *Node) Close() error {
+	n.closeOnce.Do(func() {
+		n.cancel()
+		n.wg.Wait()
+		var errs []error
+		for i := len(n.closers) - 1; i >= 0; i-- {
+			if err := n.closers[i](); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		n.closeErr = errors.Join(errs...)
+	})
+	return n.closeErr
+}
+
+func (n *Node) wasmCacheDir() string {
+	if n.repoPath == "" {
+		return ""
+	}
+	return filepath.Join(n.repoPath, WasmCacheDir)
+}
+
+type mdnsNotifee struct{ n *Node }
+
+func (m *mdnsNotifee) HandlePeerFound(ai peer.AddrInfo) {
+	if ai.ID == m.n.ID() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(m.n.ctx, 10*time.Second)
+	defer cancel()
+	if err := m.n.Host.Connect(ctx, ai); err != nil {
+		log.Debug("mdns peer unreachable", "peer", ai.ID, "err", err)
+	}
+}
+
+// Engines lists the execution engines this node can run.
+func (n *Node) Engines() []string { return append([]string(nil), n.engines...) }
+
+// Private reports whether the node is on a private network (swarm key).
+func (n *Node) Private() bool { return n.psk != nil }

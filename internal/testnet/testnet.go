@@ -289,3 +289,6 @@ func Network(t testing.TB, n int, opts Options) []*Daemon {
 	}
 	return ds
 }
+
+// PID is the daemon's process ID.
+func (d *Daemon) PID() int { return d.cmd.Process.Pid }

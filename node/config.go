@@ -25,6 +25,10 @@ const (
 	DefaultAPIAddr    = "127.0.0.1:5280"
 	DefaultCapRefresh = time.Minute
 	DefaultCapTTL     = 5 * time.Minute
+	// DefaultFindProvidersTimeout bounds the wait for a provider of a CID.
+	DefaultFindProvidersTimeout = 30 * time.Second
+	// DefaultReprovideInterval is how often pinned roots are provided again.
+	DefaultReprovideInterval = 12 * time.Hour
 	// DefaultShutdownTimeout bounds a graceful shutdown.
 	DefaultShutdownTimeout = 5 * time.Second
 )
@@ -39,6 +43,32 @@ type Config struct {
 	Bootstrap    []string           `json:"bootstrap"`
 	Discovery    DiscoveryConfig    `json:"discovery"`
 	Capabilities CapabilitiesConfig `json:"capabilities"`
+	Content      ContentConfig      `json:"content"`
+	Jobs         JobsConfig         `json:"jobs"`
+}
+
+// JobsConfig configures this node as an executor and a requester.
+type JobsConfig struct {
+	// Slots is how many jobs run at once; 0 means one per CPU.
+	Slots int `json:"slots,omitempty"`
+	// QueueLimit is how many accepted jobs may wait for a slot; 0 means
+	// the default (10000).
+	QueueLimit int `json:"queue_limit,omitempty"`
+	// MaxInputBytes refuses jobs whose content is larger; 0: no limit.
+	MaxInputBytes int64 `json:"max_input_bytes,omitempty"`
+	// BidWindow bounds how long a requester collects bids; 0: 250ms.
+	BidWindow Duration `json:"bid_window,omitempty"`
+	// DisableDocker keeps the docker engine off even when an Engine runs.
+	DisableDocker bool `json:"disable_docker,omitempty"`
+}
+
+// ContentConfig configures the content layer.
+type ContentConfig struct {
+	// FindProvidersTimeout bounds the wait for a provider of a CID that is
+	// not local.
+	FindProvidersTimeout Duration `json:"find_providers_timeout"`
+	// ReprovideInterval is how often pinned roots are provided again.
+	ReprovideInterval Duration `json:"reprovide_interval"`
 }
 
 // IdentityConfig records who this repo is.
@@ -93,6 +123,10 @@ func DefaultConfig(profile string) (*Config, error) {
 		Capabilities: CapabilitiesConfig{
 			Refresh: Duration(DefaultCapRefresh),
 			TTL:     Duration(DefaultCapTTL),
+		},
+		Content: ContentConfig{
+			FindProvidersTimeout: Duration(DefaultFindProvidersTimeout),
+			ReprovideInterval:    Duration(DefaultReprovideInterval),
 		},
 	}
 	switch profile {

@@ -23,6 +23,8 @@ import (
 	"github.com/libp2p/go-libp2p/core/pnet"
 	"github.com/libp2p/go-libp2p/p2p/discovery/mdns"
 
+	"github.com/shoalnet/shoal/bidding/market"
+	"github.com/shoalnet/shoal/content"
 	"github.com/shoalnet/shoal/p2p"
 )
 
@@ -91,6 +93,10 @@ type Node struct {
 	DHT    *dht.IpfsDHT
 	PubSub *pubsub.PubSub
 	Store  ds.Batching
+	// Content is the node's block store, bitswap and UnixFS layer.
+	Content *content.Store
+	// Market runs the job protocol (requester and executor sides).
+	Market *market.Market
 
 	caps      *p2p.CapPublisher
 	bootstrap []peer.AddrInfo
@@ -182,6 +188,19 @@ func New(ctx context.Context, cfg *Config, opts ...Option) (n *Node, err error) 
 	}
 	n.closers = append(n.closers, n.DHT.Close)
 
+	n.Content, err = content.New(nctx, content.Config{
+		Host:                 n.Host,
+		Datastore:            n.Store,
+		Router:               n.DHT,
+		FindProvidersTimeout: cfg.Content.FindProvidersTimeout.D(),
+		ReprovideInterval:    cfg.Content.ReprovideInterval.D(),
+		Logger:               logging.Logger("content"),
+	})
+	if err != nil {
+		return nil, err
+	}
+	n.closers = append(n.closers, n.Content.Close)
+
 	n.PubSub, err = p2p.NewPubSub(nctx, n.Host)
 	if err != nil {
 		return nil, err
@@ -195,7 +214,9 @@ func New(ctx context.Context, cfg *Config, opts ...Option) (n *Node, err error) 
 		n.closers = append(n.closers, svc.Close)
 	}
 
-	n.engines = []string{"wasm"}
+	if err := n.startMarket(ctx); err != nil {
+		return nil, err
+	}
 	n.caps = &p2p.CapPublisher{
 		DHT:      n.DHT,
 		Key:      o.key,
@@ -321,6 +342,9 @@ func (n *Node) capabilities() p2p.Capabilities {
 		Memory:   n.cfg.Capabilities.Memory,
 		Labels:   n.cfg.Capabilities.Labels,
 		Software: "shoal/" + Version,
+	}
+	if n.Market != nil {
+		c.Load.Running, c.Load.Queued, c.Load.FreeSlots = n.Market.Load()
 	}
 	if c.CPU <= 0 {
 		c.CPU = float64(runtime.NumCPU())

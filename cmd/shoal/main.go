@@ -15,7 +15,8 @@ import (
 )
 
 func main() {
-	if err := newApp().Run(os.Args); err != nil {
+	app := newApp()
+	if err := app.Run(interspersed(app, os.Args)); err != nil {
 		fmt.Fprintln(os.Stderr, "Error:", err)
 		var ec cli.ExitCoder
 		if errors.As(err, &ec) && ec.ExitCode() != 0 {
@@ -47,7 +48,7 @@ Example:
 			&cli.StringFlag{Name: "log-level", Usage: "debug, info, warn or error", Value: "info", EnvVars: []string{"SHOAL_LOG_LEVEL"}},
 		},
 		Before: func(c *cli.Context) error { return setupLogging(c.String("log-level")) },
-		Commands: []*cli.Command{
+		Commands: append([]*cli.Command{
 			initCmd(),
 			daemonCmd(),
 			idCmd(),
@@ -55,7 +56,9 @@ Example:
 			nodesCmd(),
 			versionCmd(),
 			swarmKeyCmd(),
-		},
+			runCmd(),
+			jobCmd(),
+		}, contentCmds()...),
 	}
 }
 

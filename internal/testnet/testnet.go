@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shoalnet/shoal/node"
 	"github.com/shoalnet/shoal/node/api"
 )
 
@@ -292,3 +293,16 @@ func Network(t testing.TB, n int, opts Options) []*Daemon {
 
 // PID is the daemon's process ID.
 func (d *Daemon) PID() int { return d.cmd.Process.Pid }
+
+// EditConfig returns a Configure function that edits the repo's config.
+func EditConfig(edit func(*node.Config)) func(repo string) error {
+	return func(repo string) error {
+		path := filepath.Join(repo, node.ConfigFile)
+		c, err := node.LoadConfig(path)
+		if err != nil {
+			return err
+		}
+		edit(c)
+		return c.Save(path)
+	}
+}

@@ -204,3 +204,10 @@ func (c *Client) Version(ctx context.Context) (*VersionResponse, error) {
 	var r VersionResponse
 	return &r, c.GetJSON(ctx, "/version", nil, &r)
 }
+
+func decodeJSON(resp *http.Response, out any) error {
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		return fmt.Errorf("decode response: %w", err)
+	}
+	return nil
+}

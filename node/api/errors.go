@@ -16,6 +16,7 @@ const (
 	CodeTimeout      = "timeout"
 	CodeConflict     = "conflict"
 	CodeInternal     = "internal"
+	CodeNoProviders  = "no_providers"
 )
 
 // Error is an API error: a stable code and a message for people.

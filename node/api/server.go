@@ -95,6 +95,8 @@ func (s *Server) routes() {
 	s.Handle("GET /version", s.version)
 	s.Handle("GET /peers", s.peers)
 	s.Handle("GET /nodes", s.nodes)
+	s.contentRoutes()
+	s.jobRoutes()
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, Errorf(http.StatusNotFound, CodeNotFound, "no such endpoint: %s %s", r.Method, r.URL.Path))
 	})

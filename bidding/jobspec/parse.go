@@ -1,0 +1,399 @@
+package jobspec
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// Parse reads a job spec from YAML or JSON and returns it normalized and
+// validated. The format is JSON when filename ends in .json, YAML when it
+// ends in .yaml or .yml, and otherwise JSON if the document starts with
+// '{'. filename is used in error messages only and may be empty.
+//
+// Parsing is strict: an unknown field, a value of the wrong kind, a bad CID,
+// duration or size, a missing engine, a duplicate key, YAML anchors, aliases
+// and custom tags are all errors. Every problem is reported as a
+// *FieldError naming the field path and line; several are joined.
+func Parse(data []byte, filename string) (*Spec, error) {
+	if len(data) > MaxDocumentSize {
+		return nil, &FieldError{File: filename, Err: fmt.Errorf("%w: document of %d bytes, limit %d", ErrTooLarge, len(data), MaxDocumentSize)}
+	}
+	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))
+	var (
+		root *docNode
+		err  error
+	)
+	if isJSON(data, filename) {
+		root, err = parseJSON(data)
+	} else {
+		root, err = parseYAML(data)
+	}
+	if err != nil {
+		return nil, &FieldError{File: filename, Err: fmt.Errorf("%w: %w", ErrSyntax, err)}
+	}
+	w := &walker{file: filename, lines: map[string]int{"": root.line}}
+	s := w.spec(root)
+	if len(w.errs) > 0 {
+		return nil, errors.Join(w.errs...)
+	}
+	s.fillDefaults()
+	if err := s.validate(); err != nil {
+		for _, fe := range fieldErrors(err) {
+			fe.File, fe.Line = filename, w.lineOf(fe.Path)
+		}
+		return nil, err
+	}
+	s.sortSets()
+	if _, _, err := Encode(s); err != nil {
+		return nil, &FieldError{File: filename, Err: err}
+	}
+	return s, nil
+}
+
+// walker turns a document tree into a Spec, recording the line of every
+// path it visits.
+type walker struct {
+	file  string
+	errs  []error
+	lines map[string]int
+}
+
+func (w *walker) fail(path string, line int, sentinel error, format string, args ...any) {
+	if len(w.errs) < maxErrors {
+		w.errs = append(w.errs, &FieldError{File: w.file, Line: line, Path: path,
+			Err: fmt.Errorf("%w: "+format, append([]any{sentinel}, args...)...)})
+	}
+}
+
+// lineOf returns the line of path or of its nearest recorded parent.
+func (w *walker) lineOf(path string) int {
+	for {
+		if l, ok := w.lines[path]; ok {
+			return l
+		}
+		i := strings.LastIndexAny(path, ".[")
+		if i < 0 {
+			return w.lines[""]
+		}
+		path = path[:i]
+	}
+}
+
+func join(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+// fields walks a map, calling the handler of each known key; null values
+// count as absent. Unknown keys are errors, with a suggestion when a known
+// key is close.
+func (w *walker) fields(path string, n *docNode, handlers map[string]func(path string, v *docNode)) {
+	if n.kind == docNull {
+		return
+	}
+	if n.kind != docMap {
+		w.fail(path, n.line, ErrInvalid, "expected a map, got %s", n.kind)
+		return
+	}
+	for i, k := range n.keys {
+		p := join(path, k)
+		h, ok := handlers[k]
+		if !ok {
+			known := make([]string, 0, len(handlers))
+			for name := range handlers {
+				known = append(known, name)
+			}
+			sort.Strings(known)
+			hint := "known fields: " + strings.Join(known, ", ")
+			if s := closest(k, known); s != "" {
+				hint = "did you mean " + strconv.Quote(s) + "?"
+			}
+			w.fail(p, n.keyLines[i], ErrUnknownField, "%s", hint)
+			continue
+		}
+		w.lines[p] = n.keyLines[i]
+		if n.vals[i].kind != docNull {
+			h(p, n.vals[i])
+		}
+	}
+}
+
+func (w *walker) scalar(path string, n *docNode) (string, bool) {
+	if n.kind != docScalar {
+		w.fail(path, n.line, ErrInvalid, "expected a single value, got %s", n.kind)
+		return "", false
+	}
+	return n.text, true
+}
+
+func (w *walker) str(path string, n *docNode, dst *string) {
+	if s, ok := w.scalar(path, n); ok {
+		*dst = s
+	}
+}
+
+func (w *walker) integer(path string, n *docNode, dst *int) {
+	s, ok := w.scalar(path, n)
+	if !ok {
+		return
+	}
+	v, err := strconv.Atoi(s)
+	if err != nil {
+		w.fail(path, n.line, ErrInvalid, "%q: expected a whole number", s)
+		return
+	}
+	*dst = v
+}
+
+func (w *walker) cid(path string, n *docNode, dst *cid.Cid) {
+	s, ok := w.scalar(path, n)
+	if !ok {
+		return
+	}
+	c, err := cid.Decode(s)
+	if err != nil {
+		w.fail(path, n.line, ErrInvalid, "%q is not a CID (%v); run shoal add on the file to get one", s, err)
+		return
+	}
+	*dst = c
+}
+
+func (w *walker) list(path string, n *docNode, max int, each func(path string, item *docNode)) {
+	if n.kind != docList {
+		w.fail(path, n.line, ErrInvalid, "expected a list, got %s", n.kind)
+		return
+	}
+	if len(n.items) > max {
+		w.fail(path, n.line, ErrTooLarge, "%d items, limit %d", len(n.items), max)
+		return
+	}
+	for i, it := range n.items {
+		p := fmt.Sprintf("%s[%d]", path, i)
+		w.lines[p] = it.line
+		each(p, it)
+	}
+}
+
+func (w *walker) strs(path string, n *docNode, max int, dst *[]string) {
+	var out []string
+	w.list(path, n, max, func(p string, it *docNode) {
+		if s, ok := w.scalar(p, it); ok {
+			out = append(out, s)
+		}
+	})
+	*dst = out
+}
+
+func (w *walker) strMap(path string, n *docNode, max int, dst *map[string]string) {
+	if n.kind != docMap {
+		w.fail(path, n.line, ErrInvalid, "expected a map, got %s", n.kind)
+		return
+	}
+	if len(n.keys) > max {
+		w.fail(path, n.line, ErrTooLarge, "%d entries, limit %d", len(n.keys), max)
+		return
+	}
+	out := make(map[string]string, len(n.keys))
+	for i, k := range n.keys {
+		p := join(path, k)
+		w.lines[p] = n.keyLines[i]
+		if s, ok := w.scalar(p, n.vals[i]); ok {
+			out[k] = s
+		}
+	}
+	*dst = out
+}
+
+func (w *walker) spec(root *docNode) *Spec {
+	s := &Spec{}
+	if root.kind != docMap {
+		w.fail("", root.line, ErrInvalid, "a job spec is a map of fields, got %s", root.kind)
+		return s
+	}
+	w.fields("", root, map[string]func(string, *docNode){
+		"version": func(p string, v *docNode) {
+			var ver int
+			w.integer(p, v, &ver)
+			if ver != Version && len(w.errs) == 0 {
+				w.fail(p, v.line, ErrVersion, "%d; this build reads version %d", ver, Version)
+			}
+		},
+		"name":  func(p string, v *docNode) { w.str(p, v, &s.Name) },
+		"type":  func(p string, v *docNode) { w.str(p, v, (*string)(&s.Type)) },
+		"count": func(p string, v *docNode) { w.integer(p, v, &s.Count) },
+		"engine": func(p string, v *docNode) {
+			w.fields(p, v, map[string]func(string, *docNode){
+				"wasm":   func(p string, v *docNode) { s.Engine.Wasm = w.wasm(p, v) },
+				"docker": func(p string, v *docNode) { s.Engine.Docker = w.docker(p, v) },
+			})
+		},
+		"inputs": func(p string, v *docNode) {
+			w.list(p, v, MaxInputs, func(p string, it *docNode) {
+				var in Input
+				w.fields(p, it, map[string]func(string, *docNode){
+					"cid":  func(p string, v *docNode) { w.cid(p, v, &in.CID) },
+					"path": func(p string, v *docNode) { w.str(p, v, &in.Path) },
+				})
+				if it.kind == docNull {
+					w.fail(p, it.line, ErrRequired, "an input is a map with cid and path")
+				}
+				s.Inputs = append(s.Inputs, in)
+			})
+		},
+		"outputs": func(p string, v *docNode) { w.strs(p, v, MaxOutputs, &s.Outputs) },
+		"resources": func(p string, v *docNode) {
+			w.fields(p, v, map[string]func(string, *docNode){
+				"cpu": func(p string, v *docNode) {
+					if t, ok := w.scalar(p, v); ok {
+						m, err := ParseCPU(t)
+						if err != nil {
+							w.fail(p, v.line, ErrInvalid, "%v", err)
+						}
+						s.Resources.MilliCPU = m
+						if m == 0 && err == nil {
+							w.fail(p, v.line, ErrInvalid, "must be more than 0 (omit it for the default of %s)", FormatCPU(DefaultMilliCPU))
+						}
+					}
+				},
+				"memory": func(p string, v *docNode) { w.size(p, v, &s.Resources.Memory, DefaultMemory) },
+				"disk":   func(p string, v *docNode) { w.size(p, v, &s.Resources.Disk, DefaultDisk) },
+			})
+		},
+		"timeout":       func(p string, v *docNode) { w.duration(p, v, &s.Timeout) },
+		"queue_timeout": func(p string, v *docNode) { w.duration(p, v, &s.QueueTimeout) },
+		"constraints": func(p string, v *docNode) {
+			c := &s.Constraints
+			w.fields(p, v, map[string]func(string, *docNode){
+				"labels":   func(p string, v *docNode) { w.strMap(p, v, MaxLabels, &c.Labels) },
+				"locality": func(p string, v *docNode) { w.str(p, v, (*string)(&c.Locality)) },
+				"executors": func(p string, v *docNode) {
+					w.fields(p, v, map[string]func(string, *docNode){
+						"orgs": func(p string, v *docNode) { w.strs(p, v, MaxOrgs, &c.Executors.Orgs) },
+						"peers": func(p string, v *docNode) {
+							w.list(p, v, MaxPeers, func(p string, it *docNode) {
+								t, ok := w.scalar(p, it)
+								if !ok {
+									return
+								}
+								id, err := peer.Decode(t)
+								if err != nil {
+									w.fail(p, it.line, ErrInvalid, "%q is not a peer ID (%v)", t, err)
+									return
+								}
+								c.Executors.Peers = append(c.Executors.Peers, id)
+							})
+						},
+					})
+				},
+			})
+		},
+	})
+	return s
+}
+
+func (w *walker) wasm(path string, n *docNode) *Wasm {
+	e := &Wasm{}
+	w.fields(path, n, map[string]func(string, *docNode){
+		"module":     func(p string, v *docNode) { w.cid(p, v, &e.Module) },
+		"entrypoint": func(p string, v *docNode) { w.str(p, v, &e.Entrypoint) },
+		"args":       func(p string, v *docNode) { w.strs(p, v, MaxArgs, &e.Args) },
+		"env":        func(p string, v *docNode) { w.strMap(p, v, MaxEnv, &e.Env) },
+	})
+	return e
+}
+
+func (w *walker) docker(path string, n *docNode) *Docker {
+	e := &Docker{}
+	w.fields(path, n, map[string]func(string, *docNode){
+		"image":     func(p string, v *docNode) { w.str(p, v, &e.Image) },
+		"image_cid": func(p string, v *docNode) { w.cid(p, v, &e.ImageCID) },
+		"entrypoint": func(p string, v *docNode) {
+			if v.kind == docScalar {
+				w.fail(p, v.line, ErrInvalid, "expected a list such as [\"/bin/sh\", \"-c\"]; a single string is not split into words")
+				return
+			}
+			w.strs(p, v, MaxArgs, &e.Entrypoint)
+		},
+		"args": func(p string, v *docNode) { w.strs(p, v, MaxArgs, &e.Args) },
+		"env":  func(p string, v *docNode) { w.strMap(p, v, MaxEnv, &e.Env) },
+	})
+	return e
+}
+
+func (w *walker) size(path string, n *docNode, dst *int64, def int64) {
+	t, ok := w.scalar(path, n)
+	if !ok {
+		return
+	}
+	v, err := ParseSize(t)
+	if err != nil {
+		w.fail(path, n.line, ErrInvalid, "%v", err)
+		return
+	}
+	if v == 0 {
+		w.fail(path, n.line, ErrInvalid, "must be more than 0 (omit it for the default of %s)", FormatSize(def))
+		return
+	}
+	*dst = v
+}
+
+func (w *walker) duration(path string, n *docNode, dst *time.Duration) {
+	t, ok := w.scalar(path, n)
+	if !ok {
+		return
+	}
+	d, err := ParseDuration(t)
+	if err != nil {
+		w.fail(path, n.line, ErrInvalid, "%v", err)
+		return
+	}
+	if d <= 0 {
+		w.fail(path, n.line, ErrInvalid, "%s: must be more than 0", t)
+		return
+	}
+	*dst = d
+}
+
+// closest returns the candidate within edit distance 2 of s, if any.
+func closest(s string, candidates []string) string {
+	best, bestD := "", 3
+	for _, c := range candidates {
+		if d := editDistance(strings.ToLower(s), c); d < bestD {
+			best, bestD = c, d
+		}
+	}
+	return best
+}
+
+func editDistance(a, b string) int {
+	if len(a) > 64 || len(b) > 64 {
+		return 99
+	}
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}

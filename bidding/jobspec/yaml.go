@@ -1,0 +1,118 @@
+package jobspec
+
+import (
+	"bytes"
+	"fmt"
+
+	"github.com/ipfs/go-cid"
+	"gopkg.in/yaml.v3"
+)
+
+type yamlSpec struct {
+	Name         string         `yaml:"name,omitempty"`
+	Type         Type           `yaml:"type"`
+	Count        int            `yaml:"count"`
+	Engine       yamlEngine     `yaml:"engine"`
+	Inputs       []yamlInput    `yaml:"inputs,omitempty"`
+	Outputs      []string       `yaml:"outputs"`
+	Resources    yamlResources  `yaml:"resources"`
+	Timeout      string         `yaml:"timeout"`
+	QueueTimeout string         `yaml:"queue_timeout"`
+	Constraints  yamlConstraint `yaml:"constraints"`
+}
+
+type yamlEngine struct {
+	Wasm   *yamlWasm   `yaml:"wasm,omitempty"`
+	Docker *yamlDocker `yaml:"docker,omitempty"`
+}
+
+type yamlWasm struct {
+	Module     string            `yaml:"module"`
+	Entrypoint string            `yaml:"entrypoint"`
+	Args       []string          `yaml:"args,omitempty,flow"`
+	Env        map[string]string `yaml:"env,omitempty"`
+}
+
+type yamlDocker struct {
+	Image      string            `yaml:"image,omitempty"`
+	ImageCID   string            `yaml:"image_cid,omitempty"`
+	Entrypoint []string          `yaml:"entrypoint,omitempty,flow"`
+	Args       []string          `yaml:"args,omitempty,flow"`
+	Env        map[string]string `yaml:"env,omitempty"`
+}
+
+type yamlInput struct {
+	CID  string `yaml:"cid"`
+	Path string `yaml:"path"`
+}
+
+type yamlResources struct {
+	CPU    float64 `yaml:"cpu"`
+	Memory string  `yaml:"memory"`
+	Disk   string  `yaml:"disk"`
+}
+
+type yamlConstraint struct {
+	Labels    map[string]string `yaml:"labels,omitempty"`
+	Locality  Locality          `yaml:"locality"`
+	Executors *yamlExecutors    `yaml:"executors,omitempty"`
+}
+
+type yamlExecutors struct {
+	Orgs  []string `yaml:"orgs,omitempty"`
+	Peers []string `yaml:"peers,omitempty"`
+}
+
+// YAML renders s as a YAML job spec with every effective value spelled out
+// (defaults included, sizes and durations in human units), for `shoal
+// describe`. Parse of the result gives back the same spec.
+func (s *Spec) YAML() ([]byte, error) {
+	c := s.Clone()
+	c.Normalize()
+	doc := yamlSpec{
+		Name:         c.Name,
+		Type:         c.Type,
+		Count:        c.Count,
+		Outputs:      c.Outputs,
+		Resources:    yamlResources{CPU: float64(c.Resources.MilliCPU) / 1000, Memory: FormatSize(c.Resources.Memory), Disk: FormatSize(c.Resources.Disk)},
+		Timeout:      FormatDuration(c.Timeout),
+		QueueTimeout: FormatDuration(c.QueueTimeout),
+		Constraints:  yamlConstraint{Labels: c.Constraints.Labels, Locality: c.Constraints.Locality},
+	}
+	if w := c.Engine.Wasm; w != nil {
+		doc.Engine.Wasm = &yamlWasm{Module: cidString(w.Module), Entrypoint: w.Entrypoint, Args: w.Args, Env: w.Env}
+	}
+	if d := c.Engine.Docker; d != nil {
+		doc.Engine.Docker = &yamlDocker{Image: d.Image, Entrypoint: d.Entrypoint, Args: d.Args, Env: d.Env}
+		if d.ImageCID.Defined() {
+			doc.Engine.Docker.ImageCID = d.ImageCID.String()
+		}
+	}
+	for _, in := range c.Inputs {
+		doc.Inputs = append(doc.Inputs, yamlInput{CID: cidString(in.CID), Path: in.Path})
+	}
+	if ex := c.Constraints.Executors; !ex.Empty() {
+		y := &yamlExecutors{Orgs: ex.Orgs}
+		for _, p := range ex.Peers {
+			y.Peers = append(y.Peers, p.String())
+		}
+		doc.Constraints.Executors = y
+	}
+	var buf bytes.Buffer
+	enc := yaml.NewEncoder(&buf)
+	enc.SetIndent(2)
+	if err := enc.Encode(doc); err != nil {
+		return nil, fmt.Errorf("render spec as YAML: %w", err)
+	}
+	if err := enc.Close(); err != nil {
+		return nil, fmt.Errorf("render spec as YAML: %w", err)
+	}
+	return buf.Bytes(), nil
+}
+
+func cidString(c cid.Cid) string {
+	if !c.Defined() {
+		return ""
+	}
+	return c.String()
+}

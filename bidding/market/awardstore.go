@@ -1,0 +1,113 @@
+package market
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
+	"time"
+
+	ds "github.com/ipfs/go-datastore"
+	"github.com/ipfs/go-datastore/query"
+
+	"github.com/shoalnet/shoal/bidding"
+)
+
+// awardRecord is the executor's durable record of an accepted award: the
+// source of truth for what this node ran.
+type awardRecord struct {
+	ID        string             `json:"id"`
+	Job       string             `json:"job"`
+	Requester string             `json:"requester"`
+	State     bidding.AwardState `json:"state"`
+	Accepted  time.Time          `json:"accepted"`
+	Expires   time.Time          `json:"expires"`
+	// Receipt is the signed receipt block once the award is terminal.
+	Receipt []byte `json:"receipt,omitempty"`
+}
+
+// awardStore persists accepted awards. Records are written before the
+// Accept is sent and when the receipt is made.
+type awardStore struct {
+	d  ds.Datastore
+	mu sync.Mutex
+	m  map[string]*awardRecord
+}
+
+func openAwardStore(ctx context.Context, d ds.Datastore) (*awardStore, error) {
+	s := &awardStore{d: d, m: map[string]*awardRecord{}}
+	res, err := d.Query(ctx, query.Query{})
+	if err != nil {
+		return nil, fmt.Errorf("load awards: %w", err)
+	}
+	defer res.Close()
+	for r := range res.Next() {
+		if r.Error != nil {
+			return nil, fmt.Errorf("load awards: %w", r.Error)
+		}
+		var a awardRecord
+		if err := json.Unmarshal(r.Value, &a); err != nil {
+			return nil, fmt.Errorf("award record %s is corrupt: %w", r.Key, err)
+		}
+		s.m[a.ID] = &a
+	}
+	return s, nil
+}
+
+func (s *awardStore) get(id string) (*awardRecord, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a, ok := s.m[id]
+	if !ok {
+		return nil, false
+	}
+	c := *a
+	return &c, true
+}
+
+func (s *awardStore) put(ctx context.Context, a *awardRecord) error {
+	b, err := json.Marshal(a)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.d.Put(ctx, ds.NewKey(a.ID), b); err != nil {
+		return fmt.Errorf("persist award %s: %w", a.ID, err)
+	}
+	if err := s.d.Sync(ctx, ds.NewKey(a.ID)); err != nil {
+		return fmt.Errorf("sync award %s: %w", a.ID, err)
+	}
+	c := *a
+	s.m[a.ID] = &c
+	return nil
+}
+
+// failInterrupted gives every award that was in progress when the node
+// stopped a receipt saying so (a retryable failure), so that its requester
+// re-awards the job instead of waiting.
+func (s *awardStore) failInterrupted(ctx context.Context, m *Market) {
+	s.mu.Lock()
+	var open []*awardRecord
+	for _, a := range s.m {
+		if !a.State.Terminal() {
+			c := *a
+			open = append(open, &c)
+		}
+		if id, err := bidding.ParseAwardID(a.ID); err == nil {
+			m.dedup.Remember(id, a.Expires, time.Now())
+		}
+	}
+	s.mu.Unlock()
+	for _, a := range open {
+		rc, err := m.interruptedReceipt(a)
+		if err != nil {
+			m.log.Warn("cannot close interrupted award", "award", a.ID, "err", err)
+			continue
+		}
+		a.State, a.Receipt = bidding.AwardFailed, rc
+		if err := s.put(ctx, a); err != nil {
+			m.log.Warn("cannot close interrupted award", "award", a.ID, "err", err)
+		}
+	}
+}

@@ -1,0 +1,44 @@
+package market
+
+import (
+	"context"
+
+	blocks "github.com/ipfs/go-block-format"
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/shoalnet/shoal/exec"
+)
+
+// Content is what the protocol needs of the content layer.
+type Content interface {
+	// PutBlock stores a raw block locally (job specs, receipts).
+	PutBlock(ctx context.Context, b blocks.Block) error
+	// GetBlock returns a block, fetching it from the network if needed
+	// (hints first), bounded by ctx.
+	GetBlock(ctx context.Context, c cid.Cid, hints []peer.AddrInfo) (blocks.Block, error)
+	// LocalBytes says how much of the DAG under c is held locally, without
+	// fetching; total is 0 when the root is not local.
+	LocalBytes(ctx context.Context, c cid.Cid) (held, total int64)
+	// Fetch makes the whole DAG local, hints first, then the DHT.
+	Fetch(ctx context.Context, c cid.Cid, hints []peer.AddrInfo) error
+	// WriteTo writes the (local) UnixFS DAG c to path.
+	WriteTo(ctx context.Context, c cid.Cid, path string) error
+	// ReadFile returns the bytes of a (local) UnixFS file, at most max.
+	ReadFile(ctx context.Context, c cid.Cid, max int64) ([]byte, error)
+	// AddDir imports a directory as UnixFS, pins it and provides it.
+	AddDir(ctx context.Context, dir string) (cid.Cid, error)
+	// AddBytes imports bytes as a UnixFS file, pins it and provides it.
+	AddBytes(ctx context.Context, data []byte) (cid.Cid, error)
+	// FindProviders lists up to max providers of c from the DHT, bounded by
+	// ctx.
+	FindProviders(ctx context.Context, c cid.Cid, max int) []peer.AddrInfo
+}
+
+// Runner runs tasks on the node's engines.
+type Runner interface {
+	// Engines lists the engines available ("wasm", "docker").
+	Engines() []string
+	// Run runs t on engine.
+	Run(ctx context.Context, engine string, t *exec.Task) (*exec.Result, error)
+}

@@ -1,0 +1,522 @@
+package market
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/shoalnet/shoal/bidding"
+	"github.com/shoalnet/shoal/bidding/jobspec"
+	"github.com/shoalnet/shoal/exec"
+)
+
+// Limits of what an executor loads into memory.
+const maxModuleSize = 256 << 20
+
+// execution is an accepted award on this executor.
+type execution struct {
+	award *bidding.Award
+	spec  *jobspec.Spec
+	rec   *awardRecord
+
+	mu        sync.Mutex
+	seq       int64
+	phase     bidding.Phase
+	watchers  map[*watcher]struct{}
+	done      chan struct{}
+	receipt   []byte
+	cancel    context.CancelFunc
+	cancelled bool
+	holdsSlot bool // guarded by Market.mu
+}
+
+// watcher is a requester stream that receives statuses and the receipt.
+type watcher struct {
+	mu   sync.Mutex
+	conn io.ReadWriteCloser
+}
+
+func (w *watcher) write(b []byte) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	deadline(w.conn, bidding.StreamTimeout)
+	return bidding.WriteMsg(w.conn, b)
+}
+
+func (m *Market) handleAwardStream(s network.Stream) {
+	m.serveAward(s, s.Conn().RemotePeer())
+}
+
+func (m *Market) handleQueryStream(s network.Stream) {
+	m.serveQuery(s, s.Conn().RemotePeer())
+}
+
+// serveAward answers an award: Decline, or Accept followed by statuses and
+// the receipt on the same stream. It returns when the stream ends.
+func (m *Market) serveAward(conn io.ReadWriteCloser, remote peer.ID) {
+	defer conn.Close()
+	deadline(conn, bidding.StreamTimeout)
+	msg, _, err := recv(conn, bidding.MaxAnnounceSize, bidding.KindAward)
+	if err != nil {
+		m.log.Debug("bad award", "peer", remote, "err", err)
+		return
+	}
+	a := msg.(*bidding.Award)
+	decline := func(r *bidding.Refusal) {
+		r.Reason = truncate(r.Reason, bidding.MaxReasonLen)
+		_ = m.send(conn, bidding.NewDecline(a.JobCID, a.AwardID, m.self, r, time.Now()))
+	}
+	if a.Requester != remote {
+		decline(&bidding.Refusal{Code: bidding.CodeBadRequest, Reason: "award not sent by its requester"})
+		return
+	}
+	if _, seen := m.awards.get(a.AwardID.String()); seen {
+		decline(&bidding.Refusal{Code: bidding.CodeAwardReplayed, Reason: "award " + a.AwardID.String() + " already seen"})
+		return
+	}
+	if err := m.dedup.Check(a, m.self, time.Now()); err != nil {
+		var r *bidding.Refusal
+		if !errors.As(err, &r) {
+			r = &bidding.Refusal{Code: bidding.CodeBadRequest, Reason: err.Error()}
+		}
+		decline(r)
+		return
+	}
+	if m.ctx.Err() != nil {
+		decline(&bidding.Refusal{Code: bidding.CodeShuttingDown, Reason: "node is shutting down"})
+		return
+	}
+	spec, err := a.JobSpec()
+	if errors.Is(err, bidding.ErrSpecNotInline) {
+		var b interface{ RawData() []byte }
+		ctx, cancel := context.WithTimeout(m.ctx, maxSpecFetch)
+		b, err = m.cfg.Content.GetBlock(ctx, a.JobCID, append(a.Providers, peer.AddrInfo{ID: a.Requester}))
+		cancel()
+		if err == nil {
+			spec, err = jobspec.Decode(b.RawData())
+		}
+	}
+	if err != nil {
+		decline(&bidding.Refusal{Code: bidding.CodeBadRequest, Reason: "job spec: " + err.Error()})
+		return
+	}
+	// Admission again: the node may have changed since it bid.
+	m.res.Claim(a.JobCID)
+	if _, err := bidding.Admit(spec, m.view()); err != nil {
+		var r *bidding.Refusal
+		if !errors.As(err, &r) {
+			r = &bidding.Refusal{Code: bidding.CodeBadRequest, Reason: err.Error()}
+		}
+		decline(r)
+		return
+	}
+	rec := &awardRecord{ID: a.AwardID.String(), Job: a.JobCID.String(), Requester: a.Requester.String(),
+		State: bidding.AwardAccepted, Accepted: time.Now(), Expires: a.Expires}
+	e := &execution{award: a, spec: spec, rec: rec, phase: bidding.PhaseAccepted, watchers: map[*watcher]struct{}{}, done: make(chan struct{})}
+	m.mu.Lock()
+	if m.queued >= m.cfg.QueueLimit {
+		m.mu.Unlock()
+		decline(&bidding.Refusal{Code: bidding.CodeNoCapacity, Reason: "queue full"})
+		return
+	}
+	m.queued++
+	m.execs[a.AwardID] = e
+	m.mu.Unlock()
+	if err := m.awards.put(m.ctx, rec); err != nil {
+		m.dropQueued(e)
+		decline(&bidding.Refusal{Code: bidding.CodeShuttingDown, Reason: err.Error()})
+		return
+	}
+	if err := m.send(conn, bidding.NewAccept(a, time.Now())); err != nil {
+		m.log.Debug("accept not delivered; running anyway, the requester can query", "award", rec.ID, "err", err)
+	}
+	w := e.attach(conn)
+	select {
+	case m.queue <- e:
+	default: // cannot happen: queued < QueueLimit = cap(queue)
+	}
+	m.readCancels(conn, e, w)
+}
+
+func (m *Market) dropQueued(e *execution) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.queued--
+	delete(m.execs, e.award.AwardID)
+}
+
+// attach adds a requester stream to the execution's watchers.
+func (e *execution) attach(conn io.ReadWriteCloser) *watcher {
+	w := &watcher{conn: conn}
+	e.mu.Lock()
+	e.watchers[w] = struct{}{}
+	e.mu.Unlock()
+	return w
+}
+
+// readCancels keeps a requester stream open until the run ends or the
+// stream closes, honouring a Cancel written on it.
+func (m *Market) readCancels(conn io.ReadWriteCloser, e *execution, w *watcher) {
+	defer func() {
+		e.mu.Lock()
+		delete(e.watchers, w)
+		e.mu.Unlock()
+	}()
+	go func() {
+		select {
+		case <-e.done:
+		case <-m.ctx.Done():
+		}
+		// Let the receipt go out, then unblock the read below.
+		w.mu.Lock()
+		_ = conn.Close()
+		w.mu.Unlock()
+	}()
+	for {
+		deadline(conn, 0)
+		msg, _, err := recv(conn, bidding.MaxMessageSize, bidding.KindCancel)
+		if err != nil {
+			return
+		}
+		c := msg.(*bidding.Cancel)
+		if c.AwardID == e.award.AwardID && c.Requester == e.award.Requester {
+			e.stop()
+		}
+	}
+}
+
+func (e *execution) stop() {
+	e.mu.Lock()
+	e.cancelled = true
+	cancel := e.cancel
+	e.mu.Unlock()
+	if cancel != nil {
+		cancel()
+	}
+}
+
+// serveQuery answers a requester re-attaching to an award (or cancelling
+// it): the receipt when the run ended, else the current status, the
+// following ones and the receipt.
+func (m *Market) serveQuery(conn io.ReadWriteCloser, remote peer.ID) {
+	defer conn.Close()
+	deadline(conn, bidding.StreamTimeout)
+	msg, _, err := recv(conn, bidding.MaxMessageSize, bidding.KindQuery, bidding.KindCancel)
+	if err != nil {
+		return
+	}
+	if msg.Signer() != remote {
+		return
+	}
+	var award bidding.AwardID
+	var job cid.Cid
+	switch x := msg.(type) {
+	case *bidding.Query:
+		award, job = x.AwardID, x.JobCID
+	case *bidding.Cancel:
+		m.mu.Lock()
+		e := m.execs[x.AwardID]
+		m.mu.Unlock()
+		if e != nil && e.award.Requester == remote {
+			e.stop()
+		}
+		return
+	}
+	m.mu.Lock()
+	e := m.execs[award]
+	m.mu.Unlock()
+	if e != nil && e.award.Requester == remote {
+		w := e.attach(conn)
+		e.mu.Lock()
+		phase, seq, done := e.phase, e.seq, e.receipt
+		e.mu.Unlock()
+		if done != nil {
+			_ = w.write(done)
+			return
+		}
+		if st, err := m.sealStatus(e, phase, seq); err == nil {
+			_ = w.write(st)
+		}
+		m.readCancels(conn, e, w)
+		return
+	}
+	rec, ok := m.awards.get(award.String())
+	if ok && rec.Requester == remote.String() && rec.Receipt != nil {
+		_ = bidding.WriteMsg(conn, rec.Receipt)
+		return
+	}
+	_ = m.send(conn, bidding.NewDecline(job, award, m.self, &bidding.Refusal{Code: bidding.CodeUnknownAward, Reason: "no such award on this node"}, time.Now()))
+}
+
+// sealStatus signs a status of e with sequence number seq.
+func (m *Market) sealStatus(e *execution, phase bidding.Phase, seq int64) ([]byte, error) {
+	st := &bidding.Status{Version: bidding.WireVersion, AwardID: e.award.AwardID, JobCID: e.award.JobCID, Executor: m.self,
+		Phase: phase, Seq: seq, Time: time.Now()}
+	return bidding.Seal(m.cfg.Key, st)
+}
+
+// status broadcasts a phase change or heartbeat to the watchers.
+func (m *Market) status(e *execution, phase bidding.Phase) {
+	e.mu.Lock()
+	e.seq++
+	seq := e.seq
+	if phase != bidding.PhaseHeartbeat {
+		e.phase = phase
+	}
+	ws := make([]*watcher, 0, len(e.watchers))
+	for w := range e.watchers {
+		ws = append(ws, w)
+	}
+	e.mu.Unlock()
+	if len(ws) == 0 {
+		return
+	}
+	b, err := m.sealStatus(e, phase, seq)
+	if err != nil {
+		return
+	}
+	for _, w := range ws {
+		_ = w.write(b)
+	}
+}
+
+// worker runs queued executions, one at a time per slot.
+func (m *Market) worker() {
+	defer m.wg.Done()
+	for {
+		select {
+		case <-m.ctx.Done():
+			return
+		case e := <-m.queue:
+			m.mu.Lock()
+			m.queued--
+			m.running++
+			e.holdsSlot = true
+			m.mu.Unlock()
+			start := time.Now()
+			m.execute(e)
+			m.mu.Lock()
+			m.running--
+			e.holdsSlot = false
+			delete(m.execs, e.award.AwardID)
+			d := time.Since(start)
+			if m.avgRun == 0 {
+				m.avgRun = d
+			} else {
+				m.avgRun = (m.avgRun*7 + d) / 8
+			}
+			m.mu.Unlock()
+		}
+	}
+}
+
+// execute runs one award to its receipt.
+func (m *Market) execute(e *execution) {
+	ctx, cancel := context.WithCancel(m.ctx)
+	defer cancel()
+	e.mu.Lock()
+	e.cancel = cancel
+	cancelled := e.cancelled
+	e.mu.Unlock()
+
+	hb := time.NewTicker(bidding.HeartbeatInterval)
+	stopHB := make(chan struct{})
+	go func() {
+		defer hb.Stop()
+		for {
+			select {
+			case <-stopHB:
+				return
+			case <-hb.C:
+				m.status(e, bidding.PhaseHeartbeat)
+			}
+		}
+	}()
+	defer close(stopHB)
+
+	rc := &bidding.Receipt{Version: bidding.WireVersion, JobCID: e.award.JobCID, AwardID: e.award.AwardID,
+		Requester: e.award.Requester, Executor: m.self, StartedAt: time.Now()}
+	state := bidding.AwardCompleted
+	if cancelled {
+		rc.ErrorCode, rc.Error = bidding.CodeCancelled, "cancelled before it started"
+		state = bidding.AwardCancelled
+	} else {
+		state = m.runTask(ctx, e, rc)
+	}
+	rc.FinishedAt = time.Now()
+	rc.Timings.Total = rc.FinishedAt.Sub(rc.StartedAt)
+	block, _, err := bidding.EncodeReceipt(m.cfg.Key, rc)
+	if err != nil {
+		m.log.Error("cannot sign receipt", "award", e.rec.ID, "err", err)
+		return
+	}
+	m.finishAward(e, state, block)
+}
+
+// finishAward stores the receipt and sends it to the watchers.
+func (m *Market) finishAward(e *execution, state bidding.AwardState, block []byte) {
+	rcid := bidding.ReceiptCID(block)
+	if b, err := newBlock(block, rcid); err == nil {
+		_ = m.cfg.Content.PutBlock(m.ctx, b)
+	}
+	e.rec.State, e.rec.Receipt = state, block
+	if err := m.awards.put(context.Background(), e.rec); err != nil {
+		m.log.Error("cannot store receipt", "award", e.rec.ID, "err", err)
+	}
+	e.mu.Lock()
+	e.receipt = block
+	ws := make([]*watcher, 0, len(e.watchers))
+	for w := range e.watchers {
+		ws = append(ws, w)
+	}
+	e.mu.Unlock()
+	for _, w := range ws {
+		_ = w.write(block)
+	}
+	close(e.done)
+}
+
+// runTask fetches, runs and publishes; it fills rc and returns the final
+// award state.
+func (m *Market) runTask(ctx context.Context, e *execution, rc *bidding.Receipt) bidding.AwardState {
+	spec := e.spec
+	fail := func(code bidding.Code, format string, args ...any) bidding.AwardState {
+		rc.ErrorCode, rc.Error = code, truncate(fmt.Sprintf(format, args...), bidding.MaxErrorLen)
+		if code == bidding.CodeCancelled {
+			return bidding.AwardCancelled
+		}
+		return bidding.AwardFailed
+	}
+	dir, err := os.MkdirTemp(m.cfg.WorkDir, "run-")
+	if err != nil {
+		return fail(bidding.CodeEngineError, "work dir: %v", err)
+	}
+	defer os.RemoveAll(dir)
+
+	// Fetch what we lack.
+	m.status(e, bidding.PhaseFetching)
+	t0 := time.Now()
+	hints := append([]peer.AddrInfo{{ID: e.award.Requester}}, e.award.Providers...)
+	for _, c := range spec.ContentCIDs() {
+		if err := m.cfg.Content.Fetch(ctx, c, hints); err != nil {
+			if ctx.Err() != nil && e.isCancelled() {
+				return fail(bidding.CodeCancelled, "cancelled while fetching")
+			}
+			return fail(bidding.CodeFetchFailed, "input CID %s not found: %v", c, err)
+		}
+	}
+	task := &exec.Task{ID: e.rec.ID, OutputsDir: filepath.Join(dir, "outputs"), Timeout: spec.Timeout,
+		Limits: exec.Limits{CPU: float64(spec.Resources.MilliCPU) / 1000, MemoryBytes: spec.Resources.Memory}}
+	if len(spec.Outputs) > 0 {
+		task.OutputsPath = spec.Outputs[0]
+	}
+	for i, in := range spec.Inputs {
+		p := filepath.Join(dir, "inputs", fmt.Sprint(i))
+		if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+			return fail(bidding.CodeEngineError, "inputs: %v", err)
+		}
+		if err := m.cfg.Content.WriteTo(ctx, in.CID, p); err != nil {
+			return fail(bidding.CodeFetchFailed, "input %s: %v", in.CID, err)
+		}
+		task.Inputs = append(task.Inputs, exec.Mount{Source: p, Target: in.Path})
+	}
+	engine := spec.Engine.Kind()
+	switch {
+	case spec.Engine.Wasm != nil:
+		w := spec.Engine.Wasm
+		mod, err := m.cfg.Content.ReadFile(ctx, w.Module, maxModuleSize)
+		if err != nil {
+			return fail(bidding.CodeFetchFailed, "module %s: %v", w.Module, err)
+		}
+		task.WASM = &exec.WASMSpec{Module: mod, Entrypoint: w.Entrypoint}
+		task.Args, task.Env = w.Args, w.Env
+	case spec.Engine.Docker != nil:
+		d := spec.Engine.Docker
+		task.Docker = &exec.DockerSpec{Image: d.Image, Entrypoint: d.Entrypoint}
+		if d.ImageCID.Defined() {
+			tar := filepath.Join(dir, "image.tar")
+			if err := m.cfg.Content.WriteTo(ctx, d.ImageCID, tar); err != nil {
+				return fail(bidding.CodeFetchFailed, "image %s: %v", d.ImageCID, err)
+			}
+			task.Docker.ImageTar = tar
+		}
+		task.Args, task.Env = d.Args, d.Env
+	}
+	rc.Timings.Fetch = time.Since(t0)
+
+	m.status(e, bidding.PhaseRunning)
+	t1 := time.Now()
+	res, runErr := m.cfg.Runner.Run(ctx, engine, task)
+	rc.Timings.Run = time.Since(t1)
+
+	m.status(e, bidding.PhasePublishing)
+	t2 := time.Now()
+	if res != nil {
+		rc.ExitCode = res.ExitCode
+		if c, err := m.cfg.Content.AddBytes(ctx, res.Stdout); err == nil {
+			rc.Stdout = c
+		}
+		if c, err := m.cfg.Content.AddBytes(ctx, res.Stderr); err == nil {
+			rc.Stderr = c
+		}
+		if err := os.MkdirAll(task.OutputsDir, 0o700); err == nil {
+			c, err := m.cfg.Content.AddDir(ctx, task.OutputsDir)
+			if err != nil && runErr == nil {
+				return fail(bidding.CodePublishFailed, "outputs: %v", err)
+			}
+			rc.OutputsRoot = c
+		}
+	}
+	rc.Timings.Publish = time.Since(t2)
+	switch {
+	case runErr == nil:
+		return bidding.AwardCompleted
+	case e.isCancelled():
+		return fail(bidding.CodeCancelled, "cancelled by the requester")
+	case errors.Is(runErr, exec.ErrTimeout):
+		return fail(bidding.CodeTimeout, "job exceeded its timeout of %s", spec.Timeout)
+	case errors.Is(runErr, exec.ErrMemoryLimit):
+		return fail(bidding.CodeOutOfMemory, "job exceeded its memory limit: %v", runErr)
+	case errors.Is(runErr, exec.ErrInvalidModule), errors.Is(runErr, exec.ErrInvalidTask):
+		return fail(bidding.CodeBadRequest, "%v", runErr)
+	default:
+		return fail(bidding.CodeEngineError, "%v", runErr)
+	}
+}
+
+func (e *execution) isCancelled() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.cancelled
+}
+
+// interruptedReceipt signs the receipt of an award that was in progress
+// when the node stopped.
+func (m *Market) interruptedReceipt(a *awardRecord) ([]byte, error) {
+	job, err := cid.Decode(a.Job)
+	if err != nil {
+		return nil, err
+	}
+	id, err := bidding.ParseAwardID(a.ID)
+	if err != nil {
+		return nil, err
+	}
+	req, err := peer.Decode(a.Requester)
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now()
+	rc := &bidding.Receipt{Version: bidding.WireVersion, JobCID: job, AwardID: id, Requester: req, Executor: m.self,
+		ErrorCode: bidding.CodeEngineError, Error: "the executor restarted before the job finished", StartedAt: a.Accepted, FinishedAt: now}
+	b, _, err := bidding.EncodeReceipt(m.cfg.Key, rc)
+	return b, err
+}

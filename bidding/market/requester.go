@@ -1,0 +1,815 @@
+package market
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	blocks "github.com/ipfs/go-block-format"
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/shoalnet/shoal/bidding"
+	"github.com/shoalnet/shoal/bidding/jobspec"
+)
+
+// Errors of Submit and of job runs.
+var (
+	// ErrAwardLost: the executor declined, died or failed retryably; the
+	// requester moves on to the next bid.
+	errAwardLost = errors.New("award lost")
+)
+
+// sink routes bids of a job in its bid window to its selector.
+type sink struct {
+	sel    *bidding.Selector
+	notify chan struct{}
+}
+
+func (s *sink) poke() {
+	select {
+	case s.notify <- struct{}{}:
+	default:
+	}
+}
+
+// Submit stores the spec block and starts the job. The job ID is the spec's
+// CID. Submitting a spec whose job is in flight or completed returns that
+// job (existing=true); a failed or cancelled job runs again.
+func (m *Market) Submit(ctx context.Context, spec *jobspec.Spec) (id cid.Cid, existing bool, err error) {
+	block, id, err := jobspec.Encode(spec)
+	if err != nil {
+		return cid.Undef, false, err
+	}
+	b, err := blocks.NewBlockWithCid(block, id)
+	if err != nil {
+		return cid.Undef, false, err
+	}
+	if err := m.cfg.Content.PutBlock(ctx, b); err != nil {
+		return cid.Undef, false, fmt.Errorf("store job spec: %w", err)
+	}
+	now := time.Now()
+	j := &Job{ID: id.String(), Name: spec.Name, Type: string(spec.Type), Engine: spec.Engine.Kind(), Count: spec.Count,
+		State: Pending, Created: now, Updated: now}
+	j.log(Event{Time: now, Type: "state", State: Pending, Message: "submitted"})
+	if err := m.jobs.Create(ctx, j); err != nil {
+		if !errors.Is(err, ErrJobExists) {
+			return cid.Undef, false, err
+		}
+		old, _ := m.jobs.Get(id.String())
+		if old.State != Failed && old.State != Cancelled {
+			return id, true, nil
+		}
+		err = m.jobs.Update(ctx, id.String(), func(j *Job) error {
+			j.State, j.Error, j.Created = Pending, "", now
+			j.Bids, j.Declines = nil, nil
+			j.log(Event{Type: "state", State: Pending, Message: "resubmitted"})
+			return nil
+		})
+		if err != nil {
+			return cid.Undef, false, err
+		}
+	}
+	m.startLoop(id)
+	return id, false, nil
+}
+
+// Cancel stops a job: its awards are cancelled on their executors.
+func (m *Market) Cancel(ctx context.Context, id string) error {
+	j, err := m.jobs.Get(id)
+	if err != nil {
+		return err
+	}
+	if j.State.Terminal() {
+		return fmt.Errorf("job %s is already %s", id, j.State)
+	}
+	m.mu.Lock()
+	stop := m.loops[id]
+	m.mu.Unlock()
+	err = m.jobs.Update(ctx, id, func(j *Job) error {
+		j.State = Cancelled
+		j.Error = "cancelled by the user"
+		j.log(Event{Type: "state", State: Cancelled, Message: "cancelled by the user"})
+		return nil
+	})
+	if stop != nil {
+		stop()
+	}
+	return err
+}
+
+func (m *Market) startLoop(id cid.Cid) {
+	ctx, cancel := context.WithCancel(m.ctx)
+	m.mu.Lock()
+	if _, running := m.loops[id.String()]; running {
+		m.mu.Unlock()
+		cancel()
+		return
+	}
+	m.loops[id.String()] = cancel
+	m.mu.Unlock()
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		defer func() {
+			m.mu.Lock()
+			delete(m.loops, id.String())
+			m.mu.Unlock()
+			cancel()
+		}()
+		m.runJob(ctx, id)
+	}()
+}
+
+// resumeJobs restarts the loops of jobs that were in flight when the node
+// stopped.
+func (m *Market) resumeJobs() {
+	for _, j := range m.jobs.List() {
+		if j.State.Terminal() {
+			continue
+		}
+		id, err := cid.Decode(j.ID)
+		if err != nil {
+			continue
+		}
+		m.log.Info("resuming job", "job", j.ID, "state", j.State)
+		m.startLoop(id)
+	}
+}
+
+func (m *Market) update(id cid.Cid, fn func(j *Job)) {
+	err := m.jobs.Update(context.Background(), id.String(), func(j *Job) error {
+		if j.State.Terminal() {
+			return errTerminal
+		}
+		fn(j)
+		return nil
+	})
+	if err != nil && !errors.Is(err, errTerminal) {
+		m.log.Warn("job store update failed", "job", id, "err", err)
+	}
+}
+
+var errTerminal = errors.New("job is terminal")
+
+func (m *Market) setState(id cid.Cid, s State, format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	m.update(id, func(j *Job) {
+		j.State = s
+		if s == Failed {
+			j.Error = msg
+		}
+		j.log(Event{Type: "state", State: s, Message: msg})
+	})
+}
+
+// runJob drives one job from announcement to its last receipt.
+func (m *Market) runJob(ctx context.Context, id cid.Cid) {
+	b, err := m.cfg.Content.GetBlock(ctx, id, nil)
+	if err != nil {
+		m.setState(id, Failed, "job spec block unavailable: %v", err)
+		return
+	}
+	spec, err := jobspec.Decode(b.RawData())
+	if err != nil {
+		m.setState(id, Failed, "job spec: %v", err)
+		return
+	}
+	block := b.RawData()
+	job, err := m.jobs.Get(id.String())
+	if err != nil {
+		return
+	}
+	queueDeadline := job.Created.Add(spec.QueueTimeout)
+	sel, err := bidding.NewSelector(id, spec, time.Now(), bidding.WithWindow(m.cfg.BidWindow))
+	if err != nil {
+		m.setState(id, Failed, "%v", err)
+		return
+	}
+	sk := &sink{sel: sel, notify: make(chan struct{}, 1)}
+	m.mu.Lock()
+	m.sinks[id] = sk
+	m.mu.Unlock()
+	defer func() {
+		m.mu.Lock()
+		delete(m.sinks, id)
+		m.mu.Unlock()
+	}()
+
+	run := &jobRun{m: m, id: id, spec: spec, block: block, sel: sel, attempt: job.Attempts}
+	want := spec.Count
+	if spec.Type == jobspec.Ops {
+		want = -1 // every node that bids in the first window
+	}
+	// Reattach to awards accepted before a restart.
+	var resumed []AwardInfo
+	for _, a := range job.Awards {
+		switch a.State {
+		case "accepted", "fetching", "running", "publishing":
+			resumed = append(resumed, a)
+		}
+	}
+	done := len(job.Receipts)
+	if want > 0 {
+		want -= done
+	}
+	if len(resumed) > 0 {
+		got := run.slots(ctx, nil, resumed, spec.Type == jobspec.Ops)
+		done += got
+		if want > 0 {
+			want -= got
+		} else if want < 0 && done > 0 {
+			want = 0
+		}
+	}
+
+	backoffAttempt := 0
+	for want != 0 {
+		if ctx.Err() != nil {
+			return
+		}
+		if time.Now().After(queueDeadline) {
+			m.failNoExecutor(id, spec)
+			return
+		}
+		picks := sel.Pick(time.Now())
+		if len(picks) == 0 {
+			run.attempt++
+			sel.Restart(time.Now())
+			m.update(id, func(j *Job) {
+				j.Attempts = run.attempt
+				j.State = Bidding
+				j.log(Event{Type: "announce", State: Bidding, Message: fmt.Sprintf("announced (attempt %d)", run.attempt)})
+			})
+			if err := m.announce(ctx, id, spec, run.attempt); err != nil {
+				m.log.Warn("announce failed", "job", id, "err", err)
+			}
+			if !m.awaitWindow(ctx, sk) {
+				return
+			}
+			picks = sel.Pick(time.Now())
+		}
+		if len(picks) == 0 {
+			wait := bidding.NextAnnounce(backoffAttempt)
+			backoffAttempt++
+			m.setState(id, Pending, "no acceptable bid yet; announcing again in %s", wait)
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(wait):
+			case <-sk.notify: // a late bid may do
+			}
+			continue
+		}
+		backoffAttempt = 0
+		if want < 0 {
+			want = len(picks)
+		} else if len(picks) > want {
+			picks = picks[:want]
+		}
+		got := run.slots(ctx, picks, nil, spec.Type == jobspec.Ops)
+		if spec.Type == jobspec.Ops {
+			want = 0 // ops awards do not fail over: each names its node
+		} else {
+			want -= got
+		}
+	}
+	if ctx.Err() != nil {
+		return
+	}
+	m.finish(id)
+}
+
+// finish sets the final state from the receipts.
+func (m *Market) finish(id cid.Cid) {
+	m.update(id, func(j *Job) {
+		var failures []string
+		for _, r := range j.Receipts {
+			switch {
+			case r.Error != "":
+				failures = append(failures, fmt.Sprintf("%s on %s", r.Error, short(r.Executor)))
+			case r.ExitCode != 0:
+				failures = append(failures, fmt.Sprintf("exit code %d on %s", r.ExitCode, short(r.Executor)))
+			}
+		}
+		for _, a := range j.Awards {
+			if a.State == "lost" && j.Type == string(jobspec.Ops) {
+				failures = append(failures, fmt.Sprintf("%s lost: %s", short(a.Executor), a.Error))
+			}
+		}
+		if len(j.Receipts) == 0 {
+			failures = append(failures, "no receipt")
+		}
+		if len(failures) == 0 {
+			j.State = Completed
+			j.log(Event{Type: "state", State: Completed, Message: fmt.Sprintf("completed (%d receipt(s))", len(j.Receipts))})
+			return
+		}
+		j.State = Failed
+		j.Error = strings.Join(failures, "; ")
+		j.log(Event{Type: "state", State: Failed, Message: "failed: " + j.Error})
+	})
+}
+
+// failNoExecutor ends a job that found no executor within its queue
+// timeout, listing the decline reasons.
+func (m *Market) failNoExecutor(id cid.Cid, spec *jobspec.Spec) {
+	j, err := m.jobs.Get(id.String())
+	if err != nil {
+		return
+	}
+	reasons := map[string]bool{}
+	var list []string
+	for _, d := range j.Declines {
+		r := fmt.Sprintf("declined by %s: %s", short(d.Peer), d.Reason)
+		if !reasons[r] {
+			reasons[r] = true
+			list = append(list, r)
+		}
+	}
+	sort.Strings(list)
+	msg := fmt.Sprintf("no executor accepted the job within its queue timeout (%s)", spec.QueueTimeout)
+	if len(list) > 0 {
+		msg += ": " + strings.Join(list, "; ")
+	} else {
+		msg += ": no node answered"
+	}
+	m.setState(id, Failed, "%s", msg)
+}
+
+// awaitWindow waits until the bid window may close. It returns false when
+// ctx ended.
+func (m *Market) awaitWindow(ctx context.Context, sk *sink) bool {
+	for {
+		now := time.Now()
+		if sk.sel.Done(now) {
+			return true
+		}
+		t := time.NewTimer(time.Until(sk.sel.Deadline()))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return false
+		case <-sk.notify:
+		case <-t.C:
+		}
+		t.Stop()
+	}
+}
+
+// announce publishes the job on the topic, bids on it locally, and asks the
+// DHT providers of its inputs directly.
+func (m *Market) announce(ctx context.Context, id cid.Cid, spec *jobspec.Spec, attempt int) error {
+	a, err := bidding.NewAnnounce(spec, m.self, m.addrs(), attempt, time.Now())
+	if err != nil {
+		return err
+	}
+	data, err := bidding.Seal(m.cfg.Key, a)
+	if err != nil {
+		return err
+	}
+	// Our own bid, in-process.
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		switch r := m.answer(ctx, a).(type) {
+		case *bidding.Bid:
+			m.deliverBid(r)
+		case *bidding.Decline:
+			m.deliverDecline(r)
+		}
+	}()
+	if len(spec.Inputs) > 0 {
+		m.wg.Add(1)
+		go func() {
+			defer m.wg.Done()
+			m.askProviders(ctx, spec, data)
+		}()
+	}
+	if err := m.topic.Publish(ctx, data); err != nil {
+		return fmt.Errorf("publish announcement: %w", err)
+	}
+	return nil
+}
+
+// askProviders sends the announcement directly to the DHT providers of the
+// job's inputs, so data holders hear of it even when gossip drops it.
+func (m *Market) askProviders(ctx context.Context, spec *jobspec.Spec, data []byte) {
+	fctx, cancel := context.WithTimeout(ctx, DefaultProviderAsk)
+	defer cancel()
+	asked := map[peer.ID]bool{m.self: true}
+	var wg sync.WaitGroup
+	for _, in := range spec.Inputs {
+		for _, p := range m.cfg.Content.FindProviders(fctx, in.CID, 8) {
+			if asked[p.ID] {
+				continue
+			}
+			asked[p.ID] = true
+			wg.Add(1)
+			go func(p peer.AddrInfo) {
+				defer wg.Done()
+				if len(p.Addrs) > 0 {
+					m.cfg.Host.Peerstore().AddAddrs(p.ID, p.Addrs, time.Minute)
+				}
+				s, err := m.openStream(ctx, p.ID, bidding.ProtocolBid)
+				if err != nil {
+					return
+				}
+				defer s.Close()
+				deadline(s, bidding.StreamTimeout)
+				if err := bidding.WriteMsg(s, data); err != nil {
+					return
+				}
+				_ = s.CloseWrite()
+				msg, _, err := recv(s, bidding.MaxMessageSize, bidding.KindBid, bidding.KindDecline)
+				if err != nil || msg.Signer() != p.ID {
+					return // answered over gossip already, or nothing to say
+				}
+				switch r := msg.(type) {
+				case *bidding.Bid:
+					m.deliverBid(r)
+				case *bidding.Decline:
+					m.deliverDecline(r)
+				}
+			}(p)
+		}
+	}
+	wg.Wait()
+}
+
+// deliverBid hands a verified bid to its job's bid window.
+func (m *Market) deliverBid(b *bidding.Bid) {
+	m.mu.Lock()
+	sk := m.sinks[b.JobCID]
+	m.mu.Unlock()
+	if sk == nil {
+		return // the job is not collecting bids (late bid)
+	}
+	if err := sk.sel.Offer(b, time.Now()); err != nil {
+		m.log.Debug("bid refused", "job", b.JobCID, "bidder", b.Bidder, "err", err)
+		return
+	}
+	m.update(b.JobCID, func(j *Job) {
+		info := BidInfo{Peer: b.Bidder.String(), LocalBytes: b.LocalBytes, TotalBytes: b.TotalBytes, FreeSlots: b.FreeSlots,
+			QueueDepth: b.QueueDepth, EstStart: b.EstStart, Received: time.Now()}
+		for i := range j.Bids {
+			if j.Bids[i].Peer == info.Peer {
+				j.Bids[i] = info
+				return
+			}
+		}
+		if len(j.Bids) < maxRecorded {
+			j.Bids = append(j.Bids, info)
+		}
+	})
+	sk.poke()
+}
+
+// maxRecorded bounds the bids and declines kept in a job record.
+const maxRecorded = 256
+
+// deliverDecline records a bidder's refusal of an announcement.
+func (m *Market) deliverDecline(d *bidding.Decline) {
+	m.update(d.JobCID, func(j *Job) {
+		for _, x := range j.Declines {
+			if x.Peer == d.Bidder.String() && x.Code == string(d.Code) {
+				return
+			}
+		}
+		if len(j.Declines) < maxRecorded {
+			j.Declines = append(j.Declines, DeclineInfo{Peer: d.Bidder.String(), Code: string(d.Code), Reason: d.Reason, Time: time.Now()})
+		}
+		j.log(Event{Type: "decline", Peer: d.Bidder.String(), Message: fmt.Sprintf("declined by %s: %s (%s)", short(d.Bidder.String()), d.Reason, d.Code)})
+	})
+}
+
+func (m *Market) addrs() []ma.Multiaddr {
+	var out []ma.Multiaddr
+	for _, a := range m.cfg.Host.Addrs() {
+		if len(out) == bidding.MaxAddrs {
+			break
+		}
+		if len(a.Bytes()) <= bidding.MaxAddrLen {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+func short(p string) string {
+	if len(p) > 16 {
+		return p[:8] + "…" + p[len(p)-6:]
+	}
+	return p
+}
+
+// jobRun holds what the award slots of one job share.
+type jobRun struct {
+	m       *Market
+	id      cid.Cid
+	spec    *jobspec.Spec
+	block   []byte
+	sel     *bidding.Selector
+	attempt int
+	mu      sync.Mutex
+	awards  int
+}
+
+// slots runs one award slot per pick (or per resumed award) in parallel and
+// returns how many ended with a receipt. A batch slot fails over to the
+// next-best bid; an ops slot does not.
+func (r *jobRun) slots(ctx context.Context, picks []bidding.Bid, resumed []AwardInfo, ops bool) int {
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	got := 0
+	run := func(first func() (*bidding.Receipt, error)) {
+		defer wg.Done()
+		rc, err := first()
+		for err != nil && !ops && ctx.Err() == nil {
+			next, ok := r.sel.Next(time.Now())
+			if !ok {
+				return
+			}
+			rc, err = r.award(ctx, next)
+		}
+		if rc != nil {
+			mu.Lock()
+			got++
+			mu.Unlock()
+		}
+	}
+	for _, b := range picks {
+		wg.Add(1)
+		go run(func() (*bidding.Receipt, error) { return r.award(ctx, b) })
+	}
+	for _, a := range resumed {
+		wg.Add(1)
+		go run(func() (*bidding.Receipt, error) { return r.reattach(ctx, a) })
+	}
+	wg.Wait()
+	return got
+}
+
+// award offers the job to a bidder and follows the run to its receipt.
+func (r *jobRun) award(ctx context.Context, b bidding.Bid) (*bidding.Receipt, error) {
+	m := r.m
+	r.mu.Lock()
+	r.awards++
+	n := r.awards
+	r.mu.Unlock()
+	a := bidding.NewAward(r.id, r.block, m.self, b.Bidder, m.providerHints(), n, time.Now())
+	idStr := a.AwardID.String()
+	m.update(r.id, func(j *Job) {
+		j.State = Awarded
+		j.Awards = append(j.Awards, AwardInfo{ID: idStr, Executor: b.Bidder.String(), State: "offered", Time: time.Now()})
+		j.log(Event{Type: "award", State: Awarded, Peer: b.Bidder.String(), Message: fmt.Sprintf("awarded to %s (award %s)", short(b.Bidder.String()), idStr[:8])})
+	})
+	conn, err := m.dial(ctx, b.Bidder, bidding.ProtocolAward)
+	if err != nil {
+		return nil, r.lose(b.Bidder, idStr, err)
+	}
+	defer conn.Close()
+	deadline(conn, bidding.StreamTimeout)
+	if err := m.send(conn, a); err != nil {
+		return nil, r.lose(b.Bidder, idStr, err)
+	}
+	msg, _, err := recv(conn, bidding.MaxMessageSize, bidding.KindAccept, bidding.KindDecline)
+	if err != nil {
+		return nil, r.lose(b.Bidder, idStr, err)
+	}
+	if msg.Signer() != b.Bidder {
+		return nil, r.lose(b.Bidder, idStr, fmt.Errorf("answer signed by %s", msg.Signer()))
+	}
+	switch x := msg.(type) {
+	case *bidding.Decline:
+		m.deliverDecline(x)
+		m.update(r.id, func(j *Job) {
+			if aw := j.award(idStr); aw != nil {
+				aw.State, aw.Error = "declined", string(x.Code)+": "+x.Reason
+			}
+		})
+		r.sel.Exclude(b.Bidder)
+		return nil, errAwardLost
+	case *bidding.Accept:
+		if x.AwardID != a.AwardID {
+			return nil, r.lose(b.Bidder, idStr, errors.New("accept for another award"))
+		}
+	}
+	m.update(r.id, func(j *Job) {
+		j.State = Running
+		if aw := j.award(idStr); aw != nil {
+			aw.State = "accepted"
+		}
+		j.log(Event{Type: "status", State: Running, Peer: b.Bidder.String(), Message: fmt.Sprintf("accepted by %s", short(b.Bidder.String()))})
+	})
+	return r.follow(ctx, conn, a.AwardID, b.Bidder, 0)
+}
+
+// reattach follows an award accepted before a restart, by querying its
+// executor.
+func (r *jobRun) reattach(ctx context.Context, a AwardInfo) (*bidding.Receipt, error) {
+	id, err := bidding.ParseAwardID(a.ID)
+	if err != nil {
+		return nil, err
+	}
+	exec, err := peer.Decode(a.Executor)
+	if err != nil {
+		return nil, err
+	}
+	r.sel.Exclude(exec) // do not award it the same job again
+	return r.follow(ctx, nil, id, exec, 0)
+}
+
+// follow reads statuses and the receipt of an accepted award. When the
+// stream breaks or heartbeats stop, it asks the executor once over
+// ProtocolReceipt before it declares the award lost.
+func (r *jobRun) follow(ctx context.Context, conn io.ReadWriteCloser, award bidding.AwardID, exec peer.ID, seq int64) (*bidding.Receipt, error) {
+	m := r.m
+	idStr := award.String()
+	live := bidding.NewLiveness(award, exec, time.Now())
+	requeried := false
+	stop := context.AfterFunc(ctx, func() {
+		if conn != nil {
+			_ = conn.Close()
+		}
+	})
+	defer stop()
+	for {
+		if conn == nil {
+			var err error
+			conn, err = r.query(ctx, award, exec)
+			if err != nil {
+				return nil, r.lose(exec, idStr, err)
+			}
+			requeried = true
+			defer conn.Close()
+		}
+		deadline(conn, time.Until(live.Deadline()))
+		msg, raw, err := recv(conn, bidding.MaxMessageSize, bidding.KindStatus, bidding.KindReceipt, bidding.KindDecline)
+		if err != nil {
+			if ctx.Err() != nil {
+				r.cancelRemote(award, exec)
+				return nil, ctx.Err()
+			}
+			if requeried {
+				return nil, r.lose(exec, idStr, fmt.Errorf("executor unreachable: %v", err))
+			}
+			_ = conn.Close()
+			conn = nil
+			continue
+		}
+		if msg.Signer() != exec {
+			return nil, r.lose(exec, idStr, fmt.Errorf("message signed by %s, not the executor", msg.Signer()))
+		}
+		switch x := msg.(type) {
+		case *bidding.Decline:
+			return nil, r.lose(exec, idStr, fmt.Errorf("%s: %s", x.Code, x.Reason))
+		case *bidding.Status:
+			if x.AwardID != award || x.Seq <= seq {
+				continue
+			}
+			seq = x.Seq
+			_ = live.Observe(x, time.Now())
+			if x.Phase != bidding.PhaseHeartbeat {
+				m.update(r.id, func(j *Job) {
+					if aw := j.award(idStr); aw != nil {
+						aw.State = string(x.Phase)
+					}
+					j.log(Event{Type: "status", Peer: exec.String(), Message: fmt.Sprintf("%s on %s", x.Phase, short(exec.String()))})
+				})
+			}
+		case *bidding.Receipt:
+			if x.AwardID != award || x.JobCID != r.id || x.Requester != m.self {
+				return nil, r.lose(exec, idStr, errors.New("receipt for another award"))
+			}
+			return r.accept(x, raw)
+		}
+	}
+}
+
+// accept stores a verified receipt, once per award.
+func (r *jobRun) accept(rc *bidding.Receipt, raw []byte) (*bidding.Receipt, error) {
+	m := r.m
+	rcid := bidding.ReceiptCID(raw)
+	if b, err := blocks.NewBlockWithCid(raw, rcid); err == nil {
+		_ = m.cfg.Content.PutBlock(context.Background(), b)
+	}
+	idStr := rc.AwardID.String()
+	if rc.ErrorCode != "" && bidding.Retryable(rc.ErrorCode) {
+		r.sel.Exclude(rc.Executor)
+		m.update(r.id, func(j *Job) {
+			if aw := j.award(idStr); aw != nil {
+				aw.State, aw.Error = "failed", fmt.Sprintf("%s: %s", rc.ErrorCode, rc.Error)
+			}
+			j.log(Event{Type: "receipt", Peer: rc.Executor.String(), Message: fmt.Sprintf("retryable failure on %s: %s", short(rc.Executor.String()), rc.Error)})
+		})
+		return nil, errAwardLost
+	}
+	info := ReceiptInfo{CID: rcid.String(), AwardID: idStr, Executor: rc.Executor.String(), ExitCode: rc.ExitCode,
+		Started: rc.StartedAt, Finished: rc.FinishedAt}
+	if rc.ErrorCode != "" {
+		info.Error = fmt.Sprintf("%s: %s", rc.ErrorCode, rc.Error)
+	}
+	if rc.OutputsRoot.Defined() {
+		info.Outputs = rc.OutputsRoot.String()
+	}
+	if rc.Stdout.Defined() {
+		info.Stdout = rc.Stdout.String()
+	}
+	if rc.Stderr.Defined() {
+		info.Stderr = rc.Stderr.String()
+	}
+	m.update(r.id, func(j *Job) {
+		for _, x := range j.Receipts {
+			if x.AwardID == idStr {
+				return
+			}
+		}
+		j.Receipts = append(j.Receipts, info)
+		if aw := j.award(idStr); aw != nil {
+			aw.State = "completed"
+		}
+		j.log(Event{Type: "receipt", Peer: rc.Executor.String(), Message: fmt.Sprintf("receipt %s from %s: exit code %d", short(info.CID), short(info.Executor), rc.ExitCode)})
+	})
+	return rc, nil
+}
+
+// lose records an award as lost and excludes its executor.
+func (r *jobRun) lose(exec peer.ID, award string, cause error) error {
+	r.sel.Exclude(exec)
+	r.m.update(r.id, func(j *Job) {
+		if aw := j.award(award); aw != nil {
+			aw.State, aw.Error = "lost", cause.Error()
+		}
+		j.log(Event{Type: "error", Peer: exec.String(), Message: fmt.Sprintf("award to %s lost: %v", short(exec.String()), cause)})
+	})
+	return fmt.Errorf("%w: %v", errAwardLost, cause)
+}
+
+// query re-attaches to an award over ProtocolReceipt.
+func (r *jobRun) query(ctx context.Context, award bidding.AwardID, exec peer.ID) (io.ReadWriteCloser, error) {
+	m := r.m
+	conn, err := m.dial(ctx, exec, bidding.ProtocolReceipt)
+	if err != nil {
+		return nil, err
+	}
+	q := &bidding.Query{Version: bidding.WireVersion, AwardID: award, JobCID: r.id, Requester: m.self, IssuedAt: time.Now()}
+	deadline(conn, bidding.StreamTimeout)
+	if err := m.send(conn, q); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	return conn, nil
+}
+
+// cancelRemote tells an executor to stop an award (best effort).
+func (r *jobRun) cancelRemote(award bidding.AwardID, exec peer.ID) {
+	m := r.m
+	ctx, cancel := context.WithTimeout(m.ctx, bidding.StreamTimeout)
+	defer cancel()
+	conn, err := m.dial(ctx, exec, bidding.ProtocolReceipt)
+	if err != nil {
+		return
+	}
+	defer conn.Close()
+	deadline(conn, bidding.StreamTimeout)
+	c := &bidding.Cancel{Version: bidding.WireVersion, AwardID: award, JobCID: r.id, Requester: m.self, Reason: "cancelled by the requester", IssuedAt: time.Now()}
+	_ = m.send(conn, c)
+}
+
+// providerHints are the peers an executor should ask for the job's content
+// first: the requester itself.
+func (m *Market) providerHints() []peer.AddrInfo {
+	return []peer.AddrInfo{{ID: m.self, Addrs: m.addrs()}}
+}
+
+// dial opens a protocol stream to p, or an in-process pipe when p is this
+// node (a node may run its own jobs).
+func (m *Market) dial(ctx context.Context, p peer.ID, proto protocolID) (io.ReadWriteCloser, error) {
+	if p == m.self {
+		a, b := net.Pipe()
+		m.wg.Add(1)
+		go func() {
+			defer m.wg.Done()
+			switch proto {
+			case bidding.ProtocolAward:
+				m.serveAward(b, m.self)
+			case bidding.ProtocolReceipt:
+				m.serveQuery(b, m.self)
+			}
+		}()
+		return a, nil
+	}
+	s, err := m.openStream(ctx, p, proto)
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}

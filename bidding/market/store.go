@@ -1,0 +1,279 @@
+package market
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"github.com/shoalnet/shoal/bidding"
+	"sort"
+	"sync"
+	"time"
+
+	ds "github.com/ipfs/go-datastore"
+	"github.com/ipfs/go-datastore/query"
+)
+
+// State of a job on its requester (bidding.JobState).
+type State = bidding.JobState
+
+// Job states, re-exported for readers of this package.
+const (
+	Pending   = bidding.JobPending
+	Bidding   = bidding.JobBidding
+	Awarded   = bidding.JobAwarded
+	Running   = bidding.JobRunning
+	Completed = bidding.JobCompleted
+	Failed    = bidding.JobFailed
+	Cancelled = bidding.JobCancelled
+)
+
+// ErrJobNotFound is returned for an unknown job ID.
+var ErrJobNotFound = errors.New("job not found")
+
+// Event is one line of a job's log.
+type Event struct {
+	Time    time.Time `json:"time"`
+	Type    string    `json:"type"` // state, bid, decline, award, status, receipt, error, announce
+	State   State     `json:"state,omitempty"`
+	Peer    string    `json:"peer,omitempty"`
+	Message string    `json:"message"`
+}
+
+// BidInfo is a bid as the requester recorded it.
+type BidInfo struct {
+	Peer       string        `json:"peer"`
+	LocalBytes int64         `json:"local_bytes"`
+	TotalBytes int64         `json:"total_bytes"`
+	FreeSlots  int           `json:"free_slots"`
+	QueueDepth int           `json:"queue_depth"`
+	EstStart   time.Duration `json:"est_start"`
+	Received   time.Time     `json:"received"`
+}
+
+// DeclineInfo is a refusal with its stable code.
+type DeclineInfo struct {
+	Peer   string    `json:"peer"`
+	Code   string    `json:"code"`
+	Reason string    `json:"reason"`
+	Time   time.Time `json:"time"`
+}
+
+// AwardInfo tracks one award of the job.
+type AwardInfo struct {
+	ID       string    `json:"id"`
+	Executor string    `json:"executor"`
+	State    string    `json:"state"` // offered, accepted, fetching, running, publishing, completed, failed, declined, lost
+	Time     time.Time `json:"time"`
+	Error    string    `json:"error,omitempty"`
+}
+
+// ReceiptInfo summarises a verified receipt.
+type ReceiptInfo struct {
+	CID      string    `json:"cid"`
+	AwardID  string    `json:"award_id"`
+	Executor string    `json:"executor"`
+	ExitCode int       `json:"exit_code"`
+	Error    string    `json:"error,omitempty"`
+	Outputs  string    `json:"outputs,omitempty"`
+	Stdout   string    `json:"stdout,omitempty"`
+	Stderr   string    `json:"stderr,omitempty"`
+	Started  time.Time `json:"started"`
+	Finished time.Time `json:"finished"`
+}
+
+// Job is the requester's record of a job: the source of truth for its state.
+type Job struct {
+	ID       string        `json:"id"`
+	Name     string        `json:"name,omitempty"`
+	Type     string        `json:"type"`
+	Engine   string        `json:"engine"`
+	Count    int           `json:"count"`
+	State    State         `json:"state"`
+	Created  time.Time     `json:"created"`
+	Updated  time.Time     `json:"updated"`
+	Attempts int           `json:"attempts"`
+	Error    string        `json:"error,omitempty"`
+	Bids     []BidInfo     `json:"bids,omitempty"`
+	Declines []DeclineInfo `json:"declines,omitempty"`
+	Awards   []AwardInfo   `json:"awards,omitempty"`
+	Receipts []ReceiptInfo `json:"receipts,omitempty"`
+	Events   []Event       `json:"events"`
+}
+
+// award returns the award with id, or nil.
+func (j *Job) award(id string) *AwardInfo {
+	for i := range j.Awards {
+		if j.Awards[i].ID == id {
+			return &j.Awards[i]
+		}
+	}
+	return nil
+}
+
+// maxEvents bounds a job's event log; older events are dropped (the first
+// is kept).
+const maxEvents = 500
+
+func (j *Job) log(e Event) {
+	if e.Time.IsZero() {
+		e.Time = time.Now()
+	}
+	j.Events = append(j.Events, e)
+	j.Updated = e.Time
+}
+
+// JobStore persists job records in a datastore and fans their events out to
+// watchers.
+type JobStore struct {
+	d ds.Datastore
+
+	mu       sync.Mutex
+	jobs     map[string]*Job // cache of every record
+	watchers map[string]map[chan Event]struct{}
+}
+
+// OpenJobStore loads every job record from d.
+func OpenJobStore(ctx context.Context, d ds.Datastore) (*JobStore, error) {
+	s := &JobStore{d: d, jobs: map[string]*Job{}, watchers: map[string]map[chan Event]struct{}{}}
+	res, err := d.Query(ctx, query.Query{Prefix: "/jobs/"})
+	if err != nil {
+		return nil, fmt.Errorf("load jobs: %w", err)
+	}
+	defer res.Close()
+	for r := range res.Next() {
+		if r.Error != nil {
+			return nil, fmt.Errorf("load jobs: %w", r.Error)
+		}
+		var j Job
+		if err := json.Unmarshal(r.Value, &j); err != nil {
+			return nil, fmt.Errorf("job record %s is corrupt: %w", r.Key, err)
+		}
+		s.jobs[j.ID] = &j
+	}
+	return s, nil
+}
+
+func jobKey(id string) ds.Key { return ds.NewKey("/jobs/" + id) }
+
+// Create stores a new job record; it fails with ErrJobExists when one exists.
+func (s *JobStore) Create(ctx context.Context, j *Job) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.jobs[j.ID]; ok {
+		return fmt.Errorf("%w: %s", ErrJobExists, j.ID)
+	}
+	s.jobs[j.ID] = j
+	return s.persistLocked(ctx, j)
+}
+
+// ErrJobExists is returned by Create for a known job ID.
+var ErrJobExists = errors.New("job exists")
+
+// Update applies fn to the job under the store's lock, persists it durably
+// and notifies watchers of the events fn logged.
+func (s *JobStore) Update(ctx context.Context, id string, fn func(j *Job) error) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	j, ok := s.jobs[id]
+	if !ok {
+		return fmt.Errorf("%w: %s", ErrJobNotFound, id)
+	}
+	before := len(j.Events)
+	if err := fn(j); err != nil {
+		return err
+	}
+	fresh := append([]Event(nil), j.Events[before:]...)
+	if len(j.Events) > maxEvents {
+		j.Events = append(j.Events[:1], j.Events[len(j.Events)-maxEvents+1:]...)
+	}
+	if err := s.persistLocked(ctx, j); err != nil {
+		return err
+	}
+	for ch := range s.watchers[id] {
+		for _, e := range fresh {
+			select {
+			case ch <- e:
+			default: // a slow watcher misses events; it re-reads the record
+			}
+		}
+		if j.State.Terminal() {
+			close(ch)
+			delete(s.watchers[id], ch)
+		}
+	}
+	return nil
+}
+
+func (s *JobStore) persistLocked(ctx context.Context, j *Job) error {
+	b, err := json.Marshal(j)
+	if err != nil {
+		return err
+	}
+	if err := s.d.Put(ctx, jobKey(j.ID), b); err != nil {
+		return fmt.Errorf("persist job %s: %w", j.ID, err)
+	}
+	return nil
+}
+
+// Get returns a copy of the job record.
+func (s *JobStore) Get(id string) (*Job, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	j, ok := s.jobs[id]
+	if !ok {
+		return nil, fmt.Errorf("%w: %s", ErrJobNotFound, id)
+	}
+	return clone(j), nil
+}
+
+// List returns copies of all job records, newest first.
+func (s *JobStore) List() []*Job {
+	s.mu.Lock()
+	out := make([]*Job, 0, len(s.jobs))
+	for _, j := range s.jobs {
+		c := *j
+		c.Events, c.Bids, c.Declines = nil, nil, nil
+		out = append(out, &c)
+	}
+	s.mu.Unlock()
+	sort.Slice(out, func(i, k int) bool { return out[i].Created.After(out[k].Created) })
+	return out
+}
+
+// Watch returns a channel of the job's events from now on, closed when the
+// job reaches a terminal state (immediately if it already has) or cancel is
+// called, and the current record.
+func (s *JobStore) Watch(id string) (<-chan Event, *Job, func(), error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	j, ok := s.jobs[id]
+	if !ok {
+		return nil, nil, nil, fmt.Errorf("%w: %s", ErrJobNotFound, id)
+	}
+	ch := make(chan Event, 256)
+	if j.State.Terminal() {
+		close(ch)
+		return ch, clone(j), func() {}, nil
+	}
+	if s.watchers[id] == nil {
+		s.watchers[id] = map[chan Event]struct{}{}
+	}
+	s.watchers[id][ch] = struct{}{}
+	cancel := func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if _, ok := s.watchers[id][ch]; ok {
+			delete(s.watchers[id], ch)
+			close(ch)
+		}
+	}
+	return ch, clone(j), cancel, nil
+}
+
+func clone(j *Job) *Job {
+	b, _ := json.Marshal(j)
+	var c Job
+	_ = json.Unmarshal(b, &c)
+	return &c
+}

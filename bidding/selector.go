@@ -1,0 +1,212 @@
+package bidding
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/shoalnet/shoal/bidding/jobspec"
+)
+
+// Errors of Selector.Offer. The requester drops such bids silently.
+var (
+	ErrWrongJob    = errors.New("bidding: bid for another job")
+	ErrNotEligible = errors.New("bidding: bidder not eligible for this job")
+	ErrExcluded    = errors.New("bidding: bidder excluded after a failure")
+)
+
+// Selector is the requester's bookkeeping for one job: it collects bids,
+// says when the bid window can close, picks the winners, and gives the
+// next-best bid when an executor fails. It keeps no clock; every call takes
+// the current time. It is safe for concurrent use.
+type Selector struct {
+	mu       sync.Mutex
+	job      cid.Cid
+	spec     *jobspec.Spec
+	window   time.Duration
+	orgsOf   OrgResolver
+	opened   time.Time
+	bids     map[peer.ID]received
+	awarded  map[peer.ID]bool
+	excluded map[peer.ID]bool
+}
+
+type received struct {
+	bid Bid
+	at  time.Time
+}
+
+// SelectorOption configures a Selector.
+type SelectorOption func(*Selector) error
+
+// WithWindow sets the longest bid window (default DefaultBidWindow); it
+// must be positive and at most 10 s.
+func WithWindow(d time.Duration) SelectorOption {
+	return func(s *Selector) error {
+		if d <= 0 || d > 10*time.Second {
+			return fmt.Errorf("bid window %s: want more than 0 and at most 10s", d)
+		}
+		s.window = d
+		return nil
+	}
+}
+
+// WithOrgResolver sets the org membership hook used for
+// constraints.executors.orgs.
+func WithOrgResolver(f OrgResolver) SelectorOption {
+	return func(s *Selector) error {
+		s.orgsOf = f
+		return nil
+	}
+}
+
+// NewSelector starts selecting executors for job, whose bid window opens
+// at now.
+func NewSelector(job cid.Cid, spec *jobspec.Spec, now time.Time, opts ...SelectorOption) (*Selector, error) {
+	s := &Selector{
+		job:      job,
+		spec:     spec,
+		window:   DefaultBidWindow,
+		opened:   now,
+		bids:     map[peer.ID]received{},
+		awarded:  map[peer.ID]bool{},
+		excluded: map[peer.ID]bool{},
+	}
+	for _, o := range opts {
+		if err := o(s); err != nil {
+			return nil, fmt.Errorf("selector: %w", err)
+		}
+	}
+	return s, nil
+}
+
+// Offer records a verified bid received at now. Bids for another job, from
+// ineligible or excluded bidders are refused; a bidder's newer bid
+// replaces its older one.
+func (s *Selector) Offer(b *Bid, now time.Time) error {
+	if b.JobCID != s.job {
+		return fmt.Errorf("%w: %s, selecting for %s", ErrWrongJob, b.JobCID, s.job)
+	}
+	if !Eligible(s.spec, b.Bidder, s.orgsOf) {
+		return fmt.Errorf("%w: %s", ErrNotEligible, b.Bidder)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.excluded[b.Bidder] {
+		return fmt.Errorf("%w: %s", ErrExcluded, b.Bidder)
+	}
+	if old, ok := s.bids[b.Bidder]; ok && old.bid.IssuedAt.After(b.IssuedAt) {
+		return nil
+	}
+	s.bids[b.Bidder] = received{bid: *b, at: now}
+	return nil
+}
+
+// Done reports whether the bid window can close at now (see WindowDone).
+func (s *Selector) Done(now time.Time) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return windowDone(s.spec, s.openBidsLocked(time.Time{}), now.Sub(s.opened), s.window)
+}
+
+// Deadline is when the current bid window closes at the latest.
+func (s *Selector) Deadline() time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.opened.Add(s.window)
+}
+
+// Pick returns the bids to award now (see Select) and marks their bidders
+// awarded. For a batch job it returns at most Count minus the bidders
+// already awarded and not excluded. Bids whose reservation has lapsed by
+// now are skipped.
+func (s *Selector) Pick(now time.Time) []Bid {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	spec := *s.spec
+	if spec.Count > 0 {
+		running := 0
+		for p := range s.awarded {
+			if !s.excluded[p] {
+				running++
+			}
+		}
+		spec.Count -= running
+		if spec.Count <= 0 {
+			return nil
+		}
+	}
+	out := Select(&spec, s.openBidsLocked(now), nil)
+	for _, b := range out {
+		s.awarded[b.Bidder] = true
+	}
+	return out
+}
+
+// Next returns the best bid not yet awarded nor excluded whose reservation
+// still holds at now, and marks it awarded: the failover choice. When it
+// returns false the requester re-announces.
+func (s *Selector) Next(now time.Time) (Bid, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ranked := RankFor(s.spec, s.openBidsLocked(now))
+	if len(ranked) == 0 {
+		return Bid{}, false
+	}
+	s.awarded[ranked[0].Bidder] = true
+	return ranked[0], true
+}
+
+// Exclude removes a bidder for the rest of the job: it declined the award,
+// missed its heartbeats, or failed with a retryable error.
+func (s *Selector) Exclude(p peer.ID) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.excluded[p] = true
+	delete(s.bids, p)
+}
+
+// Restart opens a new bid window at now, for a re-announcement: bids are
+// dropped, awarded and excluded bidders are remembered.
+func (s *Selector) Restart(now time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.opened = now
+	s.bids = map[peer.ID]received{}
+}
+
+// Bids returns the bids held, ranked.
+func (s *Selector) Bids() []Bid {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	all := make([]Bid, 0, len(s.bids))
+	for _, r := range s.bids {
+		all = append(all, r.bid)
+	}
+	return RankFor(s.spec, all)
+}
+
+// openBidsLocked returns bids of bidders neither awarded nor excluded; with
+// a non-zero now, only those whose reservation (DefaultReservationTTL when
+// the bid names none) holds at now.
+func (s *Selector) openBidsLocked(now time.Time) []Bid {
+	out := make([]Bid, 0, len(s.bids))
+	for p, r := range s.bids {
+		if s.awarded[p] || s.excluded[p] {
+			continue
+		}
+		ttl := r.bid.ReservationTTL
+		if ttl <= 0 {
+			ttl = DefaultReservationTTL
+		}
+		if !now.IsZero() && !now.Before(r.at.Add(ttl)) {
+			continue
+		}
+		out = append(out, r.bid)
+	}
+	return out
+}

@@ -1,0 +1,366 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/ipfs/boxo/files"
+	"github.com/urfave/cli/v2"
+
+	"github.com/shoalnet/shoal/bidding/jobspec"
+	"github.com/shoalnet/shoal/bidding/market"
+	"github.com/shoalnet/shoal/content"
+	"github.com/shoalnet/shoal/node/api"
+)
+
+var (
+	detachFlag = &cli.BoolFlag{Name: "detach", Aliases: []string{"d"}, Usage: "print the job ID and return instead of waiting"}
+	quietFlag  = &cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress lines, only the job's stdout"}
+)
+
+func jobCmd() *cli.Command {
+	return &cli.Command{
+		Name:  "job",
+		Usage: "submit and follow jobs",
+		Subcommands: []*cli.Command{
+			{
+				Name:      "run",
+				Usage:     "submit a job spec (YAML or JSON) or resubmit one by CID, and wait for its result",
+				ArgsUsage: "SPEC.yaml | --cid CID",
+				Description: `The spec is encoded canonically; its CID is the job ID. Waits for the result by
+default (live progress on a terminal), then prints the job's stdout; the outputs
+CID goes to stderr. See docs/jobspec.md.
+
+Example:
+   shoal job run examples/jobs/wordcount.yaml
+   shoal job run --cid bafyrei...      # run a spec someone published`,
+				Flags: []cli.Flag{
+					&cli.StringFlag{Name: "cid", Usage: "run the spec block with this CID (fetched from the network)"},
+					detachFlag, quietFlag, jsonFlag,
+				},
+				Action: func(c *cli.Context) error {
+					cl, err := client(c)
+					if err != nil {
+						return err
+					}
+					var res *api.SubmitResponse
+					switch {
+					case c.String("cid") != "":
+						if c.NArg() > 0 {
+							return errors.New("give either SPEC or --cid, not both")
+						}
+						res, err = cl.SubmitCID(c.Context, c.String("cid"))
+					case c.NArg() == 1:
+						doc, rerr := os.ReadFile(c.Args().First())
+						if rerr != nil {
+							return fmt.Errorf("read spec: %w", rerr)
+						}
+						if _, perr := jobspec.Parse(doc, c.Args().First()); perr != nil {
+							return perr
+						}
+						res, err = cl.Submit(c.Context, doc, strings.HasSuffix(c.Args().First(), ".json"))
+					default:
+						return errors.New("job run needs one SPEC file or --cid CID; see `shoal job run --help`")
+					}
+					if err != nil {
+						return err
+					}
+					return follow(c, cl, res)
+				},
+			},
+			{
+				Name: "list", Usage: "list the jobs this node submitted", Flags: []cli.Flag{jsonFlag},
+				Description: "Example:\n   shoal job list --json",
+				Action: func(c *cli.Context) error {
+					cl, err := client(c)
+					if err != nil {
+						return err
+					}
+					jobs, err := cl.Jobs(c.Context)
+					if err != nil {
+						return err
+					}
+					if c.Bool("json") {
+						return printJSON(jobs)
+					}
+					w := table()
+					fmt.Fprintln(w, "JOB\tNAME\tENGINE\tSTATE\tCREATED")
+					for _, j := range jobs {
+						fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", j.ID, j.Name, j.Engine, j.State, j.Created.Local().Format(time.DateTime))
+					}
+					return w.Flush()
+				},
+			},
+			{
+				Name: "describe", Usage: "show a job: spec, bids with reasons, placement, events, receipts", ArgsUsage: "JOB",
+				Description: "Example:\n   shoal job describe bafyrei...",
+				Flags:       []cli.Flag{jsonFlag},
+				Action:      describeJob,
+			},
+			{
+				Name: "logs", Usage: "print a job's stdout (or stderr)", ArgsUsage: "JOB",
+				Description: "Example:\n   shoal job logs --stderr bafyrei...",
+				Flags:       []cli.Flag{&cli.BoolFlag{Name: "stderr", Usage: "print stderr instead of stdout"}},
+				Action: func(c *cli.Context) error {
+					cl, j, err := jobArg(c)
+					if err != nil {
+						return err
+					}
+					if len(j.Receipts) == 0 {
+						return fmt.Errorf("job %s has no receipt yet (state %s)", j.ID, j.State)
+					}
+					for _, r := range j.Receipts {
+						id := r.Stdout
+						if c.Bool("stderr") {
+							id = r.Stderr
+						}
+						if len(j.Receipts) > 1 {
+							fmt.Fprintf(os.Stderr, "== %s\n", r.Executor)
+						}
+						if id == "" {
+							continue
+						}
+						if err := catTo(c.Context, cl, id, os.Stdout); err != nil {
+							return err
+						}
+					}
+					return nil
+				},
+			},
+			{
+				Name: "get", Usage: "fetch a job's outputs", ArgsUsage: "JOB",
+				Description: "Example:\n   shoal job get bafyrei... -o ./results",
+				Flags: []cli.Flag{
+					&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "directory to write (default ./JOB)"},
+					&cli.BoolFlag{Name: "force", Usage: "replace an existing non-empty path"},
+				},
+				Action: func(c *cli.Context) error {
+					cl, j, err := jobArg(c)
+					if err != nil {
+						return err
+					}
+					if len(j.Receipts) == 0 {
+						return fmt.Errorf("job %s has no receipt yet (state %s)", j.ID, j.State)
+					}
+					dest := c.String("output")
+					if dest == "" {
+						dest = j.ID
+					}
+					for i, r := range j.Receipts {
+						if r.Outputs == "" {
+							continue
+						}
+						d := dest
+						if len(j.Receipts) > 1 {
+							d = filepath.Join(dest, fmt.Sprintf("%d-%s", i, r.Executor))
+						}
+						if err := getTo(c.Context, cl, r.Outputs, d, c.Bool("force")); err != nil {
+							return err
+						}
+						fmt.Fprintf(os.Stderr, "outputs %s saved to %s\n", r.Outputs, d)
+					}
+					return nil
+				},
+			},
+			{
+				Name: "cancel", Usage: "cancel a job", ArgsUsage: "JOB",
+				Description: "Example:\n   shoal job cancel bafyrei...",
+				Action: func(c *cli.Context) error {
+					cl, j, err := jobArg(c)
+					if err != nil {
+						return err
+					}
+					if err := cl.CancelJob(c.Context, j.ID); err != nil {
+						return err
+					}
+					fmt.Printf("cancelled %s\n", j.ID)
+					return nil
+				},
+			},
+		},
+	}
+}
+
+func jobArg(c *cli.Context) (*api.Client, *api.JobResponse, error) {
+	if c.NArg() != 1 {
+		return nil, nil, fmt.Errorf("%s takes one JOB ID; see `shoal job %s --help`", c.Command.Name, c.Command.Name)
+	}
+	cl, err := client(c)
+	if err != nil {
+		return nil, nil, err
+	}
+	j, err := cl.Job(c.Context, c.Args().First())
+	return cl, j, err
+}
+
+func catTo(ctx context.Context, cl *api.Client, id string, w io.Writer) error {
+	rc, err := cl.Cat(ctx, id)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	_, err = io.Copy(w, rc)
+	return err
+}
+
+func getTo(ctx context.Context, cl *api.Client, id, dest string, force bool) error {
+	if err := checkDest(dest, force); err != nil {
+		return err
+	}
+	if _, err := cl.Fetch(ctx, id, nil); err != nil {
+		return err
+	}
+	rc, err := cl.GetTar(ctx, id, topName)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	return extractTar(rc, dest, force)
+}
+
+// follow waits for a submitted job (unless --detach), showing its events on
+// a terminal, then prints its stdout and outputs.
+func follow(c *cli.Context, cl *api.Client, res *api.SubmitResponse) error {
+	if c.Bool("detach") {
+		fmt.Println(res.ID)
+		return nil
+	}
+	start := time.Now()
+	show := interactive() && !c.Bool("quiet") && !c.Bool("json")
+	if show {
+		if res.Existing {
+			fmt.Fprintf(os.Stderr, "job %s exists already (same spec): following it\n", res.ID)
+		} else {
+			fmt.Fprintf(os.Stderr, "job %s submitted\n", res.ID)
+		}
+	}
+	final, err := cl.Events(c.Context, res.ID, func(e market.Event) {
+		if show && e.Time.After(start.Add(-time.Second)) {
+			fmt.Fprintf(os.Stderr, "  %6.3fs  %s\n", time.Since(start).Seconds(), e.Message)
+		}
+	})
+	if err != nil {
+		return err
+	}
+	if c.Bool("json") {
+		if err := printJSON(final); err != nil {
+			return err
+		}
+	} else {
+		for _, r := range final.Receipts {
+			if len(final.Receipts) > 1 {
+				fmt.Fprintf(os.Stderr, "== %s (exit code %d)\n", r.Executor, r.ExitCode)
+			}
+			if r.Stdout != "" {
+				if err := catTo(c.Context, cl, r.Stdout, os.Stdout); err != nil {
+					return err
+				}
+			}
+		}
+		for _, r := range final.Receipts {
+			if !c.Bool("quiet") {
+				fmt.Fprintf(os.Stderr, "job %s %s on %s (exit code %d); outputs: %s\n", final.ID, final.State, r.Executor, r.ExitCode, r.Outputs)
+			}
+		}
+	}
+	if final.State != market.Completed {
+		return cli.Exit(fmt.Sprintf("job %s %s: %s", final.ID, final.State, final.Error), 2)
+	}
+	return nil
+}
+
+func describeJob(c *cli.Context) error {
+	_, j, err := jobArg(c)
+	if err != nil {
+		return err
+	}
+	if c.Bool("json") {
+		return printJSON(j)
+	}
+	fmt.Printf("Job:      %s\nName:     %s\nState:    %s\nEngine:   %s\nCreated:  %s\nAttempts: %d\n", j.ID, j.Name, j.State, j.Engine, j.Created.Local().Format(time.RFC3339), j.Attempts)
+	if j.Error != "" {
+		fmt.Printf("Error:    %s\n", j.Error)
+	}
+	fmt.Printf("\nSpec:\n%s", indent(j.Spec))
+	if len(j.Bids) > 0 {
+		fmt.Println("\nBids:")
+		w := table()
+		fmt.Fprintln(w, "  PEER\tLOCAL\tFREE SLOTS\tQUEUE\tEST START")
+		for _, b := range j.Bids {
+			loc := "-"
+			if b.TotalBytes > 0 {
+				loc = fmt.Sprintf("%.0f%% of %s", 100*float64(b.LocalBytes)/float64(b.TotalBytes), humanBytes(b.TotalBytes))
+			}
+			fmt.Fprintf(w, "  %s\t%s\t%d\t%d\t%s\n", b.Peer, loc, b.FreeSlots, b.QueueDepth, b.EstStart)
+		}
+		w.Flush()
+	}
+	if len(j.Declines) > 0 {
+		fmt.Println("\nDeclines:")
+		for _, d := range j.Declines {
+			fmt.Printf("  declined by %s: %s (%s)\n", d.Peer, d.Reason, d.Code)
+		}
+	}
+	if len(j.Awards) > 0 {
+		fmt.Println("\nPlacement:")
+		for _, a := range j.Awards {
+			line := fmt.Sprintf("  award %s to %s: %s", a.ID[:8], a.Executor, a.State)
+			if a.Error != "" {
+				line += " (" + a.Error + ")"
+			}
+			fmt.Println(line)
+		}
+	}
+	if len(j.Receipts) > 0 {
+		fmt.Println("\nReceipts:")
+		for _, r := range j.Receipts {
+			fmt.Printf("  %s\n    executor %s, exit code %d, %s\n    outputs %s\n    stdout %s\n    stderr %s\n", r.CID, r.Executor, r.ExitCode, r.Finished.Sub(r.Started).Round(time.Millisecond), r.Outputs, r.Stdout, r.Stderr)
+			if r.Error != "" {
+				fmt.Printf("    error: %s\n", r.Error)
+			}
+		}
+	}
+	fmt.Println("\nEvents:")
+	for _, e := range j.Events {
+		fmt.Printf("  %s  %s\n", e.Time.Local().Format("15:04:05.000"), e.Message)
+	}
+	return nil
+}
+
+func indent(s string) string {
+	var b strings.Builder
+	for _, l := range strings.Split(strings.TrimRight(s, "\n"), "\n") {
+		b.WriteString("  " + l + "\n")
+	}
+	return b.String()
+}
+
+// cidOrAdd returns src as a CID, or adds the local path src (recursively)
+// and returns its CID.
+func cidOrAdd(c *cli.Context, cl *api.Client, src string) (string, error) {
+	if st, err := os.Lstat(src); err == nil {
+		nd, err := content.OpenPath(src, false)
+		if err != nil {
+			return "", err
+		}
+		_ = st
+		added, err := cl.Add(c.Context, files.NewSliceDirectory([]files.DirEntry{files.FileEntry(filepath.Base(src), nd)}), api.AddParams{Pin: true}, nil)
+		if err != nil {
+			return "", fmt.Errorf("add %s: %w", src, err)
+		}
+		if len(added) != 1 {
+			return "", fmt.Errorf("add %s: daemon returned %d entries", src, len(added))
+		}
+		return added[0].CID, nil
+	}
+	if _, err := content.ParseCID(src); err != nil {
+		return "", fmt.Errorf("%q is neither a local path nor a CID", src)
+	}
+	return src, nil
+}

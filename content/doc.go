@@ -1,0 +1,53 @@
+// Package content is a node's content layer: a persistent blockstore, bitswap
+// (client and server) over the node's libp2p host, UnixFS import and export,
+// pins, garbage collection and providing pinned roots to the DHT.
+//
+// It knows nothing about jobs: it must not import node, bidding, exec or p2p.
+// The node constructs a [Store] with [New] from its host, its repo datastore
+// and its DHT, and the job market uses the Store through small interfaces of
+// its own (LocalBytes, Has, Fetch, PutBlock, GetBlock, Provide).
+//
+// # Same CIDs as kubo
+//
+// [Store.Add] imports files and directories as UnixFS with a balanced layout
+// and passes every import setting explicitly (boxo has package globals for
+// some of them; this package never reads or writes those). The defaults are
+// CIDv1, raw leaves, 256 KiB chunks and 174 links per node, which is what
+// kubo v0.43.1 produces with `ipfs add --cid-version=1`. The options map to
+// kubo's flags as follows:
+//
+//	AddOptions                                   kubo ipfs add
+//	{} (defaults)                                --cid-version=1
+//	{CIDVersion: new(0)}                         (kubo's defaults: CIDv0, dag-pb leaves)
+//	{RawLeaves: new(false)}                      --cid-version=1 --raw-leaves=false
+//	{Chunker: "size-1048576", MaxLinks: 1024}    --cid-version=1 --chunker=size-1048576 --max-file-links=1024
+//
+// CIDVersion maps to --cid-version, RawLeaves to --raw-leaves (nil = kubo's
+// implied default: raw leaves iff CIDv1), Chunker to --chunker and MaxLinks to
+// --max-file-links. Directories match `ipfs add -r`: a basic UnixFS directory
+// that becomes a HAMT (fanout 256) once its estimated size (link names plus
+// CID bytes) passes 256 KiB, empty directories included. Symlinks are stored
+// as UnixFS symlink nodes holding the link target verbatim, as kubo does; they
+// are never followed on import, and [Store.WriteTo] recreates them as
+// symlinks. Hidden files are the caller's choice ([OpenPath] skips them by
+// default, like kubo's CLI).
+//
+// # Storage layout
+//
+// Blocks live under /blocks and the pinner's state under /pins of the repo
+// datastore. An import writes all its blocks, syncs the datastore, and only
+// then pins the root, so a crash mid-import leaves unpinned blocks that the
+// next [Store.GC] removes, never a pin on a partial DAG. [Store.GC] takes the
+// blockstore's GC lock; imports, fetches and pins hold its pin lock, so a
+// collection never races them.
+//
+// # Network
+//
+// Bitswap serves every local block and fetches missing ones. The DHT (when
+// Config.Router is set) is asked for providers with a bounded wait
+// (FindProvidersTimeout, default 30 s): a CID that no connected peer has and
+// that the DHT lists no provider for fails with [ErrNoProviders] instead of
+// hanging. Pinned roots are provided at once (asynchronously; a failure is
+// logged, never returned to the importer) and reprovided every
+// ReprovideInterval (default 12 h).
+package content

@@ -1,0 +1,319 @@
+package content
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ipfs/boxo/blockservice"
+	"github.com/ipfs/boxo/ipld/merkledag"
+	blocks "github.com/ipfs/go-block-format"
+	"github.com/ipfs/go-cid"
+	ipld "github.com/ipfs/go-ipld-format"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// Fetch tuning.
+const (
+	// fetchBatch is the number of CIDs asked of bitswap in one GetMany.
+	fetchBatch = 128
+	// fetchParallel is the number of GetMany batches in flight at once.
+	fetchParallel = 8
+	// maxProviders is the number of providers taken from one DHT lookup.
+	maxProviders = 10
+	// hintConnectTimeout bounds the dial of one provider hint.
+	hintConnectTimeout = 10 * time.Second
+)
+
+// Progress reports how much of a DAG is local during Fetch.
+type Progress struct {
+	// Bytes is the size of the DAG's blocks that are local so far, fetched
+	// now or held before (a block linked twice counts twice, as in Total).
+	Bytes int64
+	// Blocks is the number of distinct blocks of the DAG local so far.
+	Blocks int64
+	// Total is the cumulative size of the DAG as recorded in its root, or -1
+	// when the root does not record one (non-UnixFS roots).
+	Total int64
+}
+
+// FetchOptions refine Fetch.
+type FetchOptions struct {
+	// Providers are peers believed to hold the content (for example the
+	// requester of a job). They are connected to before anything else.
+	Providers []peer.AddrInfo
+	// Progress, when set, is called after each block with the running
+	// totals; calls are serialized.
+	Progress func(Progress)
+	// Pin pins the DAG recursively once it is complete.
+	Pin bool
+}
+
+// Fetch makes the whole DAG under c local. Missing blocks come over bitswap
+// from connected peers, the hints in opts.Providers, and the providers the
+// DHT lists. When the root is not local and nobody sends it within
+// FindProvidersTimeout while the DHT lists no provider, Fetch fails with a
+// *NoProvidersError (errors.Is(err, ErrNoProviders)); it never waits longer
+// than twice that for a root, nor longer than ctx allows for the rest.
+func (s *Store) Fetch(ctx context.Context, c cid.Cid, opts FetchOptions) error {
+	if err := s.check(); err != nil {
+		return err
+	}
+	unlock := s.bs.PinLock(ctx)
+	defer unlock.Unlock(ctx)
+	if err := s.fetchLocked(ctx, c, opts); err != nil {
+		return fmt.Errorf("content: fetch %s: %w", c, err)
+	}
+	if opts.Pin {
+		if err := s.pinLocked(ctx, c, true); err != nil {
+			return fmt.Errorf("content: fetch %s: %w", c, err)
+		}
+	}
+	return nil
+}
+
+// fetchLocked fetches the DAG under c; the caller holds the pin lock.
+func (s *Store) fetchLocked(ctx context.Context, c cid.Cid, opts FetchOptions) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	ses := blockservice.NewSession(ctx, s.bserv)
+	blk, err := s.getBlock(ctx, c, opts.Providers, ses)
+	if err != nil {
+		return err
+	}
+	root, err := s.decode(ctx, blk)
+	if err != nil {
+		return fmt.Errorf("decode root: %w", err)
+	}
+	f := &dagFetcher{
+		ctx:      ctx,
+		cancel:   cancel,
+		ng:       merkledag.WrapSession(ses),
+		sem:      make(chan struct{}, fetchParallel),
+		seen:     map[cid.Cid]struct{}{c: {}},
+		progress: opts.Progress,
+		p:        Progress{Total: cumulativeSize(root)},
+	}
+	f.wg.Add(1)
+	f.visit(root)
+	f.wg.Done()
+	f.wg.Wait()
+	if f.err != nil {
+		return f.err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := s.cfg.Datastore.Sync(ctx, blocksNamespace); err != nil {
+		return fmt.Errorf("sync blocks: %w", err)
+	}
+	return nil
+}
+
+// dagFetcher walks a DAG breadth-first in batches, fetching missing blocks
+// through one bitswap session.
+type dagFetcher struct {
+	ctx    context.Context
+	cancel context.CancelFunc
+	ng     ipld.NodeGetter
+	sem    chan struct{}
+	wg     sync.WaitGroup
+
+	mu       sync.Mutex
+	seen     map[cid.Cid]struct{}
+	err      error
+	p        Progress
+	progress func(Progress)
+}
+
+func (f *dagFetcher) fail(err error) {
+	f.mu.Lock()
+	if f.err == nil {
+		f.err = err
+	}
+	f.mu.Unlock()
+	f.cancel()
+}
+
+// visit records nd and schedules its unseen children.
+func (f *dagFetcher) visit(nd ipld.Node) {
+	links := nd.Links()
+	var todo []cid.Cid
+	f.mu.Lock()
+	f.p.Blocks++
+	f.p.Bytes += int64(len(nd.RawData()))
+	for _, l := range links {
+		if _, ok := f.seen[l.Cid]; ok {
+			// Linked again: count its recorded size so that Bytes meets
+			// Total, but fetch it once.
+			f.p.Bytes += int64(l.Size)
+			continue
+		}
+		f.seen[l.Cid] = struct{}{}
+		todo = append(todo, l.Cid)
+	}
+	p := f.p
+	if f.progress != nil {
+		f.progress(p)
+	}
+	f.mu.Unlock()
+
+	for len(todo) > 0 {
+		n := min(len(todo), fetchBatch)
+		batch := todo[:n:n]
+		todo = todo[n:]
+		f.wg.Add(1)
+		select {
+		case f.sem <- struct{}{}:
+			go func() {
+				defer func() { <-f.sem }()
+				f.getMany(batch)
+			}()
+		default:
+			f.getMany(batch) // all slots busy: work here rather than queue
+		}
+	}
+}
+
+// getMany fetches batch and visits each node.
+func (f *dagFetcher) getMany(batch []cid.Cid) {
+	defer f.wg.Done()
+	got := 0
+	for opt := range f.ng.GetMany(f.ctx, batch) {
+		if opt.Err != nil {
+			f.fail(opt.Err)
+			return
+		}
+		got++
+		f.visit(opt.Node)
+	}
+	if got < len(batch) {
+		if err := f.ctx.Err(); err != nil {
+			f.fail(err)
+		} else {
+			f.fail(fmt.Errorf("%d of %d blocks not received: %w", len(batch)-got, len(batch), ErrNotFound))
+		}
+	}
+}
+
+// cumulativeSize is the DAG size a root records, or -1.
+func cumulativeSize(nd ipld.Node) int64 {
+	switch nd := nd.(type) {
+	case *merkledag.ProtoNode:
+		n, err := nd.Size()
+		if err != nil {
+			return -1
+		}
+		return int64(n)
+	case *merkledag.RawNode:
+		return int64(len(nd.RawData()))
+	default:
+		if len(nd.Links()) == 0 {
+			return int64(len(nd.RawData()))
+		}
+		return -1
+	}
+}
+
+// blockGetter is what getBlock fetches through: the block service or one of
+// its sessions.
+type blockGetter interface {
+	GetBlock(ctx context.Context, c cid.Cid) (blocks.Block, error)
+}
+
+// getBlock returns block c from the blockstore, or else connects to hints,
+// asks the DHT for providers and fetches it over bitswap, with the bounded
+// waits described at Fetch. via is the block service or a session of it.
+func (s *Store) getBlock(ctx context.Context, c cid.Cid, hints []peer.AddrInfo, via blockGetter) (blocks.Block, error) {
+	blk, err := s.bs.Get(ctx, c)
+	if err == nil {
+		return blk, nil
+	}
+	if !ipld.IsNotFound(err) {
+		return nil, fmt.Errorf("read block: %w", err)
+	}
+	if via == nil {
+		via = s.bserv
+	}
+	s.connectHints(ctx, hints)
+
+	wait := s.cfg.FindProvidersTimeout
+	wctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	var found atomic.Int64
+	if s.cfg.Router != nil {
+		go s.findProviders(wctx, c, &found)
+	}
+	blk, err = via.GetBlock(wctx, c)
+	if err == nil {
+		return blk, nil
+	}
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+	if wctx.Err() == nil {
+		return nil, err
+	}
+	n := found.Load()
+	if n == 0 {
+		return nil, &NoProvidersError{CID: c, Wait: wait}
+	}
+	// Providers exist but none has sent the block yet: they may be slow or
+	// far; give them one more wait.
+	s.log.Debug("providers found but block not received yet", "cid", c, "providers", n)
+	wctx2, cancel2 := context.WithTimeout(ctx, wait)
+	defer cancel2()
+	blk, err = via.GetBlock(wctx2, c)
+	if err == nil {
+		return blk, nil
+	}
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+	return nil, fmt.Errorf("%d providers found for CID %s but none sent it within %s: %w", n, c, 2*wait, ErrNotFound)
+}
+
+// findProviders asks the DHT for providers of c and connects to each one,
+// counting them in found, until ctx ends.
+func (s *Store) findProviders(ctx context.Context, c cid.Cid, found *atomic.Int64) {
+	self := s.cfg.Host.ID()
+	for ai := range s.cfg.Router.FindProvidersAsync(ctx, c, maxProviders) {
+		if ai.ID == self || ai.ID == "" {
+			continue
+		}
+		found.Add(1)
+		s.log.Debug("provider found", "cid", c, "peer", ai.ID)
+		if len(ai.Addrs) > 0 {
+			s.cfg.Host.Peerstore().AddAddrs(ai.ID, ai.Addrs, time.Hour)
+		}
+		go func() {
+			if err := s.cfg.Host.Connect(ctx, ai); err != nil && ctx.Err() == nil {
+				s.log.Debug("connect to provider", "cid", c, "peer", ai.ID, "err", err)
+			}
+		}()
+	}
+}
+
+// connectHints dials the given peers in parallel, each bounded by
+// hintConnectTimeout; failures are logged and otherwise ignored.
+func (s *Store) connectHints(ctx context.Context, hints []peer.AddrInfo) {
+	if len(hints) == 0 {
+		return
+	}
+	var wg sync.WaitGroup
+	for _, ai := range hints {
+		if ai.ID == s.cfg.Host.ID() || ai.ID == "" {
+			continue
+		}
+		wg.Go(func() {
+			cctx, cancel := context.WithTimeout(ctx, hintConnectTimeout)
+			defer cancel()
+			if err := s.cfg.Host.Connect(cctx, ai); err != nil {
+				s.log.Info("cannot connect to provider hint", "peer", ai.ID, "err", err)
+			}
+		})
+	}
+	wg.Wait()
+}

@@ -1,0 +1,114 @@
+package content
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	pin "github.com/ipfs/boxo/pinning/pinner"
+	"github.com/ipfs/go-cid"
+)
+
+// PinInfo describes one pin.
+type PinInfo struct {
+	CID cid.Cid
+	// Recursive pins keep the whole DAG; direct pins keep one block.
+	Recursive bool
+}
+
+// Pin pins c. A recursive pin first makes the whole DAG local (fetching
+// what is missing like Fetch, with the same bounded provider search) and
+// keeps all of it from GC; a direct pin keeps only the block c. The pin is
+// recorded in the datastore before Pin returns, and the root is provided to
+// the DHT in the background.
+func (s *Store) Pin(ctx context.Context, c cid.Cid, recursive bool) error {
+	if err := s.check(); err != nil {
+		return err
+	}
+	unlock := s.bs.PinLock(ctx)
+	defer unlock.Unlock(ctx)
+
+	if recursive {
+		if err := s.fetchLocked(ctx, c, FetchOptions{}); err != nil {
+			return fmt.Errorf("content: pin %s: %w", c, err)
+		}
+	} else if _, err := s.getBlock(ctx, c, nil, nil); err != nil {
+		return fmt.Errorf("content: pin %s: %w", c, err)
+	}
+	if err := s.pinLocked(ctx, c, recursive); err != nil {
+		return fmt.Errorf("content: %w", err)
+	}
+	return nil
+}
+
+// pinLocked records the pin of a DAG that is already local and provides
+// it. The caller holds the pin lock.
+func (s *Store) pinLocked(ctx context.Context, c cid.Cid, recursive bool) error {
+	mode := pin.Direct
+	if recursive {
+		mode = pin.Recursive
+	}
+	if err := s.pinner.PinWithMode(ctx, c, mode, ""); err != nil {
+		return fmt.Errorf("pin %s: %w", c, err)
+	}
+	if err := s.pinner.Flush(ctx); err != nil {
+		return fmt.Errorf("pin %s: flush pins: %w", c, err)
+	}
+	s.provideAsync(c)
+	return nil
+}
+
+// Unpin removes the pin of c, recursive or direct. It returns ErrNotPinned
+// when c has no pin of its own. The blocks stay until the next GC.
+func (s *Store) Unpin(ctx context.Context, c cid.Cid) error {
+	if err := s.check(); err != nil {
+		return err
+	}
+	if err := s.pinner.Unpin(ctx, c, true); err != nil {
+		if errors.Is(err, pin.ErrNotPinned) {
+			return fmt.Errorf("content: unpin %s: %w", c, ErrNotPinned)
+		}
+		return fmt.Errorf("content: unpin %s: %w", c, err)
+	}
+	if err := s.pinner.Flush(ctx); err != nil {
+		return fmt.Errorf("content: unpin %s: flush pins: %w", c, err)
+	}
+	return nil
+}
+
+// Pins lists the recursive pins, then the direct pins.
+func (s *Store) Pins(ctx context.Context) ([]PinInfo, error) {
+	if err := s.check(); err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(ctx) // stops the pinner's streams on early return
+	defer cancel()
+	var out []PinInfo
+	for _, rec := range []bool{true, false} {
+		ch := s.pinner.DirectKeys(ctx, false)
+		if rec {
+			ch = s.pinner.RecursiveKeys(ctx, false)
+		}
+		for p := range ch {
+			if p.Err != nil {
+				return nil, fmt.Errorf("content: list pins: %w", p.Err)
+			}
+			out = append(out, PinInfo{CID: p.Pin.Key, Recursive: rec})
+		}
+	}
+	return out, nil
+}
+
+// IsPinned reports whether c has a pin of its own (not counting being part
+// of another pinned DAG).
+func (s *Store) IsPinned(ctx context.Context, c cid.Cid) (bool, error) {
+	if err := s.check(); err != nil {
+		return false, err
+	}
+	_, ok, err := s.pinner.IsPinnedWithType(ctx, c, pin.Recursive)
+	if err != nil || ok {
+		return ok, err
+	}
+	_, ok, err = s.pinner.IsPinnedWithType(ctx, c, pin.Direct)
+	return ok, err
+}

@@ -1,0 +1,106 @@
+// Command wordcount counts the words of every file under an input
+// directory, writes the counts to a file and prints a summary.
+//
+//	wordcount [INPUT_DIR [OUTPUT_FILE]]
+//
+// INPUT_DIR defaults to $WORDCOUNT_INPUT, else /inputs; OUTPUT_FILE to
+// $WORDCOUNT_OUTPUT, else /outputs/counts.txt. The counts file has one
+// "count word" line per distinct word, most frequent first. Words are
+// maximal runs of letters and digits, lower-cased.
+//
+// Build it for the wasm engine with
+//
+//	GOOS=wasip1 GOARCH=wasm go build -o examples/wordcount/wordcount.wasm ./examples/wordcount
+package main
+
+import (
+	"bufio"
+	"cmp"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"unicode"
+)
+
+func main() {
+	in := arg(1, "WORDCOUNT_INPUT", "/inputs")
+	out := arg(2, "WORDCOUNT_OUTPUT", "/outputs/counts.txt")
+	counts := map[string]int{}
+	files, words := 0, 0
+	err := filepath.WalkDir(in, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() {
+			return err
+		}
+		n, err := countFile(p, counts)
+		files++
+		words += n
+		return err
+	})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "wordcount:", err)
+		os.Exit(1)
+	}
+	if err := writeCounts(out, counts); err != nil {
+		fmt.Fprintln(os.Stderr, "wordcount:", err)
+		os.Exit(1)
+	}
+	fmt.Printf("%d files, %d words, %d distinct; counts in %s\n", files, words, len(counts), out)
+}
+
+func arg(i int, env, def string) string {
+	if len(os.Args) > i {
+		return os.Args[i]
+	}
+	if v := os.Getenv(env); v != "" {
+		return v
+	}
+	return def
+}
+
+func countFile(p string, counts map[string]int) (int, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	sc.Split(bufio.ScanWords)
+	n := 0
+	for sc.Scan() {
+		for _, w := range strings.FieldsFunc(sc.Text(), func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) }) {
+			counts[strings.ToLower(w)]++
+			n++
+		}
+	}
+	return n, sc.Err()
+}
+
+func writeCounts(p string, counts map[string]int) error {
+	words := make([]string, 0, len(counts))
+	for w := range counts {
+		words = append(words, w)
+	}
+	slices.SortFunc(words, func(a, b string) int {
+		return cmp.Or(cmp.Compare(counts[b], counts[a]), cmp.Compare(a, b))
+	})
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return err
+	}
+	f, err := os.Create(p)
+	if err != nil {
+		return err
+	}
+	w := bufio.NewWriter(f)
+	for _, word := range words {
+		fmt.Fprintf(w, "%d %s\n", counts[word], word)
+	}
+	if err := w.Flush(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}

@@ -1,0 +1,36 @@
+// Package docker runs exec tasks as containers through the Docker Engine
+// API (github.com/moby/moby/client), on the engine this node talks to
+// (DOCKER_HOST and the other client environment variables, else the local
+// socket).
+//
+// # Images
+//
+// No registry is used. DockerSpec.Image must be present on the engine, or
+// DockerSpec.ImageTar must name a `docker save` tarball, which is loaded when
+// the image is missing (with no Image, the first image the tarball holds is
+// run). A missing image fails with an error wrapping [exec.ErrImageNotFound]
+// that names it.
+//
+// # Sandbox
+//
+// Every container runs with network mode "none", all capabilities dropped,
+// no-new-privileges, the task's CPU (NanoCPUs), memory (no swap) and pids
+// limits, the inputs bound read-only, the outputs directory bound writable,
+// as the node's own uid:gid (so outputs belong to the node; see [WithUser]),
+// and no log driver (output is streamed over an attach, so a chatty program
+// cannot fill the engine's disk).
+//
+// # Lifecycle
+//
+// A container is created, attached, started and waited for; when the task's
+// Timeout elapses, the caller's context is done or the executor closes, it is
+// killed (SIGKILL). It is always force-removed afterwards, under a fresh
+// context, whatever happened. An OOM-killed container is reported as
+// [exec.ErrMemoryLimit]. Containers carry the labels [LabelManaged],
+// [LabelTask] and, with [WithInstance], [LabelInstance]; [Executor.ReapOrphans]
+// removes those left behind by a crashed node.
+//
+// A program killed by a signal exits with 128+signal, as in a shell.
+//
+// The package depends only on package exec from this repository.
+package docker

@@ -1,0 +1,52 @@
+package docker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/moby/moby/client"
+)
+
+// ReapOrphans force-removes the containers this executor's node left
+// behind: those labelled LabelManaged=true and, with WithInstance, this
+// instance. Containers of runs in progress on this executor are kept. The
+// node calls it at start. It returns how many containers it removed.
+func (e *Executor) ReapOrphans(ctx context.Context) (int, error) {
+	f := client.Filters{}.Add("label", LabelManaged+"=true")
+	if e.cfg.instance != "" {
+		f.Add("label", LabelInstance+"="+e.cfg.instance)
+	}
+	list, err := e.cli.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f})
+	if err != nil {
+		return 0, fmt.Errorf("docker: reap orphans: %w", engineErr("list containers", err))
+	}
+	var (
+		n    int
+		errs []error
+	)
+	for _, c := range list.Items {
+		e.mu.Lock()
+		busy := e.active[c.ID]
+		e.mu.Unlock()
+		if busy {
+			continue
+		}
+		_, err := e.cli.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
+		switch {
+		case err == nil:
+			n++
+			e.log.Info("removed orphan container", "container", shortID(c.ID), "task", c.Labels[LabelTask])
+		case cerrdefs.IsNotFound(err):
+		default:
+			errs = append(errs, engineErr("remove container "+shortID(c.ID), err))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return n, fmt.Errorf("docker: reap orphans: %w", err)
+	}
+	return n, nil
+}
+
+func shortID(id string) string { return id[:min(len(id), 12)] }

@@ -1,0 +1,195 @@
+package docker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/moby/moby/api/pkg/stdcopy"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/client"
+
+	"github.com/shoalnet/shoal/exec"
+	"github.com/shoalnet/shoal/exec/internal/capture"
+	"github.com/shoalnet/shoal/exec/internal/runctx"
+)
+
+// drainTimeout bounds the wait for the rest of the output after the
+// container exited.
+const drainTimeout = 10 * time.Second
+
+// Run runs t in a new container and removes it. See the package
+// documentation for the sandbox and the lifecycle.
+func (e *Executor) Run(ctx context.Context, t *exec.Task) (*exec.Result, error) {
+	start := time.Now()
+	if err := t.Validate(exec.EngineDocker); err != nil {
+		return nil, fmt.Errorf("docker: %w", err)
+	}
+	if err := e.begin(); err != nil {
+		return nil, fmt.Errorf("docker: task %q: %w", t.ID, err)
+	}
+	defer e.runs.Done()
+	res, err := e.run(ctx, t, start)
+	if err != nil {
+		err = fmt.Errorf("docker: task %q: %w", t.ID, err)
+	}
+	return res, err
+}
+
+func (e *Executor) run(ctx context.Context, t *exec.Task, start time.Time) (*exec.Result, error) {
+	prepCtx, cancel := runctx.Prepare(ctx, e.closeCtx)
+	defer cancel()
+	res := &exec.Result{OutputsDir: t.OutputsDir, ExitCode: -1}
+	// fail returns err, unless the run was stopped while being prepared:
+	// then the stop error and the (empty) Result, as for any stopped run.
+	fail := func(err error) (*exec.Result, error) {
+		if prepCtx.Err() != nil {
+			res.Timings.Prepare = time.Since(start)
+			res.Timings.Total = res.Timings.Prepare
+			return res, runctx.StopReason(prepCtx, t.Timeout)
+		}
+		return nil, err
+	}
+
+	ms, err := mounts(t)
+	if err != nil {
+		return nil, err
+	}
+	image, err := e.ensureImage(prepCtx, t.Docker)
+	if err != nil {
+		return fail(err)
+	}
+	cfg, host := e.containerConfig(t, image, ms)
+	name := containerName(t.ID)
+	created, err := e.cli.ContainerCreate(prepCtx, client.ContainerCreateOptions{Config: cfg, HostConfig: host, Name: name})
+	if err != nil {
+		if prepCtx.Err() != nil {
+			// The engine may have created it before the cancel reached it.
+			e.remove(name, e.log.With("task", t.ID))
+		}
+		if cerrdefs.IsNotFound(err) {
+			err = fmt.Errorf("%w: %q: %w", exec.ErrImageNotFound, image, err)
+		}
+		return fail(engineErr("create container", err))
+	}
+	id := created.ID
+	e.track(id, true)
+	log := e.log.With("task", t.ID, "container", shortID(id))
+	defer func() {
+		cleanupStart := time.Now()
+		e.remove(id, log)
+		e.track(id, false)
+		res.Timings.Cleanup = time.Since(cleanupStart)
+		res.Timings.Total = time.Since(start)
+	}()
+
+	// Attach before starting, so no output is missed.
+	att, err := e.cli.ContainerAttach(prepCtx, id, client.ContainerAttachOptions{
+		Stream: true, Stdin: t.Stdin != nil, Stdout: true, Stderr: true,
+	})
+	if err != nil {
+		return fail(engineErr("attach container", err))
+	}
+	defer att.Close()
+	stdout, stderr := capture.New(t.StdoutLimit()), capture.New(t.StderrLimit())
+	copied := make(chan error, 1)
+	go func() {
+		_, err := stdcopy.StdCopy(stdout, stderr, att.Reader)
+		copied <- err
+	}()
+	if t.Stdin != nil {
+		go func() {
+			_, _ = io.Copy(att.Conn, t.Stdin)
+			_ = att.CloseWrite() // EOF on the container's stdin
+		}()
+	}
+
+	// Wait for the exit under a context that outlives a cancel, so the exit
+	// status of a killed container is still read.
+	waitCtx, stopWait := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopWait()
+	wait := e.cli.ContainerWait(waitCtx, id, client.ContainerWaitOptions{Condition: container.WaitConditionNextExit})
+
+	runCtx, cancelRun := runctx.Run(prepCtx, t.Timeout)
+	defer cancelRun()
+	runStart := time.Now()
+	res.Timings.Prepare = runStart.Sub(start)
+	if _, err := e.cli.ContainerStart(prepCtx, id, client.ContainerStartOptions{}); err != nil {
+		return fail(engineErr("start container", err))
+	}
+
+	var stopErr error
+	select {
+	case r := <-wait.Result:
+		res.ExitCode = int(r.StatusCode)
+	case err := <-wait.Error:
+		return fail(engineErr("wait for container", err))
+	case <-runCtx.Done():
+		stopErr = runctx.StopReason(runCtx, t.Timeout)
+		res.ExitCode = e.kill(id, wait, log)
+	}
+	res.Timings.Run = time.Since(runStart)
+
+	select {
+	case err := <-copied:
+		if err != nil && !errors.Is(err, io.EOF) {
+			log.Warn("reading container output", "err", err)
+		}
+	case <-time.After(drainTimeout):
+		log.Warn("container output still open after exit; closing it")
+		att.Close()
+	}
+	res.Stdout, res.StdoutTruncated = stdout.Bytes(), stdout.Truncated()
+	res.Stderr, res.StderrTruncated = stderr.Bytes(), stderr.Truncated()
+
+	if stopErr == nil && e.oomKilled(id, log) {
+		stopErr = fmt.Errorf("%w: the container was killed by the kernel's OOM killer at its limit of %d bytes",
+			exec.ErrMemoryLimit, t.Limits.MemoryOrDefault())
+	}
+	log.Debug("run", "exit", res.ExitCode, "err", stopErr, "prepare", res.Timings.Prepare, "run", res.Timings.Run)
+	return res, stopErr
+}
+
+// kill sends SIGKILL and returns the exit status (-1 if unknown).
+func (e *Executor) kill(id string, wait client.ContainerWaitResult, log *slog.Logger) int {
+	ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
+	defer cancel()
+	if _, err := e.cli.ContainerKill(ctx, id, client.ContainerKillOptions{Signal: "KILL"}); err != nil && !cerrdefs.IsNotFound(err) && !cerrdefs.IsConflict(err) {
+		log.Warn("kill container", "err", err)
+	}
+	select {
+	case r := <-wait.Result:
+		return int(r.StatusCode)
+	case err := <-wait.Error:
+		log.Warn("wait for killed container", "err", err)
+	case <-ctx.Done():
+		log.Warn("killed container did not exit", "err", ctx.Err())
+	}
+	return -1
+}
+
+func (e *Executor) oomKilled(id string, log *slog.Logger) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
+	defer cancel()
+	insp, err := e.cli.ContainerInspect(ctx, id, client.ContainerInspectOptions{})
+	if err != nil {
+		log.Warn("inspect container", "err", err)
+		return false
+	}
+	return insp.Container.State != nil && insp.Container.State.OOMKilled
+}
+
+// remove force-removes a container (by ID or name) under a fresh context:
+// it runs after success, failure, timeout and cancel alike.
+func (e *Executor) remove(id string, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
+	defer cancel()
+	_, err := e.cli.ContainerRemove(ctx, id, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
+	if err != nil && !cerrdefs.IsNotFound(err) {
+		log.Warn("remove container; ReapOrphans will retry", "err", err)
+	}
+}

@@ -1,0 +1,27 @@
+package exec
+
+import "time"
+
+// Result is what a run produced.
+type Result struct {
+	// ExitCode is the program's exit status; non-zero is not an error. For
+	// a run stopped by the executor (timeout, kill) it is what the engine
+	// saw, -1 when it saw none.
+	ExitCode int
+	// Stdout and Stderr hold what the program wrote, up to the task's caps;
+	// the Truncated flags say that more was written and dropped.
+	Stdout, Stderr                   []byte
+	StdoutTruncated, StderrTruncated bool
+	// OutputsDir is the task's OutputsDir, holding what the program wrote
+	// there.
+	OutputsDir string
+	// Timings says where the time went.
+	Timings Timings
+}
+
+// Timings of one run. Prepare covers validation, module compilation or
+// image lookup/load and sandbox creation; Run from start to exit; Cleanup
+// the release of the sandbox; Total the whole call.
+type Timings struct {
+	Prepare, Run, Cleanup, Total time.Duration
+}

@@ -1,0 +1,179 @@
+package wasm_test
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+
+	"github.com/shoalnet/shoal/exec"
+	"github.com/shoalnet/shoal/exec/wasm"
+)
+
+// Run with e.g. -bench . -benchtime 20x ./exec/wasm (cold compiles take
+// about a second each).
+
+// p50ms returns the median of ds in milliseconds.
+func p50ms(ds []time.Duration) float64 {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return float64(s[len(s)/2]) / float64(time.Millisecond)
+}
+
+func mustRun(b *testing.B, x *wasm.Executor, tk *exec.Task) {
+	res, err := x.Run(context.Background(), tk)
+	if err != nil || res.ExitCode != 0 {
+		b.Fatalf("Run = %+v, %v", res, err)
+	}
+}
+
+// BenchmarkHello measures examples/hello from Run to Run's return:
+// cold (new executor, compile, run), warm (in-memory cache) and restart
+// (new executor on a disk cache filled by an earlier one). Goals: warm
+// p50 <= 8 ms, restart p50 <= 100 ms.
+func BenchmarkHello(b *testing.B) {
+	ctx := context.Background()
+	tk := &exec.Task{ID: "bench", WASM: &exec.WASMSpec{ModulePath: example(b, "hello")}, Limits: exec.Limits{MemoryBytes: 64 << 20}}
+
+	b.Run("cold", func(b *testing.B) {
+		var ds []time.Duration
+		for b.Loop() {
+			start := time.Now()
+			x, err := wasm.New(ctx)
+			if err != nil {
+				b.Fatal(err)
+			}
+			mustRun(b, x, tk)
+			x.Close()
+			ds = append(ds, time.Since(start))
+		}
+		b.ReportMetric(p50ms(ds), "p50-ms/op")
+	})
+
+	b.Run("warm", func(b *testing.B) {
+		x, err := wasm.New(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer x.Close()
+		mustRun(b, x, tk)
+		var ds []time.Duration
+		for b.Loop() {
+			start := time.Now()
+			mustRun(b, x, tk)
+			ds = append(ds, time.Since(start))
+		}
+		b.ReportMetric(p50ms(ds), "p50-ms/op")
+	})
+
+	b.Run("restart", func(b *testing.B) {
+		dir := b.TempDir()
+		x, err := wasm.New(ctx, wasm.WithCacheDir(dir))
+		if err != nil {
+			b.Fatal(err)
+		}
+		mustRun(b, x, tk)
+		x.Close()
+		var ds []time.Duration
+		for b.Loop() {
+			start := time.Now()
+			x, err := wasm.New(ctx, wasm.WithCacheDir(dir))
+			if err != nil {
+				b.Fatal(err)
+			}
+			mustRun(b, x, tk)
+			ds = append(ds, time.Since(start))
+			if s := x.Stats(); s.DiskCacheHits != 1 {
+				b.Fatalf("Stats() = %+v, want a disk cache hit", s)
+			}
+			x.Close()
+		}
+		b.ReportMetric(p50ms(ds), "p50-ms/op")
+	})
+}
+
+// BenchmarkSHA256 hashes 64 MiB of generated data with examples/sha256sum
+// run through the executor and, alternately, by bare wazero runtimes in
+// this process: one with wazero's defaults and one with
+// WithCloseOnContextDone like the executor's, to tell the cost of being
+// stoppable from the executor's own. Goal: ratio (exec / bare) <= 1.05.
+// Native Go is measured separately for information.
+func BenchmarkSHA256(b *testing.B) {
+	const mib = "64"
+	ctx := context.Background()
+	path := example(b, "sha256sum")
+	code, err := os.ReadFile(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	tk := &exec.Task{ID: "bench", WASM: &exec.WASMSpec{ModulePath: path}, Args: []string{"-gen", mib}}
+
+	b.Run("wasm", func(b *testing.B) {
+		x, err := wasm.New(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer x.Close()
+		mustRun(b, x, tk)
+		bare := newBare(b, code, wazero.NewRuntimeConfig())
+		bareStoppable := newBare(b, code, wazero.NewRuntimeConfig().WithCloseOnContextDone(true))
+		var ex, ba, bs []time.Duration
+		for b.Loop() {
+			start := time.Now()
+			mustRun(b, x, tk)
+			ex = append(ex, time.Since(start))
+			ba = append(ba, bare(mib))
+			bs = append(bs, bareStoppable(mib))
+		}
+		b.ReportMetric(p50ms(ex), "exec-p50-ms")
+		b.ReportMetric(p50ms(ba), "bare-p50-ms")
+		b.ReportMetric(p50ms(bs), "bare-closeondone-p50-ms")
+		b.ReportMetric(p50ms(ex)/p50ms(ba), "ratio")
+		b.ReportMetric(p50ms(ex)/p50ms(bs), "ratio-vs-closeondone")
+	})
+
+	b.Run("native", func(b *testing.B) {
+		var ds []time.Duration
+		for b.Loop() {
+			start := time.Now()
+			generated(64)
+			ds = append(ds, time.Since(start))
+		}
+		b.ReportMetric(p50ms(ds), "p50-ms/op")
+	})
+}
+
+// newBare compiles code in its own runtime and returns a function running
+// it with "-gen mib" and returning the time the instantiation took.
+func newBare(b *testing.B, code []byte, rc wazero.RuntimeConfig) func(mib string) time.Duration {
+	ctx := context.Background()
+	r := wazero.NewRuntimeWithConfig(ctx, rc)
+	b.Cleanup(func() { r.Close(ctx) })
+	wasi_snapshot_preview1.MustInstantiate(ctx, r)
+	cm, err := r.CompileModule(ctx, code)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return func(mib string) time.Duration {
+		var out bytes.Buffer
+		start := time.Now()
+		mod, err := r.InstantiateModule(ctx, cm, wazero.NewModuleConfig().WithName("").WithArgs("sha256sum", "-gen", mib).WithStdout(&out))
+		d := time.Since(start)
+		if err != nil {
+			b.Fatal(err)
+		}
+		mod.Close(ctx)
+		if out.Len() == 0 {
+			b.Fatal("no output")
+		}
+		return d
+	}
+}

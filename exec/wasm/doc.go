@@ -1,0 +1,58 @@
+// Package wasm runs exec tasks as WebAssembly (WASI preview 1) modules with
+// wazero, in this process, with no network.
+//
+// # Sandbox
+//
+// A module sees only what the task gives it: its arguments, its environment
+// (nothing from the host's), its stdin, the task's inputs read-only and the
+// outputs directory read-write. There are no sockets. Inputs and outputs are
+// served through file systems that refuse to leave their directory: inputs
+// are opened through an [os.Root] (a symlink pointing outside the input is
+// not followed), and the outputs file system refuses to create symlinks or
+// hard links and paths with "..". An OutputsDir must not contain symlinks
+// when the run starts.
+//
+// # Runtime, compilation cache and memory limits
+//
+// An [Executor] holds one wazero Runtime for its whole life, because compiled
+// modules belong to the runtime that compiled them. Modules are compiled once
+// per digest (sha256 of the module bytes) and kept in memory (up to
+// [WithMaxCachedModules], least recently used first out); with [WithCacheDir]
+// wazero also keeps the machine code on disk, so a new executor (a restarted
+// node) skips compilation. [Executor.Stats] counts both.
+//
+// The per-task memory limit cannot be a runtime setting when the runtime is
+// shared (wazero applies RuntimeConfig.WithMemoryLimitPages at compile time
+// to every module of the runtime). So the runtime is configured with the
+// executor's ceiling ([WithMaxMemory], default 4 GiB, the wasm32 maximum), and
+// each run installs its own memory allocator (wazero's
+// experimental.WithMemoryAllocator) that refuses to grow the linear memory
+// past that task's Limits.MemoryBytes. A refused grow makes memory.grow
+// return -1 to the module; if the module then fails (non-zero exit or trap),
+// Run returns an error wrapping [exec.ErrMemoryLimit] with the partial Result.
+// The alternative, one runtime per distinct limit, would compile each module
+// once per limit and multiply the memory held by compiled code.
+//
+// # Stopping
+//
+// The runtime is built with WithCloseOnContextDone, so a module spinning in
+// a loop stops when the task's Timeout elapses ([exec.ErrTimeout]), when the
+// caller's context is done or the executor closes ([exec.ErrKilled]). Sleeps
+// and reads of stdin are interrupted as well.
+//
+// # Traps
+//
+// A trap (unreachable, out-of-bounds access, stack overflow...) is not an
+// error of Run: the Result has ExitCode [ExitCodeTrap] and Stderr ends with a
+// line "wasm trap: <message>", appended even past StderrCap.
+//
+// # Determinism
+//
+// With WASMSpec.Deterministic the module's wall clock starts at
+// [DeterministicEpoch], both clocks advance 1 µs per reading and by the
+// requested duration on sleep (sleeps return at once), and random bytes come
+// from a ChaCha8 stream seeded with the module digest. Otherwise the module
+// gets the host clocks and crypto/rand.
+//
+// The package depends only on package exec from this repository.
+package wasm

@@ -1,0 +1,180 @@
+package wasm
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+
+	"github.com/shoalnet/shoal/exec"
+)
+
+// Executor runs tasks as WebAssembly modules. Create it with [New]; it is
+// safe for concurrent use.
+type Executor struct {
+	cfg     config
+	log     *slog.Logger
+	rt      wazero.Runtime
+	cache   wazero.CompilationCache
+	modules *moduleCache
+	stats   counters
+
+	closeCtx    context.Context // cancelled by Close, stops runs in progress
+	closeCancel context.CancelCauseFunc
+
+	mu     sync.Mutex
+	closed bool
+	runs   sync.WaitGroup
+}
+
+var _ exec.Executor = (*Executor)(nil)
+
+// New returns an executor with its runtime ready. ctx bounds only the setup.
+func New(ctx context.Context, opts ...Option) (*Executor, error) {
+	cfg := defaultConfig()
+	for _, o := range opts {
+		if err := o(&cfg); err != nil {
+			return nil, err
+		}
+	}
+	var (
+		cache wazero.CompilationCache
+		err   error
+	)
+	if cfg.cacheDir != "" {
+		if cache, err = wazero.NewCompilationCacheWithDir(cfg.cacheDir); err != nil {
+			return nil, fmt.Errorf("wasm: compilation cache in %s: %w", cfg.cacheDir, err)
+		}
+	} else {
+		cache = wazero.NewCompilationCache()
+	}
+	rc := wazero.NewRuntimeConfig().
+		WithCloseOnContextDone(true).
+		WithMemoryLimitPages(uint32(cfg.maxMemory / pageSize)).
+		WithCompilationCache(cache)
+	rt := wazero.NewRuntimeWithConfig(ctx, rc)
+	if _, err := wasi_snapshot_preview1.Instantiate(ctx, rt); err != nil {
+		_ = rt.Close(ctx)
+		_ = cache.Close(ctx)
+		return nil, fmt.Errorf("wasm: instantiate WASI: %w", err)
+	}
+	e := &Executor{
+		cfg:   cfg,
+		log:   cfg.log.With("engine", exec.EngineWASM),
+		rt:    rt,
+		cache: cache,
+	}
+	e.modules = &moduleCache{
+		rt:       rt,
+		max:      cfg.maxCachedModules,
+		workers:  cfg.compileWorkers,
+		cacheDir: cfg.cacheDir,
+		stats:    &e.stats,
+		entries:  map[[32]byte]*cacheEntry{},
+	}
+	e.closeCtx, e.closeCancel = context.WithCancelCause(context.Background())
+	return e, nil
+}
+
+// Engine returns exec.EngineWASM.
+func (e *Executor) Engine() string { return exec.EngineWASM }
+
+// Stats returns the executor's counters.
+func (e *Executor) Stats() Stats {
+	return Stats{
+		Runs:          e.stats.runs.Load(),
+		Compiles:      e.stats.compiles.Load(),
+		CacheHits:     e.stats.hits.Load(),
+		DiskCacheHits: e.stats.diskHits.Load(),
+		CachedModules: e.modules.size(),
+	}
+}
+
+// Close stops the runs in progress, waits for them and releases the
+// runtime, its compiled modules and the compilation cache (the files in the
+// cache directory stay). It is safe to call more than once.
+func (e *Executor) Close() error {
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return nil
+	}
+	e.closed = true
+	e.mu.Unlock()
+	e.closeCancel(exec.ErrClosed)
+	e.runs.Wait()
+	ctx := context.Background()
+	return errors.Join(e.rt.Close(ctx), e.cache.Close(ctx))
+}
+
+// begin registers a run; the caller calls e.runs.Done when it ends.
+func (e *Executor) begin() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return exec.ErrClosed
+	}
+	e.runs.Add(1)
+	return nil
+}
+
+// Precompile compiles the module of spec into the cache (memory, and disk
+// with WithCacheDir) and checks that it exports its entrypoint, so a node
+// can validate and warm a module before a task needs it.
+func (e *Executor) Precompile(ctx context.Context, spec *exec.WASMSpec) error {
+	if err := e.begin(); err != nil {
+		return fmt.Errorf("wasm: precompile: %w", err)
+	}
+	defer e.runs.Done()
+	code, err := moduleBytes(spec)
+	if err != nil {
+		return fmt.Errorf("wasm: precompile: %w", err)
+	}
+	cm, release, err := e.modules.get(ctx, sha256.Sum256(code), code)
+	if err != nil {
+		return fmt.Errorf("wasm: precompile: %w", err)
+	}
+	defer release()
+	return checkEntrypoint(cm, entrypoint(spec))
+}
+
+func moduleBytes(spec *exec.WASMSpec) ([]byte, error) {
+	switch {
+	case spec == nil:
+		return nil, fmt.Errorf("%w: no WASM spec", exec.ErrInvalidTask)
+	case len(spec.Module) > 0:
+		return spec.Module, nil
+	case spec.ModulePath != "":
+		b, err := os.ReadFile(spec.ModulePath)
+		if err != nil {
+			return nil, fmt.Errorf("%w: read module: %w", exec.ErrInvalidTask, err)
+		}
+		return b, nil
+	default:
+		return nil, fmt.Errorf("%w: empty module", exec.ErrInvalidModule)
+	}
+}
+
+func entrypoint(spec *exec.WASMSpec) string {
+	if spec.Entrypoint != "" {
+		return spec.Entrypoint
+	}
+	return "_start"
+}
+
+func checkEntrypoint(cm wazero.CompiledModule, name string) error {
+	def, ok := cm.ExportedFunctions()[name]
+	if !ok {
+		return fmt.Errorf("%w: the module exports no function %q (set WASMSpec.Entrypoint)", exec.ErrInvalidModule, name)
+	}
+	if len(def.ParamTypes()) != 0 {
+		return fmt.Errorf("%w: entrypoint %q takes %d parameters, want none", exec.ErrInvalidModule, name, len(def.ParamTypes()))
+	}
+	return nil
+}

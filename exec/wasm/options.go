@@ -1,0 +1,101 @@
+package wasm
+
+import (
+	"fmt"
+	"log/slog"
+	"runtime"
+)
+
+// Defaults of the executor's options.
+const (
+	// DefaultMaxMemory is the largest Limits.MemoryBytes accepted: 4 GiB,
+	// all a wasm32 module can address.
+	DefaultMaxMemory int64 = 4 << 30
+	// DefaultMaxCachedModules is how many compiled modules stay in memory.
+	DefaultMaxCachedModules = 32
+)
+
+const pageSize = 65536
+
+type config struct {
+	cacheDir         string
+	maxMemory        int64
+	maxCachedModules int
+	compileWorkers   int
+	log              *slog.Logger
+}
+
+func defaultConfig() config {
+	return config{
+		maxMemory:        DefaultMaxMemory,
+		maxCachedModules: DefaultMaxCachedModules,
+		compileWorkers:   runtime.GOMAXPROCS(0),
+		log:              slog.Default(),
+	}
+}
+
+// Option configures an [Executor].
+type Option func(*config) error
+
+// WithCacheDir keeps compiled machine code in dir (created if missing) so
+// that a new executor on the same dir, for example after a node restart,
+// loads it instead of compiling. The node passes $REPO/wasm-cache. Default:
+// no disk cache.
+func WithCacheDir(dir string) Option {
+	return func(c *config) error {
+		if dir == "" {
+			return fmt.Errorf("wasm: empty cache dir")
+		}
+		c.cacheDir = dir
+		return nil
+	}
+}
+
+// WithMaxMemory sets the largest memory limit a task may ask for, in bytes
+// (at least one 64 KiB page, at most [DefaultMaxMemory], the default). Tasks
+// asking for more are refused with exec.ErrInvalidTask.
+func WithMaxMemory(bytes int64) Option {
+	return func(c *config) error {
+		if bytes < pageSize || bytes > DefaultMaxMemory {
+			return fmt.Errorf("wasm: max memory %d bytes out of range [%d, %d]", bytes, pageSize, DefaultMaxMemory)
+		}
+		c.maxMemory = bytes
+		return nil
+	}
+}
+
+// WithMaxCachedModules bounds how many compiled modules are kept in memory
+// (default [DefaultMaxCachedModules]); the least recently used idle module
+// is dropped first.
+func WithMaxCachedModules(n int) Option {
+	return func(c *config) error {
+		if n < 1 {
+			return fmt.Errorf("wasm: max cached modules %d < 1", n)
+		}
+		c.maxCachedModules = n
+		return nil
+	}
+}
+
+// WithCompileWorkers sets how many goroutines compile one module (default
+// GOMAXPROCS).
+func WithCompileWorkers(n int) Option {
+	return func(c *config) error {
+		if n < 1 {
+			return fmt.Errorf("wasm: compile workers %d < 1", n)
+		}
+		c.compileWorkers = n
+		return nil
+	}
+}
+
+// WithLogger sets the logger (default slog.Default()).
+func WithLogger(l *slog.Logger) Option {
+	return func(c *config) error {
+		if l == nil {
+			return fmt.Errorf("wasm: nil logger")
+		}
+		c.log = l
+		return nil
+	}
+}

@@ -1,0 +1,181 @@
+package wasm
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/experimental"
+	"github.com/tetratelabs/wazero/sys"
+
+	"github.com/shoalnet/shoal/exec"
+	"github.com/shoalnet/shoal/exec/internal/capture"
+	"github.com/shoalnet/shoal/exec/internal/runctx"
+)
+
+// ExitCodeTrap is the Result.ExitCode of a module that trapped, as a shell
+// reports a process aborted by SIGABRT (128+6).
+const ExitCodeTrap = 134
+
+// argv0 is the program name the module sees in argv[0].
+const argv0 = "main.wasm"
+
+// Run runs t's module to completion. See the package documentation for the
+// sandbox, traps and errors.
+func (e *Executor) Run(ctx context.Context, t *exec.Task) (*exec.Result, error) {
+	start := time.Now()
+	if err := t.Validate(exec.EngineWASM); err != nil {
+		return nil, fmt.Errorf("wasm: %w", err)
+	}
+	if err := e.begin(); err != nil {
+		return nil, fmt.Errorf("wasm: task %q: %w", t.ID, err)
+	}
+	defer e.runs.Done()
+	res, err := e.run(ctx, t, start)
+	if err != nil {
+		err = fmt.Errorf("wasm: task %q: %w", t.ID, err)
+	}
+	return res, err
+}
+
+func (e *Executor) run(ctx context.Context, t *exec.Task, start time.Time) (*exec.Result, error) {
+	limit := t.Limits.MemoryOrDefault()
+	if limit > e.cfg.maxMemory || limit < pageSize {
+		return nil, fmt.Errorf("%w: memory limit %d bytes is out of this executor's range [%d, %d]",
+			exec.ErrInvalidTask, limit, pageSize, e.cfg.maxMemory)
+	}
+	code, err := moduleBytes(t.WASM)
+	if err != nil {
+		return nil, err
+	}
+	digest := sha256.Sum256(code)
+
+	// prepCtx stops with the caller or Close; runCtx adds the task timeout,
+	// which covers the run, not the compilation.
+	prepCtx, cancel := runctx.Prepare(ctx, e.closeCtx)
+	defer cancel()
+
+	cm, release, err := e.modules.get(prepCtx, digest, code)
+	if err != nil {
+		if prepCtx.Err() != nil { // stopped while compiling: an empty Result, as for any stopped run
+			d := time.Since(start)
+			return &exec.Result{ExitCode: -1, OutputsDir: t.OutputsDir, Timings: exec.Timings{Prepare: d, Total: d}},
+				runctx.StopReason(prepCtx, t.Timeout)
+		}
+		return nil, err
+	}
+	defer release()
+	entry := entrypoint(t.WASM)
+	if err := checkEntrypoint(cm, entry); err != nil {
+		return nil, err
+	}
+	if err := checkInitialMemory(cm, limit); err != nil {
+		return nil, err
+	}
+	fsc, roots, err := mountFS(t)
+	if err != nil {
+		return nil, err
+	}
+	defer roots.Close()
+
+	runCtx, cancelRun := runctx.Run(prepCtx, t.Timeout)
+	defer cancelRun()
+
+	stdout, stderr := capture.New(t.StdoutLimit()), capture.New(t.StderrLimit())
+	mc := wazero.NewModuleConfig().
+		WithName("").
+		WithStartFunctions(). // the entrypoint is called below, so a missing one is an error
+		WithArgs(append([]string{argv0}, t.Args...)...).
+		WithStdout(stdout).
+		WithStderr(stderr).
+		WithFSConfig(fsc)
+	for _, k := range slices.Sorted(maps.Keys(t.Env)) {
+		mc = mc.WithEnv(k, t.Env[k])
+	}
+	mc = withClocks(runCtx, mc, t.WASM.Deterministic, digest)
+	if t.Stdin != nil {
+		stdin, stop := ctxReader(runCtx, t.Stdin)
+		defer stop()
+		mc = mc.WithStdin(stdin)
+	}
+	alloc := newLimitAllocator(limit)
+
+	res := &exec.Result{OutputsDir: t.OutputsDir}
+	runStart := time.Now()
+	res.Timings.Prepare = runStart.Sub(start)
+	e.stats.runs.Add(1)
+
+	mod, callErr := e.instantiate(experimental.WithMemoryAllocator(runCtx, alloc), cm, mc)
+	if mod != nil {
+		_, callErr = mod.ExportedFunction(entry).Call(runCtx)
+	}
+	cleanupStart := time.Now()
+	res.Timings.Run = cleanupStart.Sub(runStart)
+	if mod != nil {
+		_ = mod.Close(context.Background()) // the module may already be closed by proc_exit
+	}
+
+	var (
+		stopErr error
+		exitErr *sys.ExitError
+	)
+	switch {
+	case callErr == nil:
+	case errors.As(callErr, &exitErr) && exitErr.ExitCode() != sys.ExitCodeContextCanceled && exitErr.ExitCode() != sys.ExitCodeDeadlineExceeded:
+		res.ExitCode = int(exitErr.ExitCode())
+	case runCtx.Err() != nil:
+		stopErr = runctx.StopReason(runCtx, t.Timeout)
+		res.ExitCode = -1
+	case mod == nil && alloc.exceeded() == 0:
+		// Instantiation failed for another reason than memory: the module
+		// does not link (unknown import) or its start function failed.
+		return nil, fmt.Errorf("%w: instantiate: %w", exec.ErrInvalidModule, callErr)
+	default:
+		res.ExitCode = ExitCodeTrap
+		stderr.Append([]byte("\nwasm trap: " + callErr.Error() + "\n"))
+	}
+	if stopErr == nil && res.ExitCode != 0 && alloc.exceeded() > 0 {
+		stopErr = fmt.Errorf("%w: the module failed after growing its memory to %d bytes was refused (limit %d bytes)",
+			exec.ErrMemoryLimit, alloc.exceeded(), alloc.limit)
+	}
+
+	res.Stdout, res.StdoutTruncated = stdout.Bytes(), stdout.Truncated()
+	res.Stderr, res.StderrTruncated = stderr.Bytes(), stderr.Truncated()
+	end := time.Now()
+	res.Timings.Cleanup = end.Sub(cleanupStart)
+	res.Timings.Total = end.Sub(start)
+	e.log.Debug("run", "task", t.ID, "exit", res.ExitCode, "err", stopErr,
+		"prepare", res.Timings.Prepare, "run", res.Timings.Run, "total", res.Timings.Total)
+	return res, stopErr
+}
+
+// instantiate instantiates the module, turning a panic of wazero (its
+// memory setup panics when an allocator refuses the initial size) into an
+// error.
+func (e *Executor) instantiate(ctx context.Context, cm wazero.CompiledModule, mc wazero.ModuleConfig) (mod api.Module, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			mod, err = nil, fmt.Errorf("instantiate: %v", r)
+		}
+	}()
+	return e.rt.InstantiateModule(ctx, cm, mc)
+}
+
+// checkInitialMemory refuses a module whose declared initial memory is
+// above the limit.
+func checkInitialMemory(cm wazero.CompiledModule, limit int64) error {
+	mems := slices.Collect(maps.Values(cm.ExportedMemories()))
+	mems = append(mems, cm.ImportedMemories()...)
+	for _, m := range mems {
+		if need := int64(m.Min()) * pageSize; need > limit {
+			return fmt.Errorf("%w: the module needs %d bytes of memory to start, limit %d bytes", exec.ErrMemoryLimit, need, limit)
+		}
+	}
+	return nil
+}

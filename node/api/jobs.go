@@ -1,0 +1,173 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/shoalnet/shoal/bidding/jobspec"
+	"github.com/shoalnet/shoal/bidding/market"
+	"github.com/shoalnet/shoal/content"
+)
+
+// maxSpecBody bounds a submitted spec document.
+const maxSpecBody = jobspec.MaxDocumentSize
+
+// SubmitResponse is POST /jobs.
+type SubmitResponse struct {
+	ID       string `json:"id"`
+	Existing bool   `json:"existing"`
+	State    string `json:"state"`
+}
+
+// JobResponse is GET /jobs/{id}: the record and the spec.
+type JobResponse struct {
+	*market.Job
+	Spec string `json:"spec"` // YAML
+}
+
+// JobEvent is one line of GET /jobs/{id}/events: an event, or the final
+// record when the job ended (Final set).
+type JobEvent struct {
+	Event *market.Event `json:"event,omitempty"`
+	Final *market.Job   `json:"final,omitempty"`
+}
+
+func (s *Server) jobRoutes() {
+	s.Handle("POST /jobs", s.submit)
+	s.Handle("GET /jobs", s.listJobs)
+	s.Handle("GET /jobs/{id}", s.describeJob)
+	s.Handle("GET /jobs/{id}/events", s.jobEvents)
+	s.Handle("POST /jobs/{id}/cancel", s.cancelJob)
+}
+
+// submit takes a spec document (YAML or JSON) as the body, or ?cid= to run
+// a spec block already in the network.
+func (s *Server) submit(w http.ResponseWriter, r *http.Request) error {
+	var spec *jobspec.Spec
+	if c := r.URL.Query().Get("cid"); c != "" {
+		id, err := content.ParseCID(c)
+		if err != nil {
+			return BadRequest("%v", err)
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
+		defer cancel()
+		b, err := s.n.Content.GetBlock(ctx, id)
+		if err != nil {
+			return Errorf(http.StatusNotFound, CodeNotFound, "job spec %s not found: %v", c, err)
+		}
+		if spec, err = jobspec.Decode(b.RawData()); err != nil {
+			return BadRequest("%s is not a job spec: %v", c, err)
+		}
+	} else {
+		body, err := io.ReadAll(io.LimitReader(r.Body, maxSpecBody+1))
+		if err != nil {
+			return BadRequest("read spec: %v", err)
+		}
+		if len(body) > maxSpecBody {
+			return BadRequest("spec larger than %d bytes", maxSpecBody)
+		}
+		name := "spec.yaml"
+		if r.Header.Get("Content-Type") == "application/json" {
+			name = "spec.json"
+		}
+		if spec, err = jobspec.Parse(body, name); err != nil {
+			return BadRequest("%v", err)
+		}
+	}
+	id, existing, err := s.n.Market.Submit(r.Context(), spec)
+	if err != nil {
+		return err
+	}
+	j, err := s.n.Market.Jobs().Get(id.String())
+	if err != nil {
+		return err
+	}
+	writeJSON(w, SubmitResponse{ID: id.String(), Existing: existing, State: string(j.State)})
+	return nil
+}
+
+func (s *Server) listJobs(w http.ResponseWriter, r *http.Request) error {
+	writeJSON(w, s.n.Market.Jobs().List())
+	return nil
+}
+
+func (s *Server) job(r *http.Request) (*market.Job, error) {
+	j, err := s.n.Market.Jobs().Get(r.PathValue("id"))
+	if errors.Is(err, market.ErrJobNotFound) {
+		return nil, Errorf(http.StatusNotFound, CodeNotFound, "no job %s on this node (jobs are kept by the node that submitted them)", r.PathValue("id"))
+	}
+	return j, err
+}
+
+func (s *Server) describeJob(w http.ResponseWriter, r *http.Request) error {
+	j, err := s.job(r)
+	if err != nil {
+		return err
+	}
+	resp := JobResponse{Job: j}
+	if id, err := content.ParseCID(j.ID); err == nil {
+		if b, err := s.n.Content.GetBlock(r.Context(), id); err == nil {
+			if spec, err := jobspec.Decode(b.RawData()); err == nil {
+				if y, err := spec.YAML(); err == nil {
+					resp.Spec = string(y)
+				}
+			}
+		}
+	}
+	writeJSON(w, resp)
+	return nil
+}
+
+// jobEvents streams the job's events as NDJSON: those recorded so far, then
+// new ones as they happen, and the final record when the job ends.
+func (s *Server) jobEvents(w http.ResponseWriter, r *http.Request) error {
+	ch, j, cancel, err := s.n.Market.Jobs().Watch(r.PathValue("id"))
+	if errors.Is(err, market.ErrJobNotFound) {
+		return Errorf(http.StatusNotFound, CodeNotFound, "no job %s on this node", r.PathValue("id"))
+	}
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	out := newNDJSON(w)
+	for i := range j.Events {
+		out.send(JobEvent{Event: &j.Events[i]})
+	}
+	if !j.State.Terminal() {
+		for {
+			select {
+			case <-r.Context().Done():
+				return nil
+			case e, ok := <-ch:
+				if !ok {
+					goto final
+				}
+				out.send(JobEvent{Event: &e})
+			}
+		}
+	}
+final:
+	final, err := s.n.Market.Jobs().Get(j.ID)
+	if err != nil {
+		return nil
+	}
+	if final.State.Terminal() {
+		out.send(JobEvent{Final: final})
+	}
+	return nil
+}
+
+func (s *Server) cancelJob(w http.ResponseWriter, r *http.Request) error {
+	j, err := s.job(r)
+	if err != nil {
+		return err
+	}
+	if err := s.n.Market.Cancel(r.Context(), j.ID); err != nil {
+		return Errorf(http.StatusConflict, CodeConflict, "%v", err)
+	}
+	writeJSON(w, SubmitResponse{ID: j.ID, State: string(market.Cancelled)})
+	return nil
+}

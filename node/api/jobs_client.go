@@ -1,0 +1,86 @@
+package api
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/shoalnet/shoal/bidding/market"
+)
+
+// Submit sends a spec document (YAML or JSON).
+func (c *Client) Submit(ctx context.Context, doc []byte, json bool) (*SubmitResponse, error) {
+	ct := "application/yaml"
+	if json {
+		ct = "application/json"
+	}
+	resp, err := c.Do(ctx, http.MethodPost, "/jobs", nil, strings.NewReader(string(doc)), ct)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var r SubmitResponse
+	return &r, decodeJSON(resp, &r)
+}
+
+// SubmitCID runs the job whose spec block has CID id.
+func (c *Client) SubmitCID(ctx context.Context, id string) (*SubmitResponse, error) {
+	var r SubmitResponse
+	return &r, c.JSON(ctx, http.MethodPost, "/jobs", url.Values{"cid": {id}}, nil, &r)
+}
+
+// Jobs lists the jobs this node submitted.
+func (c *Client) Jobs(ctx context.Context) ([]*market.Job, error) {
+	var r []*market.Job
+	return r, c.GetJSON(ctx, "/jobs", nil, &r)
+}
+
+// Job describes one job.
+func (c *Client) Job(ctx context.Context, id string) (*JobResponse, error) {
+	var r JobResponse
+	return &r, c.GetJSON(ctx, "/jobs/"+url.PathEscape(id), nil, &r)
+}
+
+// CancelJob cancels a job.
+func (c *Client) CancelJob(ctx context.Context, id string) error {
+	return c.JSON(ctx, http.MethodPost, "/jobs/"+url.PathEscape(id)+"/cancel", nil, nil, nil)
+}
+
+// Events streams a job's events to fn until the job ends (the final record
+// is returned) or ctx ends.
+func (c *Client) Events(ctx context.Context, id string, fn func(market.Event)) (*market.Job, error) {
+	resp, err := c.Do(ctx, http.MethodGet, "/jobs/"+url.PathEscape(id)+"/events", nil, nil, "")
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var final *market.Job
+	err = drain(resp.Body, func(e JobEvent) error {
+		if e.Event != nil && fn != nil {
+			fn(*e.Event)
+		}
+		if e.Final != nil {
+			final = e.Final
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if final == nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return c.jobRecord(ctx, id)
+	}
+	return final, nil
+}
+
+func (c *Client) jobRecord(ctx context.Context, id string) (*market.Job, error) {
+	r, err := c.Job(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return r.Job, nil
+}

@@ -1,0 +1,234 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"path/filepath"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/ipfs/boxo/files"
+	blocks "github.com/ipfs/go-block-format"
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/shoalnet/shoal/bidding/jobspec"
+	"github.com/shoalnet/shoal/bidding/market"
+	"github.com/shoalnet/shoal/content"
+	"github.com/shoalnet/shoal/exec"
+	"github.com/shoalnet/shoal/exec/docker"
+	"github.com/shoalnet/shoal/exec/wasm"
+	"github.com/shoalnet/shoal/internal/logging"
+)
+
+// engines runs tasks on the executors this node has.
+type engines struct {
+	byName map[string]exec.Executor
+	names  []string
+}
+
+var _ market.Runner = (*engines)(nil)
+
+func (e *engines) Engines() []string { return e.names }
+
+func (e *engines) Run(ctx context.Context, engine string, t *exec.Task) (*exec.Result, error) {
+	x, ok := e.byName[engine]
+	if !ok {
+		return nil, fmt.Errorf("%w: engine %q is not available on this node", exec.ErrEngineUnavailable, engine)
+	}
+	return x.Run(ctx, t)
+}
+
+func (e *engines) Close() error {
+	for _, x := range e.byName {
+		_ = x.Close()
+	}
+	return nil
+}
+
+// startEngines sets up wasm (always) and docker (when the Engine answers a
+// ping, unless disabled), reaping containers a previous run of this node
+// left behind.
+func (n *Node) startEngines(ctx context.Context) (*engines, error) {
+	e := &engines{byName: map[string]exec.Executor{}}
+	var wopts []wasm.Option
+	if dir := n.wasmCacheDir(); dir != "" {
+		wopts = append(wopts, wasm.WithCacheDir(dir))
+	}
+	w, err := wasm.New(ctx, append(wopts, wasm.WithLogger(logging.Logger("wasm")))...)
+	if err != nil {
+		return nil, err
+	}
+	e.byName[exec.EngineWASM] = w
+	if !n.cfg.Jobs.DisableDocker && docker.Available(ctx) {
+		d, err := docker.New(ctx, docker.WithInstance(n.ID().String()), docker.WithLogger(logging.Logger("docker")))
+		if err != nil {
+			log.Warn("docker engine not usable", "err", err)
+		} else {
+			if k, err := d.ReapOrphans(ctx); err != nil {
+				log.Warn("reaping orphan containers", "err", err)
+			} else if k > 0 {
+				log.Info("removed orphan containers of a previous run", "count", k)
+			}
+			e.byName[exec.EngineDocker] = d
+		}
+	}
+	for name := range e.byName {
+		e.names = append(e.names, name)
+	}
+	sort.Strings(e.names)
+	return e, nil
+}
+
+// contentAdapter gives the market what it needs of the content layer.
+type contentAdapter struct {
+	n *Node
+
+	mu      sync.Mutex
+	modules map[cid.Cid][]byte // small cache of module bytes
+	order   []cid.Cid
+}
+
+var _ market.Content = (*contentAdapter)(nil)
+
+const maxCachedModuleBytes = 4
+
+func (c *contentAdapter) PutBlock(ctx context.Context, b blocks.Block) error {
+	return c.n.Content.PutBlock(ctx, b)
+}
+
+func (c *contentAdapter) connect(ctx context.Context, hints []peer.AddrInfo) {
+	for _, h := range hints {
+		if h.ID == c.n.ID() || len(c.n.Host.Network().ConnsToPeer(h.ID)) > 0 {
+			continue
+		}
+		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		_ = c.n.Host.Connect(cctx, h)
+		cancel()
+	}
+}
+
+func (c *contentAdapter) GetBlock(ctx context.Context, k cid.Cid, hints []peer.AddrInfo) (blocks.Block, error) {
+	if !c.n.Content.Has(ctx, k) {
+		c.connect(ctx, hints)
+	}
+	return c.n.Content.GetBlock(ctx, k)
+}
+
+func (c *contentAdapter) LocalBytes(ctx context.Context, k cid.Cid) (int64, int64) {
+	held, total, err := c.n.Content.LocalBytes(ctx, k)
+	if err != nil {
+		return 0, 0
+	}
+	return held, total
+}
+
+func (c *contentAdapter) Fetch(ctx context.Context, k cid.Cid, hints []peer.AddrInfo) error {
+	return c.n.Content.Fetch(ctx, k, content.FetchOptions{Providers: hints})
+}
+
+func (c *contentAdapter) WriteTo(ctx context.Context, k cid.Cid, path string) error {
+	return c.n.Content.WriteTo(ctx, k, path, true)
+}
+
+func (c *contentAdapter) ReadFile(ctx context.Context, k cid.Cid, max int64) ([]byte, error) {
+	c.mu.Lock()
+	if b, ok := c.modules[k]; ok {
+		c.mu.Unlock()
+		return b, nil
+	}
+	c.mu.Unlock()
+	r, err := c.n.Content.Cat(ctx, k)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	if r.Size() > max {
+		return nil, fmt.Errorf("%s is %d bytes, more than the %d allowed", k, r.Size(), max)
+	}
+	b, err := io.ReadAll(io.LimitReader(r, max))
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	if c.modules == nil {
+		c.modules = map[cid.Cid][]byte{}
+	}
+	if _, ok := c.modules[k]; !ok {
+		c.modules[k] = b
+		c.order = append(c.order, k)
+		if len(c.order) > maxCachedModuleBytes {
+			delete(c.modules, c.order[0])
+			c.order = c.order[1:]
+		}
+	}
+	c.mu.Unlock()
+	return b, nil
+}
+
+func (c *contentAdapter) AddDir(ctx context.Context, dir string) (cid.Cid, error) {
+	nd, err := content.OpenPath(dir, true)
+	if err != nil {
+		return cid.Undef, err
+	}
+	defer nd.Close()
+	return c.n.Content.Add(ctx, nd, content.AddOptions{Pin: true})
+}
+
+func (c *contentAdapter) AddBytes(ctx context.Context, data []byte) (cid.Cid, error) {
+	return c.n.Content.Add(ctx, files.NewBytesFile(data), content.AddOptions{Pin: true})
+}
+
+func (c *contentAdapter) FindProviders(ctx context.Context, k cid.Cid, max int) []peer.AddrInfo {
+	var out []peer.AddrInfo
+	for ai := range c.n.DHT.FindProvidersAsync(ctx, k, max) {
+		out = append(out, ai)
+	}
+	return out
+}
+
+// startMarket starts the job market on this node.
+func (n *Node) startMarket(ctx context.Context) error {
+	eng, err := n.startEngines(ctx)
+	if err != nil {
+		return err
+	}
+	n.closers = append(n.closers, eng.Close)
+	n.engines = eng.Names()
+	work := filepath.Join(n.repoPath, "work")
+	if n.repoPath == "" {
+		work = ""
+	}
+	capacity := jobspec.Resources{
+		MilliCPU: int64(n.capabilities().CPU * 1000),
+		Memory:   n.capabilities().Memory,
+		Disk:     n.capabilities().Disk,
+	}
+	m, err := market.New(ctx, market.Config{
+		Host:          n.Host,
+		Key:           n.key,
+		PubSub:        n.PubSub,
+		Store:         n.Store,
+		Content:       &contentAdapter{n: n},
+		Runner:        eng,
+		Labels:        n.cfg.Capabilities.Labels,
+		Capacity:      capacity,
+		Slots:         n.cfg.Jobs.Slots,
+		QueueLimit:    n.cfg.Jobs.QueueLimit,
+		MaxInputBytes: n.cfg.Jobs.MaxInputBytes,
+		WorkDir:       work,
+		BidWindow:     n.cfg.Jobs.BidWindow.D(),
+		Logger:        logging.Logger("market"),
+	})
+	if err != nil {
+		return err
+	}
+	n.Market = m
+	n.closers = append(n.closers, m.Close)
+	return nil
+}
+
+// Names lists the engine names.
+func (e *engines) Names() []string { return e.names }

@@ -61,7 +61,9 @@ type Offer struct {
 // run is refused; a job that only has to wait is offered with the queue
 // depth, so bursts queue instead of failing), total content size against
 // MaxInputBytes, locality "required" (every input held in full), and a full
-// queue. Locality bytes count the module or image tarball and the inputs.
+// queue. Locality bytes count the inputs only: the module or image is
+// fetched once and cached, the data is what is worth moving compute to, and
+// a job without inputs is stateless (every idle bidder is fully local).
 // Requester policy (allow-lists) is checked by the caller before Admit,
 // with CodePolicyDenied.
 func Admit(job *jobspec.Spec, view NodeView) (Offer, error) {
@@ -84,7 +86,7 @@ func Admit(job *jobspec.Spec, view NodeView) (Offer, error) {
 		return Offer{}, refuse(CodeResourcesExceeded, "job needs %s, node offers at most %s", fmtRes(need), fmtRes(capacity))
 	}
 	var local, total int64
-	for _, c := range job.ContentCIDs() {
+	for _, c := range job.InputCIDs() {
 		h, t := view.LocalBytes(c)
 		local += min(max(h, 0), max(t, 0))
 		total += max(t, 0)

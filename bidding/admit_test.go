@@ -34,9 +34,12 @@ func TestAdmit(t *testing.T) {
 		wantOffer Offer
 	}{
 		{name: "idle node, nothing held", wantOffer: Offer{FreeSlots: 4}},
-		{name: "holds input and module",
+		{name: "holds input and module: locality counts the input only",
 			node:      func(v *StaticView) { v.Held[input] = [2]int64{1000, 1000}; v.Held[module] = [2]int64{50, 50} },
-			wantOffer: Offer{LocalBytes: 1050, TotalBytes: 1050, FreeSlots: 4}},
+			wantOffer: Offer{LocalBytes: 1000, TotalBytes: 1000, FreeSlots: 4}},
+		{name: "holds only the module",
+			node:      func(v *StaticView) { v.Held[module] = [2]int64{50, 50} },
+			wantOffer: Offer{FreeSlots: 4}},
 		{name: "holds part of input",
 			node:      func(v *StaticView) { v.Held[input] = [2]int64{300, 1000} },
 			wantOffer: Offer{LocalBytes: 300, TotalBytes: 1000, FreeSlots: 4}},

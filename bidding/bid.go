@@ -16,9 +16,10 @@ type Bid struct {
 	Version int
 	JobCID  cid.Cid
 	Bidder  peer.ID
-	// LocalBytes is how many bytes of the job's content (module or image and
-	// inputs) the bidder already holds; TotalBytes is the total size as far
-	// as the bidder can tell (it cannot size content it holds nothing of).
+	// LocalBytes is how many bytes of the job's inputs the bidder already
+	// holds (the module or image is not counted); TotalBytes is their total
+	// size as far as the bidder can tell (it cannot size content it holds
+	// nothing of).
 	// 0 <= LocalBytes <= TotalBytes.
 	LocalBytes int64
 	TotalBytes int64

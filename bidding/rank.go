@@ -125,11 +125,11 @@ func cmpAsc[T int | int64 | time.Duration | peer.ID](a, b T) int {
 func cmpDesc[T int | int64](a, b T) int { return -cmpAsc(a, b) }
 
 // FullyLocal reports whether b holds all of the job's content, judged
-// against the other bids (see Rank). A spec without content (a docker
-// image by name and no inputs) is fully local everywhere; a spec with
-// content that no bidder could size is local nowhere.
+// against the other bids (see Rank). A spec without inputs (stateless) is
+// fully local everywhere; a spec with inputs that no bidder could size is
+// local nowhere.
 func FullyLocal(spec *jobspec.Spec, b *Bid, bids []Bid) bool {
-	if len(spec.ContentCIDs()) == 0 {
+	if len(spec.InputCIDs()) == 0 {
 		return true
 	}
 	total := jobTotal(bids)

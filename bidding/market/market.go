@@ -218,3 +218,28 @@ func (m *Market) sweep() {
 		}
 	}
 }
+
+// WaitTopicPeers blocks until at least n peers are known on the
+// announcement topic (driven by gossipsub's peer events) or ctx ends.
+func (m *Market) WaitTopicPeers(ctx context.Context, n int) error {
+	h, err := m.topic.EventHandler()
+	if err != nil {
+		return err
+	}
+	defer h.Cancel()
+	// Peer events wake the loop; a short re-check covers events that
+	// gossipsub delivers before ListPeers reflects them.
+	for len(m.topic.ListPeers()) < n {
+		ectx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+		_, err := h.NextPeerEvent(ectx)
+		cancel()
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		_ = err
+	}
+	return nil
+}
+
+// TopicPeers is how many peers are known on the announcement topic.
+func (m *Market) TopicPeers() int { return len(m.topic.ListPeers()) }

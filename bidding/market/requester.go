@@ -334,8 +334,18 @@ func (m *Market) failNoExecutor(id cid.Cid, spec *jobspec.Spec) {
 			list = append(list, r)
 		}
 	}
+	for _, a := range j.Awards {
+		if a.Error == "" {
+			continue
+		}
+		r := fmt.Sprintf("award to %s %s: %s", short(a.Executor), a.State, a.Error)
+		if !reasons[r] {
+			reasons[r] = true
+			list = append(list, r)
+		}
+	}
 	sort.Strings(list)
-	msg := fmt.Sprintf("no executor accepted the job within its queue timeout (%s)", spec.QueueTimeout)
+	msg := fmt.Sprintf("no executor completed the job within its queue timeout (%s)", spec.QueueTimeout)
 	if len(list) > 0 {
 		msg += ": " + strings.Join(list, "; ")
 	} else {

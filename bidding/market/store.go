@@ -136,7 +136,9 @@ type JobStore struct {
 // OpenJobStore loads every job record from d.
 func OpenJobStore(ctx context.Context, d ds.Datastore) (*JobStore, error) {
 	s := &JobStore{d: d, jobs: map[string]*Job{}, watchers: map[string]map[chan Event]struct{}{}}
-	res, err := d.Query(ctx, query.Query{Prefix: "/jobs/"})
+	// d is the job namespace of the node's store; a Prefix through the
+	// namespace wrapper finds nothing on pebble, so list it all.
+	res, err := d.Query(ctx, query.Query{})
 	if err != nil {
 		return nil, fmt.Errorf("load jobs: %w", err)
 	}
@@ -154,7 +156,7 @@ func OpenJobStore(ctx context.Context, d ds.Datastore) (*JobStore, error) {
 	return s, nil
 }
 
-func jobKey(id string) ds.Key { return ds.NewKey("/jobs/" + id) }
+func jobKey(id string) ds.Key { return ds.NewKey("/" + id) }
 
 // Create stores a new job record; it fails with ErrJobExists when one exists.
 func (s *JobStore) Create(ctx context.Context, j *Job) error {

@@ -284,7 +284,7 @@ func Network(t testing.TB, n int, opts Options) []*Daemon {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	for _, d := range ds {
-		if _, err := d.Client.Peers(ctx, api.WaitOptions{Min: n - 1, Timeout: 30 * time.Second}); err != nil {
+		if _, err := d.Client.Peers(ctx, api.WaitOptions{Min: n - 1, Timeout: 30 * time.Second, Topic: true}); err != nil {
 			t.Fatalf("daemon %s did not see %d peers: %v", d.ID, n-1, err)
 		}
 	}

@@ -167,6 +167,9 @@ func (c *Client) ID(ctx context.Context) (*IDResponse, error) {
 type WaitOptions struct {
 	Min     int
 	Timeout time.Duration
+	// Topic (peers only) also waits until Min peers listen on the job
+	// announcement topic.
+	Topic bool
 }
 
 func (o WaitOptions) query() url.Values {
@@ -176,6 +179,9 @@ func (o WaitOptions) query() url.Values {
 	}
 	if o.Timeout > 0 {
 		q.Set("timeout", o.Timeout.String())
+	}
+	if o.Topic {
+		q.Set("topic", "1")
 	}
 	return q
 }

@@ -112,6 +112,9 @@ func (s *Server) id(w http.ResponseWriter, r *http.Request) error {
 		Peers:   len(n.Host.Network().Peers()),
 		Private: n.Private(),
 	}
+	if n.Market != nil {
+		resp.TopicPeers = n.Market.TopicPeers()
+	}
 	for _, a := range n.Host.Addrs() {
 		resp.Addrs = append(resp.Addrs, a.String()+"/p2p/"+n.ID().String())
 	}
@@ -142,6 +145,12 @@ func (s *Server) peers(w http.ResponseWriter, r *http.Request) error {
 		defer cancel()
 		if err := s.n.WaitPeers(ctx, min); err != nil {
 			return Errorf(http.StatusGatewayTimeout, CodeTimeout, "fewer than %d peers connected after %s", min, timeout)
+		}
+		// With ?topic=1 also wait until as many peers listen for jobs.
+		if r.URL.Query().Get("topic") != "" && s.n.Market != nil {
+			if err := s.n.Market.WaitTopicPeers(ctx, min); err != nil {
+				return Errorf(http.StatusGatewayTimeout, CodeTimeout, "fewer than %d peers on the job topic after %s", min, timeout)
+			}
 		}
 	}
 	out := []Peer{}

@@ -14,6 +14,8 @@ type IDResponse struct {
 	Repo    string   `json:"repo,omitempty"`
 	Peers   int      `json:"peers"`
 	Private bool     `json:"private_network"`
+	// TopicPeers is how many peers listen on the job announcement topic.
+	TopicPeers int `json:"topic_peers"`
 }
 
 // Peer is one connected peer.

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# make demo: three local daemons on 127.0.0.1, their peers and the nodes they
-# find in the DHT, then a clean shutdown.
+# make demo: three local daemons on 127.0.0.1; a corpus added on node 2; a
+# WASM wordcount job submitted from node 1 by CID lands on node 2 because it
+# holds the data; its output is printed and fetched back on node 1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SHOAL="$PWD/bin/shoal"
@@ -9,9 +10,10 @@ pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  rm -rf "$work"
+  [ -n "${KEEP:-}" ] && echo "kept $work" || rm -rf "$work"
 }
 trap cleanup EXIT
+s() { local n=$1; shift; "$SHOAL" --repo "$work/node$n" "$@"; }
 
 start() { # start N [bootstrap]: init and start node N, wait until it is ready
   local n=$1 repo="$work/node$1"
@@ -30,9 +32,27 @@ boot=$(grep -m1 'swarm listening on /ip4/127.0.0.1/tcp/' "$work/node1.log" | awk
 start 2 "$boot"
 start 3 "$boot"
 for n in 1 2 3; do
-  echo "== node $n: $("$SHOAL" --repo "$work/node$n" id --json | grep '"id"' | tr -d ' ",' | cut -d: -f2)"
-  "$SHOAL" --repo "$work/node$n" peers --wait 2 --timeout 30s
+  echo "== node $n: $(s $n id --json | grep '"id"' | tr -d ' ",' | cut -d: -f2)"
+  s $n peers --wait 2 --timeout 30s
 done
 echo "== shoal nodes (from the DHT, as seen by node 3)"
-"$SHOAL" --repo "$work/node3" nodes --wait 3 --timeout 30s
+s 3 nodes --wait 3 --timeout 30s
+
+echo "== node 2 adds a corpus (node 1 and 3 do not have it)"
+mkdir -p "$work/corpus"
+cp README.md docs/*.md "$work/corpus/"
+data=$(s 2 add -q -r "$work/corpus")
+echo "corpus: $data"
+module=$(s 1 add -q examples/wordcount/wordcount.wasm)
+echo "wordcount module (added on node 1): $module"
+
+echo "== node 1 submits a wordcount job over $data"
+job=$(s 1 run wasm "$module" --input "$data:/inputs" --name "demo-$(date +%s)" --detach)
+s 1 job wait "$job" | head -5
+executor=$(s 1 job describe "$job" --json | grep -m1 '"executor"' | tr -d ' ",' | cut -d: -f2)
+echo "== the job ran on $executor (node 2 is $(s 2 id --json | grep '"id"' | tr -d ' ",' | cut -d: -f2))"
+s 1 job describe "$job" | sed -n '/^Bids:/,/^Receipts:/p'
+echo "== node 1 fetches the outputs by CID"
+s 1 job get "$job" -o "$work/out"
+head -5 "$work/out/counts.txt"
 echo "== stopping"

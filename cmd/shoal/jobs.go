@@ -75,6 +75,18 @@ Example:
 				},
 			},
 			{
+				Name: "wait", Usage: "wait for a job to end, then print its stdout like `job run`", ArgsUsage: "JOB",
+				Description: "Example:\n   JOB=$(shoal run wasm mod.wasm --detach) && shoal job wait $JOB",
+				Flags:       []cli.Flag{quietFlag, jsonFlag},
+				Action: func(c *cli.Context) error {
+					cl, j, err := jobArg(c)
+					if err != nil {
+						return err
+					}
+					return follow(c, cl, &api.SubmitResponse{ID: j.ID, Existing: true, State: string(j.State)})
+				},
+			},
+			{
 				Name: "list", Usage: "list the jobs this node submitted", Flags: []cli.Flag{jsonFlag},
 				Description: "Example:\n   shoal job list --json",
 				Action: func(c *cli.Context) error {

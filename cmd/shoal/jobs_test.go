@@ -19,6 +19,10 @@ import (
 
 // jobNet starts n daemons; labels[i] (if any) are init labels of node i.
 func jobNet(t *testing.T, n int, labels ...[]string) []*testnet.Daemon {
+	return jobNetTB(t, n, labels...)
+}
+
+func jobNetTB(t testing.TB, n int, labels ...[]string) []*testnet.Daemon {
 	t.Helper()
 	short := testnet.EditConfig(func(c *node.Config) {
 		c.Content.FindProvidersTimeout = node.Duration(2 * time.Second)

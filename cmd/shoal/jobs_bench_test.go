@@ -1,0 +1,243 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/shoalnet/shoal/bidding/market"
+	"github.com/shoalnet/shoal/internal/testnet"
+)
+
+// Baselines measured for Bacalhau v1.9.3 on this kind of machine (issue 4).
+const (
+	bacalhauAPIms          = 79.5
+	bacalhauCLIms          = 598.0
+	bacalhauJobsPerSecHigh = 65.0
+	bacalhauFailoverSec    = 77.0
+)
+
+func benchNet(b *testing.B, n int, labels ...[]string) ([]*testnet.Daemon, string) {
+	b.Helper()
+	ds := jobNetTB(b, n, labels...)
+	hello := testnet.WasmModule(b, "examples/hello")
+	var mod string
+	for _, d := range ds {
+		out, err := d.Run("add", "-q", hello)
+		if err != nil {
+			b.Fatal(err)
+		}
+		mod = strings.TrimSpace(out)
+	}
+	return ds, mod
+}
+
+func helloSpec(mod, name string) []byte {
+	return []byte(fmt.Sprintf("name: %s\nengine:\n  wasm:\n    module: %s\n    args: [%q]\n", name, mod, name))
+}
+
+// submitWait submits spec on d through the API and waits for the result.
+func submitWait(ctx context.Context, d *testnet.Daemon, spec []byte) (*market.Job, error) {
+	res, err := d.Client.Submit(ctx, spec, false)
+	if err != nil {
+		return nil, err
+	}
+	j, err := d.Client.Events(ctx, res.ID, nil)
+	if err != nil {
+		return nil, err
+	}
+	if j.State != market.Completed {
+		return j, fmt.Errorf("job %s %s: %s", j.ID, j.State, j.Error)
+	}
+	return j, nil
+}
+
+// BenchmarkSubmitToResultAPI: submit→result of the hello WASM job on a
+// 3-node loopback network through the HTTP API (goal p50 ≤ 25 ms).
+func BenchmarkSubmitToResultAPI(b *testing.B) {
+	ds, mod := benchNet(b, 3)
+	ctx := context.Background()
+	var samples []time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		start := time.Now()
+		if _, err := submitWait(ctx, ds[i%3], helloSpec(mod, fmt.Sprintf("api-%d-%d", i, time.Now().UnixNano()))); err != nil {
+			b.Fatal(err)
+		}
+		samples = append(samples, time.Since(start))
+	}
+	p50, p95 := ms(percentile(samples, 50)), ms(percentile(samples, 95))
+	b.ReportMetric(p50, "ms-p50")
+	b.ReportMetric(p95, "ms-p95")
+	b.ReportMetric(p50/25, "ratio-to-25ms-goal")
+	b.ReportMetric(p50/bacalhauAPIms, "ratio-to-bacalhau")
+}
+
+// BenchmarkSubmitToResultCLI: the same through `shoal run wasm` (goal p50 ≤
+// 50 ms): process start, submit, event stream, stdout.
+func BenchmarkSubmitToResultCLI(b *testing.B) {
+	ds, mod := benchNet(b, 3)
+	var samples []time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		d := ds[i%3]
+		start := time.Now()
+		cmd := exec.Command(d.Bin, "--repo", d.Repo, "run", "wasm", "--quiet", "--name", fmt.Sprintf("cli-%d-%d", i, time.Now().UnixNano()), mod, "--", "x")
+		out, err := cmd.CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "hello") {
+			b.Fatalf("%v: %s", err, out)
+		}
+		samples = append(samples, time.Since(start))
+	}
+	p50, p95 := ms(percentile(samples, 50)), ms(percentile(samples, 95))
+	b.ReportMetric(p50, "ms-p50")
+	b.ReportMetric(p95, "ms-p95")
+	b.ReportMetric(p50/50, "ratio-to-50ms-goal")
+	b.ReportMetric(p50/bacalhauCLIms, "ratio-to-bacalhau")
+}
+
+// BenchmarkThroughput: SHOAL_BENCH_JOBS (default 1000) hello jobs across 5
+// nodes, submitted concurrently to all of them; jobs/s (goal ≥ 300).
+func BenchmarkThroughput(b *testing.B) {
+	jobs := envInt("SHOAL_BENCH_JOBS", 1000)
+	ds, mod := benchNet(b, 5)
+	ctx := context.Background()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		start := time.Now()
+		var wg sync.WaitGroup
+		errs := make(chan error, jobs)
+		sem := make(chan struct{}, 128)
+		for k := 0; k < jobs; k++ {
+			wg.Add(1)
+			sem <- struct{}{}
+			go func(k int) {
+				defer wg.Done()
+				defer func() { <-sem }()
+				if _, err := submitWait(ctx, ds[k%len(ds)], helloSpec(mod, fmt.Sprintf("tp-%d-%d-%d", i, k, start.UnixNano()))); err != nil {
+					errs <- err
+				}
+			}(k)
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			b.Fatal(err)
+		}
+		rate := float64(jobs) / time.Since(start).Seconds()
+		b.ReportMetric(rate, "jobs/s")
+		b.ReportMetric(rate/300, "ratio-to-300-goal")
+		b.ReportMetric(rate/bacalhauJobsPerSecHigh, "ratio-to-bacalhau-best")
+	}
+}
+
+// BenchmarkMemoryPerJob: RSS and open fds of a daemon after 100 and after
+// SHOAL_BENCH_MANY (default 5000) jobs (goal: no growth beyond noise).
+func BenchmarkMemoryPerJob(b *testing.B) {
+	many := envInt("SHOAL_BENCH_MANY", 5000)
+	ds, mod := benchNet(b, 3)
+	d := ds[0]
+	ctx := context.Background()
+	run := func(from, to int) {
+		var wg sync.WaitGroup
+		sem := make(chan struct{}, 32)
+		for k := from; k < to; k++ {
+			wg.Add(1)
+			sem <- struct{}{}
+			go func(k int) {
+				defer wg.Done()
+				defer func() { <-sem }()
+				if _, err := submitWait(ctx, d, helloSpec(mod, fmt.Sprintf("mem-%d-%d", k, time.Now().UnixNano()))); err != nil {
+					b.Error(err)
+				}
+			}(k)
+		}
+		wg.Wait()
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		run(0, 100)
+		rss100, fd100 := rssOf(b, d.PID()), fdsOf(b, d.PID())
+		run(100, many)
+		rssN, fdN := rssOf(b, d.PID()), fdsOf(b, d.PID())
+		b.ReportMetric(float64(rss100)/(1<<20), "MiB-RSS@100")
+		b.ReportMetric(float64(rssN)/(1<<20), fmt.Sprintf("MiB-RSS@%d", many))
+		b.ReportMetric(float64(fd100), "fds@100")
+		b.ReportMetric(float64(fdN), fmt.Sprintf("fds@%d", many))
+		b.ReportMetric(float64(rssN-rss100)/float64(many-100)/1024, "KiB-RSS-growth/job")
+	}
+}
+
+// BenchmarkFailover: time from kill -9 of the executor of a running job to
+// the job being awarded to another node (goal ≤ 5 s).
+func BenchmarkFailover(b *testing.B) {
+	var samples []time.Duration
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		ds, _ := benchNet(b, 3, nil, []string{"role=worker"}, []string{"role=worker"})
+		a := ds[0]
+		sleep := testnet.WasmModule(b, "internal/testnet/wasm/sleep")
+		out, err := a.Run("add", "-q", sleep)
+		if err != nil {
+			b.Fatal(err)
+		}
+		spec := fmt.Sprintf("name: fo-%d\nengine:\n  wasm:\n    module: %s\n    args: [\"3s\"]\nconstraints:\n  labels: {role: worker}\n", i, strings.TrimSpace(out))
+		res, err := a.Client.Submit(context.Background(), []byte(spec), false)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		var killedAt time.Time
+		var took time.Duration
+		var mu sync.Mutex
+		_, err = a.Client.Events(context.Background(), res.ID, func(e market.Event) {
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case killedAt.IsZero() && strings.HasPrefix(e.Message, "running on "):
+				for _, d := range ds[1:] {
+					if d.ID == e.Peer {
+						d.Kill()
+						killedAt = time.Now()
+					}
+				}
+			case !killedAt.IsZero() && took == 0 && strings.HasPrefix(e.Message, "awarded to "):
+				took = time.Since(killedAt)
+			}
+		})
+		if err != nil || took == 0 {
+			b.Fatalf("no re-award after the kill: %v", err)
+		}
+		samples = append(samples, took)
+		b.StopTimer()
+		for _, d := range ds {
+			d.Stop()
+		}
+		b.StartTimer()
+	}
+	p50 := percentile(samples, 50)
+	b.ReportMetric(ms(p50), "ms-p50-kill-to-reaward")
+	b.ReportMetric(p50.Seconds()/5, "ratio-to-5s-goal")
+	b.ReportMetric(p50.Seconds()/bacalhauFailoverSec, "ratio-to-bacalhau")
+}
+
+func envInt(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
+		return v
+	}
+	return def
+}
+
+func fdsOf(b testing.TB, pid int) int {
+	entries, err := os.ReadDir("/proc/" + strconv.Itoa(pid) + "/fd")
+	if err != nil {
+		b.Fatal(err)
+	}
+	return len(entries)
+}

@@ -8,6 +8,8 @@ import (
 	"github.com/shoalnet/shoal/internal/logging"
 	"net"
 	"net/http"
+	"net/http/pprof"
+	"os"
 	"runtime"
 	"sort"
 	"strconv"
@@ -97,6 +99,12 @@ func (s *Server) routes() {
 	s.Handle("GET /nodes", s.nodes)
 	s.contentRoutes()
 	s.jobRoutes()
+	s.orgRoutes()
+	if os.Getenv("SHOAL_PPROF") != "" {
+		// Profiling for benchmarks: go tool pprof http://API/debug/pprof/profile
+		s.mux.HandleFunc("/debug/pprof/", pprof.Index)
+		s.mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	}
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, Errorf(http.StatusNotFound, CodeNotFound, "no such endpoint: %s %s", r.Method, r.URL.Path))
 	})

@@ -33,7 +33,12 @@ type Announce struct {
 	Attempt int
 	// IssuedAt is when the requester made this announcement.
 	IssuedAt time.Time
-	Sig      []byte
+	// Certs are the requester's org membership certificates (at most
+	// MaxCerts of MaxCertSize bytes, opaque here), so bidders can apply an
+	// allow-list of orgs. Omitted when empty: an announce without certs
+	// encodes exactly as before the field existed.
+	Certs [][]byte
+	Sig   []byte
 
 	spec *jobspec.Spec // decoded Spec, set by check
 }
@@ -96,6 +101,7 @@ func (a *Announce) encode(m *dag.Map) {
 	putAddrs(m, "addrs", a.Addrs)
 	m.Int("attempt", int64(a.Attempt))
 	putTime(m, "issued", a.IssuedAt)
+	m.BytesList("certs", a.Certs)
 }
 
 func (a *Announce) decode(r *dag.Reader) {
@@ -105,6 +111,7 @@ func (a *Announce) decode(r *dag.Reader) {
 	a.Addrs = getAddrs(r, "addrs")
 	a.Attempt = getInt(r, "attempt")
 	a.IssuedAt = getTime(r, "issued")
+	a.Certs = getCerts(r, "certs")
 }
 
 func (a *Announce) check(c *checker) {
@@ -115,6 +122,7 @@ func (a *Announce) check(c *checker) {
 		c.failf("attempt", "%d out of range [1, %d]", a.Attempt, MaxAttempt)
 	}
 	c.time("issued", a.IssuedAt)
+	c.certs("certs", a.Certs)
 	if c.err != nil || len(a.Spec) == 0 {
 		return
 	}

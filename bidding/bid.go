@@ -33,7 +33,11 @@ type Bid struct {
 	// ReservationTTL is how long the bidder holds capacity for this bid.
 	ReservationTTL time.Duration
 	IssuedAt       time.Time
-	Sig            []byte
+	// Certs are the bidder's org membership certificates (at most MaxCerts
+	// of MaxCertSize bytes, opaque here), for constraints.executors.orgs.
+	// Omitted when empty.
+	Certs [][]byte
+	Sig   []byte
 }
 
 // NewBid builds an unsigned bid from an admission offer.
@@ -75,6 +79,7 @@ func (b *Bid) encode(m *dag.Map) {
 	putDur(m, "est_start_ms", b.EstStart)
 	putDur(m, "reservation_ms", b.ReservationTTL)
 	putTime(m, "issued", b.IssuedAt)
+	m.BytesList("certs", b.Certs)
 }
 
 func (b *Bid) decode(r *dag.Reader) {
@@ -87,6 +92,7 @@ func (b *Bid) decode(r *dag.Reader) {
 	b.EstStart = getDur(r, "est_start_ms")
 	b.ReservationTTL = getDur(r, "reservation_ms")
 	b.IssuedAt = getTime(r, "issued")
+	b.Certs = getCerts(r, "certs")
 }
 
 func (b *Bid) check(c *checker) {
@@ -104,6 +110,7 @@ func (b *Bid) check(c *checker) {
 	c.dur("est_start_ms", b.EstStart, MaxEstStart)
 	c.dur("reservation_ms", b.ReservationTTL, MaxReservation)
 	c.time("issued", b.IssuedAt)
+	c.certs("certs", b.Certs)
 }
 
 // Decline refuses a job (answer to an Announce on ProtocolBid) or an award

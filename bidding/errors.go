@@ -45,6 +45,18 @@ const (
 	CodePolicyDenied      Code = "policy_denied"      // the operator's policy refuses the requester or job
 )
 
+// Decline codes of the operator's admission policy (package bidding/policy),
+// each a more precise policy_denied. Resource ceilings and the input size
+// limit of a policy use resources_exceeded and input_too_large.
+const (
+	CodeRequesterDenied  Code = "requester_denied"  // the requester is not among the allowed peers or orgs
+	CodeEngineDenied     Code = "engine_denied"     // the policy does not allow the job's engine
+	CodeImageDenied      Code = "image_denied"      // the docker image is not on the allow-list
+	CodeInputsNotHeld    Code = "inputs_not_held"   // the node only runs jobs whose inputs it holds
+	CodeRateLimited      Code = "rate_limited"      // the requester started too many jobs here recently
+	CodeConcurrencyLimit Code = "concurrency_limit" // the requester has too many jobs on this node now
+)
+
 // Decline codes of an executor (answer to an award or a query).
 const (
 	CodeAwardExpired  Code = "award_expired"  // Expires is past

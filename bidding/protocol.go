@@ -67,6 +67,11 @@ const (
 	MaxAwardTTL    = time.Minute // Expires - IssuedAt of an award
 	MaxClockSkew   = 30 * time.Second
 	MaxTiming      = 8 * 24 * time.Hour // any duration in a receipt
+	// MaxCerts and MaxCertSize bound the org membership certificates an
+	// announce or a bid presents (key "certs", omitted when empty). The
+	// bytes are opaque here; package bidding/trust decodes and verifies them.
+	MaxCerts    = 4
+	MaxCertSize = 512
 )
 
 // Protocol timings; docs/protocol.md explains each.

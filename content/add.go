@@ -34,7 +34,7 @@ const (
 // Batching of import writes: blocks go to the datastore in batches of at
 // most this many bytes or nodes (split over the commits in flight).
 const (
-	addBatchMaxSize  = 8 << 20
+	addBatchMaxSize  = 4 << 20
 	addBatchMaxNodes = 128
 )
 

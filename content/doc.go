@@ -34,8 +34,10 @@
 //
 // # Storage layout
 //
-// Blocks live under /blocks and the pinner's state under /pins of the repo
-// datastore. An import writes all its blocks, syncs the datastore, and only
+// Blocks live under /blocks (keyed by multihash, as kubo) and the pinner's
+// state under /pins of the repo datastore. [PebbleOptions] are pebble
+// settings suited to blocks (value separation, larger memtables, no
+// compression); the node may open its datastore with them. An import writes all its blocks, syncs the datastore, and only
 // then pins the root, so a crash mid-import leaves unpinned blocks that the
 // next [Store.GC] removes, never a pin on a partial DAG. [Store.GC] takes the
 // blockstore's GC lock; imports, fetches and pins hold its pin lock, so a
@@ -50,4 +52,12 @@
 // hanging. Pinned roots are provided at once (asynchronously; a failure is
 // logged, never returned to the importer) and reprovided every
 // ReprovideInterval (default 12 h).
+//
+// A fetch that receives no block for a few seconds while it waits for some
+// asks again in a new bitswap session (bitswap occasionally loses a want),
+// and gives up with [ErrNotFound] once nothing at all arrived for
+// FindProvidersTimeout. Empty blocks (the raw leaf of an empty file) are
+// answered locally: boxo's bitswap server never sends a block of size 0, so
+// they are made up from their CID on the fetching side and reported with a
+// size of 1 to the serving side, which then sends them to kubo peers too.
 package content

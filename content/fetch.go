@@ -2,7 +2,9 @@ package content
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -23,6 +25,9 @@ const (
 	fetchParallel = 8
 	// maxProviders is the number of providers taken from one DHT lookup.
 	maxProviders = 10
+	// fetchStallTimeout is how long a fetch waits with blocks outstanding
+	// and none arriving before it asks again in a new bitswap session.
+	fetchStallTimeout = 3 * time.Second
 	// hintConnectTimeout bounds the dial of one provider hint.
 	hintConnectTimeout = 10 * time.Second
 )
@@ -56,7 +61,9 @@ type FetchOptions struct {
 // DHT lists. When the root is not local and nobody sends it within
 // FindProvidersTimeout while the DHT lists no provider, Fetch fails with a
 // *NoProvidersError (errors.Is(err, ErrNoProviders)); it never waits longer
-// than twice that for a root, nor longer than ctx allows for the rest.
+// than twice that for a root. Past the root, Fetch fails with ErrNotFound
+// once no block at all has arrived for FindProvidersTimeout, and never runs
+// longer than ctx allows. Fetch holds the pin lock, so GC waits for it.
 func (s *Store) Fetch(ctx context.Context, c cid.Cid, opts FetchOptions) error {
 	if err := s.check(); err != nil {
 		return err
@@ -90,16 +97,25 @@ func (s *Store) fetchLocked(ctx context.Context, c cid.Cid, opts FetchOptions) e
 	f := &dagFetcher{
 		ctx:      ctx,
 		cancel:   cancel,
-		ng:       merkledag.WrapSession(ses),
+		bserv:    s,
 		sem:      make(chan struct{}, fetchParallel),
 		seen:     map[cid.Cid]struct{}{c: {}},
 		progress: opts.Progress,
 		p:        Progress{Total: cumulativeSize(root)},
+		log:      s.log,
+		giveUp:   max(s.cfg.FindProvidersTimeout, 4*fetchStallTimeout),
 	}
+	f.gen, f.genCancel = context.WithCancel(ctx)
+	f.ng = merkledag.WrapSession(ses)
+	f.touch()
+	stop := make(chan struct{})
+	defer close(stop)
+	go f.watch(stop)
 	f.wg.Add(1)
 	f.visit(root)
 	f.wg.Done()
 	f.wg.Wait()
+	f.genCancel()
 	if f.err != nil {
 		return f.err
 	}
@@ -113,13 +129,30 @@ func (s *Store) fetchLocked(ctx context.Context, c cid.Cid, opts FetchOptions) e
 }
 
 // dagFetcher walks a DAG breadth-first in batches, fetching missing blocks
-// through one bitswap session.
+// through one bitswap session. If no block arrives for fetchStallTimeout
+// while blocks are outstanding, it abandons the session and asks again in a
+// new one: bitswap can lose a want (seen on loopback, mostly when the same
+// blocks were fetched again right after a GC), and a lost want must not hang
+// Fetch. If no block at all arrives for giveUp (FindProvidersTimeout, at
+// least 4 stall timeouts), the fetch fails with ErrNotFound.
 type dagFetcher struct {
 	ctx    context.Context
 	cancel context.CancelFunc
-	ng     ipld.NodeGetter
+	bserv  *Store
 	sem    chan struct{}
 	wg     sync.WaitGroup
+	log    *slog.Logger
+
+	sesMu     sync.Mutex
+	gen       context.Context // the current session's context
+	genCancel context.CancelFunc
+	ng        ipld.NodeGetter // the current session
+	restarts  int
+
+	lastBlock   atomic.Int64 // unix nanoseconds of the last block or restart
+	lastReal    atomic.Int64 // unix nanoseconds of the last block received
+	giveUp      time.Duration
+	outstanding atomic.Int64 // batches waiting for blocks
 
 	mu       sync.Mutex
 	seen     map[cid.Cid]struct{}
@@ -135,6 +168,56 @@ func (f *dagFetcher) fail(err error) {
 	}
 	f.mu.Unlock()
 	f.cancel()
+}
+
+// touch records that a block arrived.
+func (f *dagFetcher) touch() {
+	now := time.Now().UnixNano()
+	f.lastBlock.Store(now)
+	f.lastReal.Store(now)
+}
+
+// session returns the current bitswap session and its context.
+func (f *dagFetcher) session() (context.Context, ipld.NodeGetter) {
+	f.sesMu.Lock()
+	defer f.sesMu.Unlock()
+	return f.gen, f.ng
+}
+
+// watch restarts the session whenever blocks are outstanding and none
+// arrived for fetchStallTimeout, until stop is closed.
+func (f *dagFetcher) watch(stop <-chan struct{}) {
+	t := time.NewTicker(fetchStallTimeout / 4)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-f.ctx.Done():
+			return
+		case <-t.C:
+		}
+		if f.outstanding.Load() == 0 {
+			continue
+		}
+		if none := time.Since(time.Unix(0, f.lastReal.Load())); none >= f.giveUp {
+			f.fail(fmt.Errorf("no block received for %s (providers gone?): %w", none.Round(time.Second), ErrNotFound))
+			return
+		}
+		idle := time.Since(time.Unix(0, f.lastBlock.Load()))
+		if idle < fetchStallTimeout {
+			continue
+		}
+		f.sesMu.Lock()
+		f.restarts++
+		f.genCancel()
+		f.gen, f.genCancel = context.WithCancel(f.ctx)
+		f.ng = merkledag.WrapSession(blockservice.NewSession(f.gen, f.bserv.bserv))
+		n := f.restarts
+		f.sesMu.Unlock()
+		f.lastBlock.Store(time.Now().UnixNano())
+		f.log.Info("fetch stalled; asking again in a new bitswap session", "idle", idle.Round(time.Millisecond), "restarts", n)
+	}
 }
 
 // visit records nd and schedules its unseen children.
@@ -177,23 +260,50 @@ func (f *dagFetcher) visit(nd ipld.Node) {
 	}
 }
 
-// getMany fetches batch and visits each node.
+// getMany fetches batch and visits each node, asking again in the new
+// session when the watchdog replaced the one in use.
 func (f *dagFetcher) getMany(batch []cid.Cid) {
 	defer f.wg.Done()
-	got := 0
-	for opt := range f.ng.GetMany(f.ctx, batch) {
-		if opt.Err != nil {
-			f.fail(opt.Err)
+	f.outstanding.Add(1)
+	defer f.outstanding.Add(-1)
+	remaining := make(map[cid.Cid]struct{}, len(batch))
+	for _, c := range batch {
+		remaining[c] = struct{}{}
+	}
+	keys := batch
+	for {
+		gen, ng := f.session()
+		var rerr error
+		for opt := range ng.GetMany(gen, keys) {
+			if opt.Err != nil {
+				rerr = opt.Err
+				break
+			}
+			if _, ok := remaining[opt.Node.Cid()]; !ok {
+				continue
+			}
+			delete(remaining, opt.Node.Cid())
+			f.touch()
+			f.visit(opt.Node)
+		}
+		if len(remaining) == 0 {
 			return
 		}
-		got++
-		f.visit(opt.Node)
-	}
-	if got < len(batch) {
 		if err := f.ctx.Err(); err != nil {
 			f.fail(err)
-		} else {
-			f.fail(fmt.Errorf("%d of %d blocks not received: %w", len(batch)-got, len(batch), ErrNotFound))
+			return
+		}
+		if gen.Err() == nil {
+			if rerr == nil || errors.Is(rerr, context.Canceled) {
+				rerr = ErrNotFound
+			}
+			f.fail(fmt.Errorf("%d of %d blocks not received: %w", len(remaining), len(batch), rerr))
+			return
+		}
+		// The watchdog replaced the session: ask for the rest again.
+		keys = make([]cid.Cid, 0, len(remaining))
+		for c := range remaining {
+			keys = append(keys, c)
 		}
 	}
 }

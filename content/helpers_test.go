@@ -62,7 +62,7 @@ func newHost(tb testing.TB) host.Host {
 func newTestNode(tb testing.TB, o testOpts) *testNode {
 	tb.Helper()
 	n := &testNode{h: newHost(tb), dir: tb.TempDir()}
-	ds, err := pebbleds.NewDatastore(filepath.Join(n.dir, "datastore"))
+	ds, err := pebbledsOpen(n.dir)
 	if err != nil {
 		tb.Fatalf("open pebble: %v", err)
 	}
@@ -281,5 +281,8 @@ func diffTrees(tb testing.TB, a, b string) {
 }
 
 func pebbledsOpen(dir string) (*pebbleds.Datastore, error) {
-	return pebbleds.NewDatastore(filepath.Join(dir, "datastore"))
+	if os.Getenv("SHOAL_PEBBLE_DEFAULTS") != "" {
+		return pebbleds.NewDatastore(filepath.Join(dir, "datastore"))
+	}
+	return pebbleds.NewDatastore(filepath.Join(dir, "datastore"), pebbleds.WithPebbleOpts(PebbleOptions()))
 }

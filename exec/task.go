@@ -69,6 +69,12 @@ type WASMSpec struct {
 	// holding them. Exactly one is set.
 	Module     []byte
 	ModulePath string
+	// Digest, when not zero, is the sha256 of the module's bytes as the
+	// caller already knows it (for example from a cache of module bytes);
+	// the executor then does not hash the module on every run. A wrong
+	// digest makes the executor run another module compiled under it, so
+	// only set it from the same bytes.
+	Digest [32]byte
 	// Entrypoint is the exported function to call; default "_start" (WASI
 	// command).
 	Entrypoint string

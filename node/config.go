@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"os"
 	"time"
+
+	"github.com/shoalnet/shoal/bidding/policy"
 )
 
 // Profiles for `shoal init --profile`.
@@ -45,6 +47,11 @@ type Config struct {
 	Capabilities CapabilitiesConfig `json:"capabilities"`
 	Content      ContentConfig      `json:"content"`
 	Jobs         JobsConfig         `json:"jobs"`
+	// Policy is the admission policy (docs/security.md); the zero value
+	// admits every job the node can run, as before it existed.
+	Policy policy.Policy `json:"policy,omitzero"`
+	// Orgs are the orgs this node trusts and its deny-list (orgs.go).
+	Orgs OrgsConfig `json:"orgs,omitzero"`
 }
 
 // JobsConfig configures this node as an executor and a requester.
@@ -159,6 +166,12 @@ func (c *Config) Validate() error {
 	}
 	if c.Capabilities.TTL.D() <= c.Capabilities.Refresh.D() {
 		return fmt.Errorf("config: capabilities.ttl (%s) must exceed capabilities.refresh (%s)", c.Capabilities.TTL, c.Capabilities.Refresh)
+	}
+	if err := c.Policy.Validate(); err != nil {
+		return fmt.Errorf("config: policy: %w", err)
+	}
+	if err := c.Orgs.Validate(); err != nil {
+		return fmt.Errorf("config: orgs: %w", err)
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -87,13 +88,19 @@ type contentAdapter struct {
 	n *Node
 
 	mu      sync.Mutex
-	modules map[cid.Cid][]byte // small cache of module bytes
+	modules map[cid.Cid]cachedModule // small cache of module bytes
 	order   []cid.Cid
+}
+
+type cachedModule struct {
+	code   []byte
+	digest [32]byte
 }
 
 var _ market.Content = (*contentAdapter)(nil)
 
-const maxCachedModuleBytes = 4
+// maxCachedModules is how many modules' bytes the adapter keeps.
+const maxCachedModules = 8
 
 func (c *contentAdapter) PutBlock(ctx context.Context, b blocks.Block) error {
 	return c.n.Content.PutBlock(ctx, b)
@@ -133,39 +140,43 @@ func (c *contentAdapter) WriteTo(ctx context.Context, k cid.Cid, path string) er
 	return c.n.Content.WriteTo(ctx, k, path, true)
 }
 
-func (c *contentAdapter) ReadFile(ctx context.Context, k cid.Cid, max int64) ([]byte, error) {
+func (c *contentAdapter) Module(ctx context.Context, k cid.Cid, hints []peer.AddrInfo, max int64) ([]byte, [32]byte, error) {
 	c.mu.Lock()
-	if b, ok := c.modules[k]; ok {
+	if m, ok := c.modules[k]; ok {
 		c.mu.Unlock()
-		return b, nil
+		return m.code, m.digest, nil
 	}
 	c.mu.Unlock()
+	if err := c.Fetch(ctx, k, hints); err != nil {
+		return nil, [32]byte{}, err
+	}
 	r, err := c.n.Content.Cat(ctx, k)
 	if err != nil {
-		return nil, err
+		return nil, [32]byte{}, err
 	}
 	defer r.Close()
 	if r.Size() > max {
-		return nil, fmt.Errorf("%s is %d bytes, more than the %d allowed", k, r.Size(), max)
+		return nil, [32]byte{}, fmt.Errorf("%s is %d bytes, more than the %d allowed", k, r.Size(), max)
 	}
 	b, err := io.ReadAll(io.LimitReader(r, max))
 	if err != nil {
-		return nil, err
+		return nil, [32]byte{}, err
 	}
+	m := cachedModule{code: b, digest: sha256.Sum256(b)}
 	c.mu.Lock()
 	if c.modules == nil {
-		c.modules = map[cid.Cid][]byte{}
+		c.modules = map[cid.Cid]cachedModule{}
 	}
 	if _, ok := c.modules[k]; !ok {
-		c.modules[k] = b
+		c.modules[k] = m
 		c.order = append(c.order, k)
-		if len(c.order) > maxCachedModuleBytes {
+		if len(c.order) > maxCachedModules {
 			delete(c.modules, c.order[0])
 			c.order = c.order[1:]
 		}
 	}
 	c.mu.Unlock()
-	return b, nil
+	return m.code, m.digest, nil
 }
 
 func (c *contentAdapter) AddDir(ctx context.Context, dir string) (cid.Cid, error) {
@@ -220,6 +231,8 @@ func (n *Node) startMarket(ctx context.Context) error {
 		MaxInputBytes: n.cfg.Jobs.MaxInputBytes,
 		WorkDir:       work,
 		BidWindow:     n.cfg.Jobs.BidWindow.D(),
+		Trust:         n.guard,
+		Policy:        n.guard,
 		Logger:        logging.Logger("market"),
 	})
 	if err != nil {

@@ -43,6 +43,7 @@ type options struct {
 	datastore ds.Batching
 	host      host.Host
 	bootstrap []string
+	dhtOpts   []dht.Option
 }
 
 // WithRepo builds the node from an opened repo: its identity, swarm key and
@@ -82,6 +83,16 @@ func WithBootstrap(addrs ...string) Option {
 	}
 }
 
+// WithDHTOptions adds kad-dht options after the node's own (for example
+// dht.DisableAutoRefresh() in simulations of hundreds of nodes, which then
+// refresh explicitly, staggered). Without it the DHT is built as before.
+func WithDHTOptions(opts ...dht.Option) Option {
+	return func(o *options) error {
+		o.dhtOpts = append(o.dhtOpts, opts...)
+		return nil
+	}
+}
+
 // Node is a running Shoal node.
 type Node struct {
 	cfg      *Config
@@ -99,6 +110,7 @@ type Node struct {
 	Market *market.Market
 
 	caps      *p2p.CapPublisher
+	guard     *guard // trust and admission policy (policy.go)
 	bootstrap []peer.AddrInfo
 	engines   []string
 	started   time.Time
@@ -175,6 +187,8 @@ func New(ctx context.Context, cfg *Config, opts ...Option) (n *Node, err error) 
 			ConnLowWater:  cfg.Swarm.ConnLow,
 			ConnHighWater: cfg.Swarm.ConnHigh,
 			ConnGrace:     cfg.Swarm.ConnGrace.D(),
+
+			ProtocolLimits: protocolLimits(), // abuse.go
 		})
 		if err != nil {
 			return nil, err
@@ -182,7 +196,7 @@ func New(ctx context.Context, cfg *Config, opts ...Option) (n *Node, err error) 
 	}
 	n.closers = append(n.closers, n.Host.Close)
 
-	n.DHT, err = p2p.NewDHT(n.Host, namespace.Wrap(n.Store, ds.NewKey("/dht")), boot)
+	n.DHT, err = p2p.NewDHT(n.Host, namespace.Wrap(n.Store, ds.NewKey("/dht")), boot, o.dhtOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -201,7 +215,10 @@ func New(ctx context.Context, cfg *Config, opts ...Option) (n *Node, err error) 
 	}
 	n.closers = append(n.closers, n.Content.Close)
 
-	n.PubSub, err = p2p.NewPubSub(nctx, n.Host)
+	if n.guard, err = newGuard(n, cfg); err != nil {
+		return nil, err
+	}
+	n.PubSub, err = p2p.NewPubSub(nctx, n.Host, n.guard.abuse.pubsubOptions()...)
 	if err != nil {
 		return nil, err
 	}
@@ -217,6 +234,7 @@ func New(ctx context.Context, cfg *Config, opts ...Option) (n *Node, err error) 
 	if err := n.startMarket(ctx); err != nil {
 		return nil, err
 	}
+	n.guard.logPolicy(n.engines, "admission policy")
 	n.caps = &p2p.CapPublisher{
 		DHT:      n.DHT,
 		Key:      o.key,
@@ -342,6 +360,7 @@ func (n *Node) capabilities() p2p.Capabilities {
 		Memory:   n.cfg.Capabilities.Memory,
 		Labels:   n.cfg.Capabilities.Labels,
 		Software: "shoal/" + Version,
+		Certs:    n.guard.Certs(),
 	}
 	if n.Market != nil {
 		c.Load.Running, c.Load.Queued, c.Load.FreeSlots = n.Market.Load()

@@ -46,6 +46,9 @@ type HostConfig struct {
 	// zero values take the defaults above.
 	ConnLowWater, ConnHighWater int
 	ConnGrace                   time.Duration
+	// ProtocolLimits cap the streams of given protocols in the resource
+	// manager (see limits.go); other protocols keep libp2p's defaults.
+	ProtocolLimits []ProtocolLimit
 }
 
 // NewHost builds a libp2p host from cfg: TCP and QUIC transports (TCP only
@@ -73,7 +76,7 @@ func NewHost(cfg HostConfig) (host.Host, error) {
 	if err != nil {
 		return nil, fmt.Errorf("p2p: connection manager: %w", err)
 	}
-	rm, err := newResourceManager(high)
+	rm, err := newResourceManager(high, cfg.ProtocolLimits...)
 	if err != nil {
 		return nil, err
 	}
@@ -136,9 +139,10 @@ func NewHost(cfg HostConfig) (host.Host, error) {
 // sure the system-wide connection limit sits above the connection manager's
 // high water mark, so the connection manager trims before the resource manager
 // starts refusing.
-func newResourceManager(connHigh int) (network.ResourceManager, error) {
+func newResourceManager(connHigh int, protos ...ProtocolLimit) (network.ResourceManager, error) {
 	limits := rcmgr.DefaultLimits
 	libp2p.SetDefaultServiceLimits(&limits)
+	addProtocolLimits(&limits, protos)
 	scaled := limits.AutoScale()
 	min := connHigh * 2
 	partial := rcmgr.PartialLimitConfig{

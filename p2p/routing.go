@@ -19,8 +19,10 @@ const DHTProtocolPrefix = "/shoal"
 const MaxPubsubMessage = 128 << 10
 
 // NewDHT starts a Kademlia DHT in server mode under Shoal's protocol prefix,
-// storing its records in store and validating capability records.
-func NewDHT(h host.Host, store ds.Batching, bootstrap []peer.AddrInfo) (*dht.IpfsDHT, error) {
+// storing its records in store and validating capability records. extra
+// options are applied after these (simulations pass
+// dht.DisableAutoRefresh() and refresh explicitly, staggered).
+func NewDHT(h host.Host, store ds.Batching, bootstrap []peer.AddrInfo, extra ...dht.Option) (*dht.IpfsDHT, error) {
 	opts := []dht.Option{
 		dht.Mode(dht.ModeServer),
 		dht.ProtocolPrefix(DHTProtocolPrefix),
@@ -30,6 +32,7 @@ func NewDHT(h host.Host, store ds.Batching, bootstrap []peer.AddrInfo) (*dht.Ipf
 	if store != nil {
 		opts = append(opts, dht.Datastore(store))
 	}
+	opts = append(opts, extra...)
 	d, err := dht.New(h, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("p2p: new dht: %w", err)

@@ -19,6 +19,9 @@ func (m *Market) validateAnnounce(ctx context.Context, from peer.ID, msg *pubsub
 	if len(msg.Data) > bidding.MaxAnnounceSize {
 		return pubsub.ValidationReject
 	}
+	if res := m.announceRate(from, msg); res != pubsub.ValidationAccept {
+		return res
+	}
 	a, err := bidding.OpenAnnounce(msg.Data)
 	if err != nil {
 		m.log.Debug("rejected announcement", "from", from, "err", err)
@@ -60,7 +63,10 @@ func (m *Market) readAnnouncements() {
 			deadline(s, bidding.StreamTimeout)
 			if err := m.send(s, reply); err != nil {
 				m.log.Debug("cannot deliver bid", "job", a.JobCID, "err", err)
+				m.res.Release(a.JobCID)
+				return
 			}
+			m.holdWhileInContention(s, reply)
 		}()
 	}
 }
@@ -70,6 +76,10 @@ func (m *Market) readAnnouncements() {
 // of our announcements (Bid or Decline in).
 func (m *Market) handleBidStream(s network.Stream) {
 	defer s.Close()
+	if !m.allowStream(s) {
+		_ = s.Reset()
+		return
+	}
 	deadline(s, bidding.StreamTimeout)
 	msg, _, err := recv(s, bidding.MaxAnnounceSize, bidding.KindAnnounce, bidding.KindBid, bidding.KindDecline)
 	if err != nil {
@@ -85,13 +95,42 @@ func (m *Market) handleBidStream(s network.Stream) {
 	switch x := msg.(type) {
 	case *bidding.Announce:
 		if reply := m.answer(m.ctx, x); reply != nil {
-			_ = m.send(s, reply)
+			if err := m.send(s, reply); err != nil {
+				m.res.Release(x.JobCID)
+				return
+			}
+			m.holdWhileInContention(s, reply)
 		}
 	case *bidding.Bid:
-		m.deliverBid(x)
+		// The requester keeps the stream open while the bid is in
+		// contention: closing it tells the bidder to release its capacity.
+		done := make(chan struct{})
+		if m.deliverBid(x, func() { close(done) }) {
+			select {
+			case <-done:
+			case <-m.ctx.Done():
+			case <-time.After(bidding.DefaultReservationTTL):
+			}
+		}
 	case *bidding.Decline:
 		m.deliverDecline(x)
 	}
+}
+
+// holdWhileInContention keeps the reservation of a bid until the requester
+// closes the bid stream (its window closed) or the reservation's TTL ends,
+// then releases it. An award that arrives later is still accepted when the
+// node has room: the reservation only keeps a node from promising the same
+// capacity to every concurrent requester.
+func (m *Market) holdWhileInContention(s network.Stream, reply bidding.Message) {
+	bid, ok := reply.(*bidding.Bid)
+	if !ok {
+		return
+	}
+	_ = s.CloseWrite()
+	deadline(s, bidding.DefaultReservationTTL)
+	_, _ = s.Read(make([]byte, 1)) // EOF when the requester closes
+	m.res.Release(bid.JobCID)
 }
 
 // answer decides on an announcement: a Bid, a Decline, or nil when this
@@ -110,6 +149,9 @@ func (m *Market) answer(ctx context.Context, a *bidding.Announce) bidding.Messag
 	if err != nil {
 		return bidding.NewDecline(a.JobCID, bidding.AwardID{}, m.self, &bidding.Refusal{Code: bidding.CodeBadRequest, Reason: truncate(err.Error(), bidding.MaxReasonLen)}, time.Now())
 	}
+	if d := m.policyDecline(ctx, a, spec); d != nil {
+		return d
+	}
 	offer, err := m.res.Admit(a.JobCID, spec, m.view())
 	if err != nil {
 		var r *bidding.Refusal
@@ -119,7 +161,7 @@ func (m *Market) answer(ctx context.Context, a *bidding.Announce) bidding.Messag
 		r.Reason = truncate(r.Reason, bidding.MaxReasonLen)
 		return bidding.NewDecline(a.JobCID, bidding.AwardID{}, m.self, r, time.Now())
 	}
-	return bidding.NewBid(a.JobCID, m.self, offer, time.Now())
+	return m.withCerts(bidding.NewBid(a.JobCID, m.self, offer, time.Now()))
 }
 
 // announcedSpec returns the announced spec: inline, or fetched by CID from

@@ -24,8 +24,10 @@ type Content interface {
 	Fetch(ctx context.Context, c cid.Cid, hints []peer.AddrInfo) error
 	// WriteTo writes the (local) UnixFS DAG c to path.
 	WriteTo(ctx context.Context, c cid.Cid, path string) error
-	// ReadFile returns the bytes of a (local) UnixFS file, at most max.
-	ReadFile(ctx context.Context, c cid.Cid, max int64) ([]byte, error)
+	// Module returns the bytes of the UnixFS file c (fetched if needed, at
+	// most max) and their sha256. Implementations may cache them: content
+	// is immutable.
+	Module(ctx context.Context, c cid.Cid, hints []peer.AddrInfo, max int64) ([]byte, [32]byte, error)
 	// AddDir imports a directory as UnixFS, pins it and provides it.
 	AddDir(ctx context.Context, dir string) (cid.Cid, error)
 	// AddBytes imports bytes as a UnixFS file, pins it and provides it.

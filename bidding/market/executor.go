@@ -40,16 +40,65 @@ type execution struct {
 }
 
 // watcher is a requester stream that receives statuses and the receipt.
+// One sender goroutine per watcher writes its queue in order; heartbeats are
+// dropped when the queue is not empty, phase changes and the receipt never.
 type watcher struct {
-	mu   sync.Mutex
-	conn io.ReadWriteCloser
+	conn   io.ReadWriteCloser
+	ch     chan []byte
+	closed bool // ch closed; guarded by execution.mu
 }
 
-func (w *watcher) write(b []byte) error {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	deadline(w.conn, bidding.StreamTimeout)
-	return bidding.WriteMsg(w.conn, b)
+// watcherQueue bounds the messages waiting for one slow requester.
+const watcherQueue = 64
+
+func newWatcher(conn io.ReadWriteCloser) *watcher {
+	w := &watcher{conn: conn, ch: make(chan []byte, watcherQueue)}
+	go w.run()
+	return w
+}
+
+// run writes queued frames until the queue is closed, then closes the
+// stream: a receipt queued last is written before the close.
+func (w *watcher) run() {
+	failed := false
+	for b := range w.ch {
+		if failed {
+			continue
+		}
+		writeDeadline(w.conn, bidding.StreamTimeout)
+		if err := bidding.WriteMsg(w.conn, b); err != nil {
+			failed = true
+		}
+	}
+	_ = w.conn.Close()
+}
+
+// send queues b; heartbeats are skipped while earlier frames are pending.
+// The caller holds the execution's lock.
+func (w *watcher) send(b []byte, heartbeat bool) {
+	if w.closed || (heartbeat && len(w.ch) > 0) {
+		return
+	}
+	select {
+	case w.ch <- b:
+	default: // a requester this far behind gets the receipt by Query
+	}
+}
+
+// finish queues the last frame (if any) and closes the queue. The caller
+// holds the execution's lock.
+func (w *watcher) finish(last []byte) {
+	if w.closed {
+		return
+	}
+	if last != nil {
+		select {
+		case w.ch <- last:
+		default:
+		}
+	}
+	w.closed = true
+	close(w.ch)
 }
 
 func (m *Market) handleAwardStream(s network.Stream) {
@@ -111,6 +160,10 @@ func (m *Market) serveAward(conn io.ReadWriteCloser, remote peer.ID) {
 	}
 	// Admission again: the node may have changed since it bid.
 	m.res.Claim(a.JobCID)
+	if r := m.policyRefusal(m.ctx, a.JobCID, spec, a.Requester, true); r != nil {
+		decline(r)
+		return
+	}
 	if _, err := bidding.Admit(spec, m.view()); err != nil {
 		var r *bidding.Refusal
 		if !errors.As(err, &r) {
@@ -139,7 +192,7 @@ func (m *Market) serveAward(conn io.ReadWriteCloser, remote peer.ID) {
 	if err := m.send(conn, bidding.NewAccept(a, time.Now())); err != nil {
 		m.log.Debug("accept not delivered; running anyway, the requester can query", "award", rec.ID, "err", err)
 	}
-	w := e.attach(conn)
+	w := m.attach(e, conn)
 	select {
 	case m.queue <- e:
 	default: // cannot happen: queued < QueueLimit = cap(queue)
@@ -154,35 +207,35 @@ func (m *Market) dropQueued(e *execution) {
 	delete(m.execs, e.award.AwardID)
 }
 
-// attach adds a requester stream to the execution's watchers.
-func (e *execution) attach(conn io.ReadWriteCloser) *watcher {
-	w := &watcher{conn: conn}
+// attach adds a requester stream to the execution's watchers and queues
+// the current status (or the receipt, when the run already ended).
+func (m *Market) attach(e *execution, conn io.ReadWriteCloser) *watcher {
+	w := newWatcher(conn)
 	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.receipt != nil {
+		w.finish(e.receipt)
+		return w
+	}
 	e.watchers[w] = struct{}{}
-	e.mu.Unlock()
+	if b, err := m.sealStatus(e, e.phase, e.seq); err == nil && e.seq > 0 {
+		w.send(b, false)
+	}
 	return w
 }
 
-// readCancels keeps a requester stream open until the run ends or the
-// stream closes, honouring a Cancel written on it.
+// readCancels keeps a requester stream open until the run ends (the sender
+// closes the stream after the receipt) or the requester closes it,
+// honouring a Cancel written on it.
 func (m *Market) readCancels(conn io.ReadWriteCloser, e *execution, w *watcher) {
 	defer func() {
 		e.mu.Lock()
 		delete(e.watchers, w)
+		w.finish(nil)
 		e.mu.Unlock()
 	}()
-	go func() {
-		select {
-		case <-e.done:
-		case <-m.ctx.Done():
-		}
-		// Let the receipt go out, then unblock the read below.
-		w.mu.Lock()
-		_ = conn.Close()
-		w.mu.Unlock()
-	}()
+	noReadDeadline(conn)
 	for {
-		deadline(conn, 0)
 		msg, _, err := recv(conn, bidding.MaxMessageSize, bidding.KindCancel)
 		if err != nil {
 			return
@@ -235,17 +288,7 @@ func (m *Market) serveQuery(conn io.ReadWriteCloser, remote peer.ID) {
 	e := m.execs[award]
 	m.mu.Unlock()
 	if e != nil && e.award.Requester == remote {
-		w := e.attach(conn)
-		e.mu.Lock()
-		phase, seq, done := e.phase, e.seq, e.receipt
-		e.mu.Unlock()
-		if done != nil {
-			_ = w.write(done)
-			return
-		}
-		if st, err := m.sealStatus(e, phase, seq); err == nil {
-			_ = w.write(st)
-		}
+		w := m.attach(e, conn)
 		m.readCancels(conn, e, w)
 		return
 	}
@@ -264,28 +307,52 @@ func (m *Market) sealStatus(e *execution, phase bidding.Phase, seq int64) ([]byt
 	return bidding.Seal(m.cfg.Key, st)
 }
 
-// status broadcasts a phase change or heartbeat to the watchers.
+// status broadcasts a phase change or heartbeat to the watchers, in
+// sequence order.
 func (m *Market) status(e *execution, phase bidding.Phase) {
 	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.receipt != nil {
+		return
+	}
 	e.seq++
-	seq := e.seq
 	if phase != bidding.PhaseHeartbeat {
 		e.phase = phase
 	}
-	ws := make([]*watcher, 0, len(e.watchers))
-	for w := range e.watchers {
-		ws = append(ws, w)
-	}
-	e.mu.Unlock()
-	if len(ws) == 0 {
+	if len(e.watchers) == 0 {
 		return
 	}
-	b, err := m.sealStatus(e, phase, seq)
+	b, err := m.sealStatus(e, phase, e.seq)
 	if err != nil {
 		return
 	}
-	for _, w := range ws {
-		_ = w.write(b)
+	for w := range e.watchers {
+		w.send(b, phase == bidding.PhaseHeartbeat)
+	}
+}
+
+// heartbeats sends a heartbeat of every accepted award, queued or running,
+// each HeartbeatInterval, so requesters can tell a busy executor from a
+// dead one.
+func (m *Market) heartbeats() {
+	defer m.wg.Done()
+	t := time.NewTicker(bidding.HeartbeatInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-m.ctx.Done():
+			return
+		case <-t.C:
+		}
+		m.mu.Lock()
+		live := make([]*execution, 0, len(m.execs))
+		for _, e := range m.execs {
+			live = append(live, e)
+		}
+		m.mu.Unlock()
+		for _, e := range live {
+			m.status(e, bidding.PhaseHeartbeat)
+		}
 	}
 }
 
@@ -328,21 +395,6 @@ func (m *Market) execute(e *execution) {
 	cancelled := e.cancelled
 	e.mu.Unlock()
 
-	hb := time.NewTicker(bidding.HeartbeatInterval)
-	stopHB := make(chan struct{})
-	go func() {
-		defer hb.Stop()
-		for {
-			select {
-			case <-stopHB:
-				return
-			case <-hb.C:
-				m.status(e, bidding.PhaseHeartbeat)
-			}
-		}
-	}()
-	defer close(stopHB)
-
 	rc := &bidding.Receipt{Version: bidding.WireVersion, JobCID: e.award.JobCID, AwardID: e.award.AwardID,
 		Requester: e.award.Requester, Executor: m.self, StartedAt: time.Now()}
 	state := bidding.AwardCompleted
@@ -374,14 +426,11 @@ func (m *Market) finishAward(e *execution, state bidding.AwardState, block []byt
 	}
 	e.mu.Lock()
 	e.receipt = block
-	ws := make([]*watcher, 0, len(e.watchers))
 	for w := range e.watchers {
-		ws = append(ws, w)
+		w.finish(block)
 	}
+	e.watchers = nil
 	e.mu.Unlock()
-	for _, w := range ws {
-		_ = w.write(block)
-	}
 	close(e.done)
 }
 
@@ -406,7 +455,13 @@ func (m *Market) runTask(ctx context.Context, e *execution, rc *bidding.Receipt)
 	m.status(e, bidding.PhaseFetching)
 	t0 := time.Now()
 	hints := append([]peer.AddrInfo{{ID: e.award.Requester}}, e.award.Providers...)
-	for _, c := range spec.ContentCIDs() {
+	// Inputs and image tarballs are made local first; a wasm module is read
+	// (and fetched if needed) below, through the module cache.
+	need := spec.InputCIDs()
+	if d := spec.Engine.Docker; d != nil && d.ImageCID.Defined() {
+		need = append(need, d.ImageCID)
+	}
+	for _, c := range need {
 		if err := m.cfg.Content.Fetch(ctx, c, hints); err != nil {
 			if ctx.Err() != nil && e.isCancelled() {
 				return fail(bidding.CodeCancelled, "cancelled while fetching")
@@ -433,11 +488,14 @@ func (m *Market) runTask(ctx context.Context, e *execution, rc *bidding.Receipt)
 	switch {
 	case spec.Engine.Wasm != nil:
 		w := spec.Engine.Wasm
-		mod, err := m.cfg.Content.ReadFile(ctx, w.Module, maxModuleSize)
+		mod, digest, err := m.cfg.Content.Module(ctx, w.Module, hints, maxModuleSize)
 		if err != nil {
-			return fail(bidding.CodeFetchFailed, "module %s: %v", w.Module, err)
+			if ctx.Err() != nil && e.isCancelled() {
+				return fail(bidding.CodeCancelled, "cancelled while fetching")
+			}
+			return fail(bidding.CodeFetchFailed, "module %s not found: %v", w.Module, err)
 		}
-		task.WASM = &exec.WASMSpec{Module: mod, Entrypoint: w.Entrypoint}
+		task.WASM = &exec.WASMSpec{Module: mod, Digest: digest, Entrypoint: w.Entrypoint}
 		task.Args, task.Env = w.Args, w.Env
 	case spec.Engine.Docker != nil:
 		d := spec.Engine.Docker

@@ -55,6 +55,11 @@ type Config struct {
 	WorkDir string
 	// BidWindow bounds the bid window (default bidding.DefaultBidWindow).
 	BidWindow time.Duration
+	// Trust presents and resolves org memberships (nil: none; see gate.go).
+	Trust Trust
+	// Policy is the operator's admission policy and abuse limits (nil:
+	// open; see gate.go).
+	Policy Policy
 	// Logger (default slog.Default()).
 	Logger *slog.Logger
 }
@@ -165,9 +170,10 @@ func New(ctx context.Context, cfg Config) (*Market, error) {
 		m.wg.Add(1)
 		go m.worker()
 	}
-	m.wg.Add(2)
+	m.wg.Add(3)
 	go m.readAnnouncements()
 	go m.sweep()
+	go m.heartbeats()
 	m.resumeJobs()
 	return m, nil
 }

@@ -25,12 +25,39 @@ var (
 	// ErrAwardLost: the executor declined, died or failed retryably; the
 	// requester moves on to the next bid.
 	errAwardLost = errors.New("award lost")
+	// errPlacedLocally: the requester's own bid closed the window at once.
+	errPlacedLocally = errors.New("placed locally")
 )
 
 // sink routes bids of a job in its bid window to its selector.
 type sink struct {
 	sel    *bidding.Selector
 	notify chan struct{}
+
+	mu    sync.Mutex
+	holds []func() // end the contention of bids received (close their streams)
+}
+
+// hold records how to tell a bidder its bid is out of contention.
+func (s *sink) hold(release func()) {
+	if release == nil {
+		return
+	}
+	s.mu.Lock()
+	s.holds = append(s.holds, release)
+	s.mu.Unlock()
+}
+
+// releaseAll ends the contention of every bid received so far: bidders free
+// the capacity they reserved (winners get their award on its own stream).
+func (s *sink) releaseAll() {
+	s.mu.Lock()
+	holds := s.holds
+	s.holds = nil
+	s.mu.Unlock()
+	for _, f := range holds {
+		f()
+	}
 }
 
 func (s *sink) poke() {
@@ -188,7 +215,7 @@ func (m *Market) runJob(ctx context.Context, id cid.Cid) {
 		return
 	}
 	queueDeadline := job.Created.Add(spec.QueueTimeout)
-	sel, err := bidding.NewSelector(id, spec, time.Now(), bidding.WithWindow(m.cfg.BidWindow))
+	sel, err := bidding.NewSelector(id, spec, time.Now(), bidding.WithWindow(m.cfg.BidWindow), bidding.WithOrgResolver(m.orgsOf()))
 	if err != nil {
 		m.setState(id, Failed, "%v", err)
 		return
@@ -201,6 +228,7 @@ func (m *Market) runJob(ctx context.Context, id cid.Cid) {
 		m.mu.Lock()
 		delete(m.sinks, id)
 		m.mu.Unlock()
+		sk.releaseAll()
 	}()
 
 	run := &jobRun{m: m, id: id, spec: spec, block: block, sel: sel, attempt: job.Attempts}
@@ -248,13 +276,19 @@ func (m *Market) runJob(ctx context.Context, id cid.Cid) {
 				j.State = Bidding
 				j.log(Event{Type: "announce", State: Bidding, Message: fmt.Sprintf("announced (attempt %d)", run.attempt)})
 			})
-			if err := m.announce(ctx, id, spec, run.attempt); err != nil {
+			switch err := m.announce(ctx, id, spec, run.attempt, sk); {
+			case errors.Is(err, errPlacedLocally):
+				m.update(id, func(j *Job) {
+					j.log(Event{Type: "announce", Message: "not announced: this node bids idle and holds every input"})
+				})
+			case err != nil:
 				m.log.Warn("announce failed", "job", id, "err", err)
 			}
 			if !m.awaitWindow(ctx, sk) {
 				return
 			}
 			picks = sel.Pick(time.Now())
+			sk.releaseAll()
 		}
 		if len(picks) == 0 {
 			wait := bidding.NextAnnounce(backoffAttempt)
@@ -376,26 +410,30 @@ func (m *Market) awaitWindow(ctx context.Context, sk *sink) bool {
 
 // announce publishes the job on the topic, bids on it locally, and asks the
 // DHT providers of its inputs directly.
-func (m *Market) announce(ctx context.Context, id cid.Cid, spec *jobspec.Spec, attempt int) error {
+func (m *Market) announce(ctx context.Context, id cid.Cid, spec *jobspec.Spec, attempt int, sk *sink) error {
 	a, err := bidding.NewAnnounce(spec, m.self, m.addrs(), attempt, time.Now())
 	if err != nil {
 		return err
 	}
+	a.Certs = m.certs()
 	data, err := bidding.Seal(m.cfg.Key, a)
 	if err != nil {
 		return err
 	}
-	// Our own bid, in-process.
-	m.wg.Add(1)
-	go func() {
-		defer m.wg.Done()
-		switch r := m.answer(ctx, a).(type) {
-		case *bidding.Bid:
-			m.deliverBid(r)
-		case *bidding.Decline:
-			m.deliverDecline(r)
+	// Our own bid first, in-process. When it alone closes the window (this
+	// node is idle and holds every input, or the job is stateless), nobody
+	// else could win: the job is not announced at all.
+	switch r := m.answer(ctx, a).(type) {
+	case *bidding.Bid:
+		if !m.deliverBid(r, func() { m.res.Release(r.JobCID) }) {
+			m.res.Release(r.JobCID)
 		}
-	}()
+	case *bidding.Decline:
+		m.deliverDecline(r)
+	}
+	if sk.sel.Done(time.Now()) {
+		return errPlacedLocally
+	}
 	if len(spec.Inputs) > 0 {
 		m.wg.Add(1)
 		go func() {
@@ -437,14 +475,20 @@ func (m *Market) askProviders(ctx context.Context, spec *jobspec.Spec, data []by
 				if err := bidding.WriteMsg(s, data); err != nil {
 					return
 				}
-				_ = s.CloseWrite()
 				msg, _, err := recv(s, bidding.MaxMessageSize, bidding.KindBid, bidding.KindDecline)
 				if err != nil || msg.Signer() != p.ID {
 					return // answered over gossip already, or nothing to say
 				}
 				switch r := msg.(type) {
 				case *bidding.Bid:
-					m.deliverBid(r)
+					done := make(chan struct{})
+					if m.deliverBid(r, func() { close(done) }) {
+						select { // keep the stream while the bid is in contention
+						case <-done:
+						case <-ctx.Done():
+						case <-time.After(bidding.DefaultReservationTTL):
+						}
+					}
 				case *bidding.Decline:
 					m.deliverDecline(r)
 				}
@@ -454,18 +498,23 @@ func (m *Market) askProviders(ctx context.Context, spec *jobspec.Spec, data []by
 	wg.Wait()
 }
 
-// deliverBid hands a verified bid to its job's bid window.
-func (m *Market) deliverBid(b *bidding.Bid) {
+// deliverBid hands a verified bid to its job's bid window and reports
+// whether it was taken; release is called once the bid is out of contention
+// (only when taken).
+func (m *Market) deliverBid(b *bidding.Bid, release func()) bool {
 	m.mu.Lock()
 	sk := m.sinks[b.JobCID]
 	m.mu.Unlock()
 	if sk == nil {
-		return // the job is not collecting bids (late bid)
+		return false // the job is not collecting bids (late bid)
 	}
+	m.learn(b.Bidder, b.Certs)
 	if err := sk.sel.Offer(b, time.Now()); err != nil {
 		m.log.Debug("bid refused", "job", b.JobCID, "bidder", b.Bidder, "err", err)
-		return
+		m.ignoredBid(b, err)
+		return false
 	}
+	sk.hold(release)
 	m.update(b.JobCID, func(j *Job) {
 		info := BidInfo{Peer: b.Bidder.String(), LocalBytes: b.LocalBytes, TotalBytes: b.TotalBytes, FreeSlots: b.FreeSlots,
 			QueueDepth: b.QueueDepth, EstStart: b.EstStart, Received: time.Now()}
@@ -480,6 +529,7 @@ func (m *Market) deliverBid(b *bidding.Bid) {
 		}
 	})
 	sk.poke()
+	return true
 }
 
 // maxRecorded bounds the bids and declines kept in a job record.
@@ -698,6 +748,9 @@ func (r *jobRun) follow(ctx context.Context, conn io.ReadWriteCloser, award bidd
 		case *bidding.Receipt:
 			if x.AwardID != award || x.JobCID != r.id || x.Requester != m.self {
 				return nil, r.lose(exec, idStr, errors.New("receipt for another award"))
+			}
+			if !m.eligible(r.spec, x.Executor) {
+				return nil, r.lose(exec, idStr, errors.New("receipt from an executor outside constraints.executors"))
 			}
 			return r.accept(x, raw)
 		}

@@ -64,3 +64,19 @@ func deadline(s any, d time.Duration) {
 type protocolID = protocol.ID
 
 func newBlock(data []byte, c cid.Cid) (blocks.Block, error) { return blocks.NewBlockWithCid(data, c) }
+
+// writeDeadline sets only the write deadline of s (when supported).
+func writeDeadline(s any, d time.Duration) {
+	type dl interface{ SetWriteDeadline(time.Time) error }
+	if x, ok := s.(dl); ok {
+		_ = x.SetWriteDeadline(time.Now().Add(d))
+	}
+}
+
+// noReadDeadline clears the read deadline of s (when supported).
+func noReadDeadline(s any) {
+	type dl interface{ SetReadDeadline(time.Time) error }
+	if x, ok := s.(dl); ok {
+		_ = x.SetReadDeadline(time.Time{})
+	}
+}

@@ -111,6 +111,7 @@ func BenchmarkThroughput(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		start := time.Now()
+		cpu0 := cpuOf(b, ds)
 		var wg sync.WaitGroup
 		errs := make(chan error, jobs)
 		sem := make(chan struct{}, 128)
@@ -131,6 +132,12 @@ func BenchmarkThroughput(b *testing.B) {
 			b.Fatal(err)
 		}
 		rate := float64(jobs) / time.Since(start).Seconds()
+		// CPU spent by all daemons per job: what bounds throughput on a
+		// machine of N cores (N*1000/cpu-ms-per-job jobs/s), whatever else
+		// runs on it during the benchmark.
+		cpuPerJob := (cpuOf(b, ds) - cpu0).Seconds() * 1000 / float64(jobs)
+		b.ReportMetric(cpuPerJob, "cpu-ms/job")
+		b.ReportMetric(2000/cpuPerJob, "jobs/s-cpu-bound-2-cores")
 		b.ReportMetric(rate, "jobs/s")
 		b.ReportMetric(rate/300, "ratio-to-300-goal")
 		b.ReportMetric(rate/bacalhauJobsPerSecHigh, "ratio-to-bacalhau-best")
@@ -240,4 +247,21 @@ func fdsOf(b testing.TB, pid int) int {
 		b.Fatal(err)
 	}
 	return len(entries)
+}
+
+// cpuOf sums the user+system CPU time of the daemons' processes.
+func cpuOf(b testing.TB, ds []*testnet.Daemon) time.Duration {
+	var total time.Duration
+	for _, d := range ds {
+		data, err := os.ReadFile("/proc/" + strconv.Itoa(d.PID()) + "/stat")
+		if err != nil {
+			b.Fatal(err)
+		}
+		// Fields after the command name (which may contain spaces).
+		f := strings.Fields(string(data[strings.LastIndexByte(string(data), ')')+2:]))
+		utime, _ := strconv.ParseInt(f[11], 10, 64)
+		stime, _ := strconv.ParseInt(f[12], 10, 64)
+		total += time.Duration(utime+stime) * time.Second / 100 // USER_HZ
+	}
+	return total
 }

@@ -58,6 +58,8 @@ Example:
 			swarmKeyCmd(),
 			runCmd(),
 			jobCmd(),
+			orgCmd(),
+			policyCmd(),
 		}, contentCmds()...),
 	}
 }

@@ -54,7 +54,10 @@ func (e *Executor) run(ctx context.Context, t *exec.Task, start time.Time) (*exe
 	if err != nil {
 		return nil, err
 	}
-	digest := sha256.Sum256(code)
+	digest := t.WASM.Digest
+	if digest == ([32]byte{}) {
+		digest = sha256.Sum256(code)
+	}
 
 	// prepCtx stops with the caller or Close; runCtx adds the task timeout,
 	// which covers the run, not the compilation.

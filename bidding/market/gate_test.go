@@ -1,0 +1,84 @@
+package market
+
+import (
+	"context"
+	"crypto/rand"
+	"testing"
+
+	"github.com/ipfs/go-cid"
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	pb "github.com/libp2p/go-libp2p-pubsub/pb"
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
+
+	"github.com/shoalnet/shoal/bidding/jobspec"
+)
+
+type fakeTrust map[peer.ID][]string
+
+func (f fakeTrust) Certs() [][]byte                 { return [][]byte{[]byte("cert")} }
+func (f fakeTrust) Learn(peer.ID, [][]byte)         {}
+func (f fakeTrust) ExecutorOrgs(p peer.ID) []string { return f[p] }
+
+type fakePolicy struct{ allow bool }
+
+func (f fakePolicy) Admit(context.Context, AdmitRequest) error { return nil }
+func (f fakePolicy) AllowAnnounce(peer.ID, peer.ID) bool       { return f.allow }
+func (f fakePolicy) AllowStream(peer.ID, protocol.ID) bool     { return f.allow }
+
+func gatePeer(t *testing.T) peer.ID {
+	t.Helper()
+	k, _, err := crypto.GenerateEd25519Key(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, _ := peer.IDFromPrivateKey(k)
+	return id
+}
+
+// Bids and receipts of executors outside constraints.executors.orgs are
+// refused; members (as the trust layer resolves them) are eligible.
+func TestEligibleExecutors(t *testing.T) {
+	member, outsider := gatePeer(t), gatePeer(t)
+	spec := &jobspec.Spec{Engine: jobspec.Engine{Wasm: &jobspec.Wasm{Module: cid.MustParse("bafkreieptphnsbsubak6e3qofj7rppi2i5jzxkp5mt76q5frd3n3svjkka")}}}
+	spec.Constraints.Executors.Orgs = []string{"acme"}
+
+	m := &Market{cfg: Config{Trust: fakeTrust{member: {"acme"}, outsider: {"globex"}}}}
+	if !m.eligible(spec, member) || m.eligible(spec, outsider) {
+		t.Fatal("org membership not applied to constraints.executors.orgs")
+	}
+	if got := m.certs(); len(got) != 1 {
+		t.Fatalf("certs presented: %d", len(got))
+	}
+	// Without a trust layer nobody is an org member.
+	if (&Market{}).eligible(spec, member) {
+		t.Fatal("without a trust layer an org constraint admitted a bidder")
+	}
+	spec.Constraints.Executors.Orgs = nil
+	if !(&Market{}).eligible(spec, outsider) {
+		t.Fatal("a job without constraints refused a bidder")
+	}
+}
+
+// Over-rate announcements are ignored, never rejected: honest relays and
+// briefly bursting requesters keep their gossip score.
+func TestAnnounceRate(t *testing.T) {
+	author, relay := gatePeer(t), gatePeer(t)
+	msg := &pubsub.Message{Message: &pb.Message{From: []byte(author)}}
+	for _, tc := range []struct {
+		policy Policy
+		want   pubsub.ValidationResult
+	}{
+		{nil, pubsub.ValidationAccept},
+		{fakePolicy{allow: true}, pubsub.ValidationAccept},
+		{fakePolicy{allow: false}, pubsub.ValidationIgnore},
+	} {
+		m := &Market{cfg: Config{Policy: tc.policy}, self: gatePeer(t)}
+		for _, from := range []peer.ID{author, relay} {
+			if got := m.announceRate(from, msg); got != tc.want {
+				t.Fatalf("policy %v, from %s: %v, want %v", tc.policy, from, got, tc.want)
+			}
+		}
+	}
+}

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# make bench: every performance figure of the issues, each printed with its
+# baseline (or goal) from the same run. Results also go to bench.log.
+# Long runs can be shortened: SHOAL_BENCH_JOBS (throughput, default 1000),
+# SHOAL_BENCH_MANY (memory, default 5000), SHOAL_BENCH_IDLE (idle RSS, 60s).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export SHOAL_BIN="$PWD/bin/shoal"
+export SHOAL_KUBO="${SHOAL_KUBO:-$(bash scripts/kubo.sh)}"
+log=bench.log
+: >"$log"
+run() { # run TITLE go-test-args...
+  local title=$1; shift
+  echo "== $title" | tee -a "$log"
+  go test -run '^$' -timeout 60m "$@" 2>&1 | tee -a "$log" | grep -E '^(Benchmark|--- FAIL|FAIL|panic)' || true
+}
+run "node: daemon start -> API ready, 3-node capability discovery" -bench 'DaemonStart|Discovery3Nodes' -benchtime 5x ./cmd/shoal/
+run "node: idle RSS of a daemon with 2 peers (goal <= 60 MB)" -bench 'IdleRSS' -benchtime 1x ./cmd/shoal/
+run "content: fetch 256 MiB between two stores vs raw TCP (and kubo->kubo); add 1 GiB" -bench 'Fetch256MiB|Add1GiB' -benchtime 1x ./content/
+run "exec: wasm hello cold/warm/after restart (goals warm <= 8 ms, after restart <= 100 ms)" -bench 'Hello' -benchtime 20x ./exec/wasm/
+run "exec: sha256 over 64 MiB through exec/wasm vs bare wazero in the same process" -bench 'SHA256' -benchtime 3x ./exec/wasm/
+run "exec: docker hello create->exit->removed" -bench . -benchtime 10x ./exec/docker/
+run "jobs: submit->result via API and CLI, 3 nodes (vs Bacalhau 79.5 / 598 ms)" -bench 'SubmitToResult' -benchtime 200x ./cmd/shoal/
+run "jobs: throughput across 5 nodes (vs Bacalhau 19-65 jobs/s)" -bench 'Throughput' -benchtime 1x ./cmd/shoal/
+run "jobs: daemon RSS and fds after 100 and many jobs" -bench 'MemoryPerJob' -benchtime 1x ./cmd/shoal/
+run "jobs: failover, executor kill -9 -> re-award (vs Bacalhau ~77 s)" -bench 'Failover' -benchtime 3x ./cmd/shoal/
+run "protocol: message sealing/opening, ranking" -bench . -benchtime 1000x ./bidding/
+echo "full output in $log"

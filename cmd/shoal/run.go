@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/urfave/cli/v2"
 
 	"github.com/shoalnet/shoal/bidding/jobspec"
@@ -25,6 +26,8 @@ func runFlags() []cli.Flag {
 		&cli.DurationFlag{Name: "queue-timeout", Usage: "how long to look for an executor (default 5m)"},
 		&cli.StringFlag{Name: "locality", Usage: "required, preferred (default) or anywhere"},
 		&cli.StringSliceFlag{Name: "label", Usage: "only nodes with label key=value (repeatable)"},
+		&cli.StringSliceFlag{Name: "executor-org", Usage: "only members of this organization may run the job (repeatable)"},
+		&cli.StringSliceFlag{Name: "executor-peer", Usage: "only this peer ID may run the job (repeatable)"},
 		detachFlag, quietFlag, jsonFlag,
 	}
 }
@@ -165,6 +168,14 @@ func specFromFlags(c *cli.Context, cl *api.Client) (*jobspec.Spec, error) {
 	}
 	if len(labels) > 0 {
 		spec.Constraints.Labels = labels
+	}
+	spec.Constraints.Executors.Orgs = c.StringSlice("executor-org")
+	for _, p := range c.StringSlice("executor-peer") {
+		id, err := peer.Decode(p)
+		if err != nil {
+			return nil, fmt.Errorf("invalid --executor-peer %q: %w", p, err)
+		}
+		spec.Constraints.Executors.Peers = append(spec.Constraints.Executors.Peers, id)
 	}
 	return spec, nil
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/shoalnet/shoal/bidding"
 	"github.com/shoalnet/shoal/bidding/jobspec"
 	"github.com/shoalnet/shoal/bidding/market"
+	"github.com/shoalnet/shoal/bidding/policy"
 	"github.com/shoalnet/shoal/bidding/trust"
 	"github.com/shoalnet/shoal/internal/testnet"
 	"github.com/shoalnet/shoal/node"
@@ -413,7 +414,17 @@ func TestAnnouncementFlood(t *testing.T) {
 		floodFor = 10 * time.Second
 		jobs     = 50
 	)
-	ds := trustNet(t, 2)
+	// Announcement limits a tenth of the defaults: under the race detector
+	// on 2 cores the flooder only signs a few hundred announcements a
+	// second, which the default allowance (sized for honest bursts of
+	// thousands of jobs) would rightly tolerate.
+	cfg := testnet.EditConfig(func(c *node.Config) {
+		c.Content.FindProvidersTimeout = node.Duration(2 * time.Second)
+		c.Jobs.DisableDocker = true
+		c.Policy.Abuse.AnnouncesPerSecond = policy.DefaultAnnouncesPerSecond / 10
+		c.Policy.Abuse.AnnounceBurst = policy.DefaultAnnounceBurst / 10
+	})
+	ds := testnet.Network(t, 2, testnet.Options{Configure: cfg})
 	victim, other := ds[0], ds[1]
 	module := addQ(t, victim, testnet.WasmModule(t, "examples/hello"))
 	idLatency := func(n int) []time.Duration {

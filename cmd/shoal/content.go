@@ -143,6 +143,17 @@ func oneCID(c *cli.Context) (string, error) {
 	return c.Args().First(), nil
 }
 
+// clientAndCID checks the command's one CID argument and returns a client
+// for the daemon.
+func clientAndCID(c *cli.Context) (*api.Client, string, error) {
+	id, err := oneCID(c)
+	if err != nil {
+		return nil, "", err
+	}
+	cl, err := client(c)
+	return cl, id, err
+}
+
 func catCmd() *cli.Command {
 	return &cli.Command{
 		Name:        "cat",
@@ -150,11 +161,7 @@ func catCmd() *cli.Command {
 		ArgsUsage:   "CID",
 		Description: "Example:\n   shoal cat bafkreih... > file",
 		Action: func(c *cli.Context) error {
-			id, err := oneCID(c)
-			if err != nil {
-				return err
-			}
-			cl, err := client(c)
+			cl, id, err := clientAndCID(c)
 			if err != nil {
 				return err
 			}
@@ -237,11 +244,7 @@ func lsCmd() *cli.Command {
 		Description: "Example:\n   shoal ls bafybei... --json",
 		Flags:       []cli.Flag{jsonFlag},
 		Action: func(c *cli.Context) error {
-			id, err := oneCID(c)
-			if err != nil {
-				return err
-			}
-			cl, err := client(c)
+			cl, id, err := clientAndCID(c)
 			if err != nil {
 				return err
 			}
@@ -270,11 +273,7 @@ func statCmd() *cli.Command {
 		Description: "Example:\n   shoal stat bafybei... --json",
 		Flags:       []cli.Flag{jsonFlag},
 		Action: func(c *cli.Context) error {
-			id, err := oneCID(c)
-			if err != nil {
-				return err
-			}
-			cl, err := client(c)
+			cl, id, err := clientAndCID(c)
 			if err != nil {
 				return err
 			}
@@ -302,11 +301,7 @@ func pinCmd() *cli.Command {
 				Description: "Example:\n   shoal pin add bafybei...",
 				Flags:       []cli.Flag{&cli.BoolFlag{Name: "recursive", Value: true, Usage: "pin the whole DAG (false: only the root block)"}},
 				Action: func(c *cli.Context) error {
-					id, err := oneCID(c)
-					if err != nil {
-						return err
-					}
-					cl, err := client(c)
+					cl, id, err := clientAndCID(c)
 					if err != nil {
 						return err
 					}
@@ -321,11 +316,7 @@ func pinCmd() *cli.Command {
 				Name: "rm", Usage: "remove a pin (the blocks become collectable)", ArgsUsage: "CID",
 				Description: "Example:\n   shoal pin rm bafybei... && shoal gc",
 				Action: func(c *cli.Context) error {
-					id, err := oneCID(c)
-					if err != nil {
-						return err
-					}
-					cl, err := client(c)
+					cl, id, err := clientAndCID(c)
 					if err != nil {
 						return err
 					}

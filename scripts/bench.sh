@@ -16,7 +16,9 @@ run() { # run TITLE go-test-args...
 }
 run "node: daemon start -> API ready, 3-node capability discovery" -bench 'DaemonStart|Discovery3Nodes' -benchtime 5x ./cmd/shoal/
 run "node: idle RSS of a daemon with 2 peers (goal <= 60 MB)" -bench 'IdleRSS' -benchtime 1x ./cmd/shoal/
-run "content: fetch 256 MiB between two stores vs raw TCP (and kubo->kubo); add 1 GiB" -bench 'Fetch256MiB|Add1GiB' -benchtime 1x ./content/
+run "content: fetch 256 MiB between two stores vs raw TCP and kubo->kubo (goals >= 150 MiB/s, >= 1.0x kubo)" -bench 'Fetch256MiB' -benchtime 1x ./content/
+# Its own process, so that peak RSS is the add's alone (goal <= 200 MB).
+run "content: add 1 GiB, MiB/s and peak RSS" -bench 'Add1GiB' -benchtime 1x ./content/
 run "exec: wasm hello cold/warm/after restart (goals warm <= 8 ms, after restart <= 100 ms)" -bench 'Hello' -benchtime 20x ./exec/wasm/
 run "exec: sha256 over 64 MiB through exec/wasm vs bare wazero in the same process" -bench 'SHA256' -benchtime 3x ./exec/wasm/
 run "exec: docker hello create->exit->removed" -bench . -benchtime 10x ./exec/docker/

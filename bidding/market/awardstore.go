@@ -27,11 +27,14 @@ type awardRecord struct {
 }
 
 // awardStore persists accepted awards. Records are written before the
-// Accept is sent and when the receipt is made.
+// Accept is sent and when the receipt is made. Only awards in progress stay
+// in memory; finished ones are read back from the datastore when queried.
 type awardStore struct {
 	d  ds.Datastore
 	mu sync.Mutex
-	m  map[string]*awardRecord
+	m  map[string]*awardRecord // awards not finished
+	// ids of every award found at open, for the replay filter.
+	ids []seenAward
 }
 
 func openAwardStore(ctx context.Context, d ds.Datastore) (*awardStore, error) {
@@ -49,20 +52,38 @@ func openAwardStore(ctx context.Context, d ds.Datastore) (*awardStore, error) {
 		if err := json.Unmarshal(r.Value, &a); err != nil {
 			return nil, fmt.Errorf("award record %s is corrupt: %w", r.Key, err)
 		}
-		s.m[a.ID] = &a
+		if !a.State.Terminal() {
+			s.m[a.ID] = &a
+		}
+		if id, err := bidding.ParseAwardID(a.ID); err == nil {
+			s.ids = append(s.ids, seenAward{id, a.Expires})
+		}
 	}
 	return s, nil
 }
 
+type seenAward struct {
+	id      bidding.AwardID
+	expires time.Time
+}
+
 func (s *awardStore) get(id string) (*awardRecord, bool) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	a, ok := s.m[id]
-	if !ok {
+	s.mu.Unlock()
+	if ok {
+		c := *a
+		return &c, true
+	}
+	b, err := s.d.Get(context.Background(), ds.NewKey(id))
+	if err != nil {
 		return nil, false
 	}
-	c := *a
-	return &c, true
+	var r awardRecord
+	if json.Unmarshal(b, &r) != nil {
+		return nil, false
+	}
+	return &r, true
 }
 
 func (s *awardStore) put(ctx context.Context, a *awardRecord) error {
@@ -78,8 +99,12 @@ func (s *awardStore) put(ctx context.Context, a *awardRecord) error {
 	if err := s.d.Sync(ctx, ds.NewKey(a.ID)); err != nil {
 		return fmt.Errorf("sync award %s: %w", a.ID, err)
 	}
-	c := *a
-	s.m[a.ID] = &c
+	if a.State.Terminal() {
+		delete(s.m, a.ID)
+	} else {
+		c := *a
+		s.m[a.ID] = &c
+	}
 	return nil
 }
 
@@ -90,14 +115,13 @@ func (s *awardStore) failInterrupted(ctx context.Context, m *Market) {
 	s.mu.Lock()
 	var open []*awardRecord
 	for _, a := range s.m {
-		if !a.State.Terminal() {
-			c := *a
-			open = append(open, &c)
-		}
-		if id, err := bidding.ParseAwardID(a.ID); err == nil {
-			m.dedup.Remember(id, a.Expires, time.Now())
-		}
+		c := *a
+		open = append(open, &c)
 	}
+	for _, x := range s.ids {
+		m.dedup.Remember(x.id, x.expires, time.Now())
+	}
+	s.ids = nil
 	s.mu.Unlock()
 	for _, a := range open {
 		rc, err := m.interruptedReceipt(a)

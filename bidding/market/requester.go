@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -720,6 +721,13 @@ func (r *jobRun) follow(ctx context.Context, conn io.ReadWriteCloser, award bidd
 			}
 			if requeried {
 				return nil, r.lose(exec, idStr, fmt.Errorf("executor unreachable: %v", err))
+			}
+			// Silence past the heartbeat deadline: presumed dead, as the
+			// protocol says (a re-query would only wait for a dead
+			// connection to time out). A broken stream may be a broken
+			// connection only: ask the executor once.
+			if errors.Is(err, os.ErrDeadlineExceeded) || live.Dead(time.Now()) {
+				return nil, r.lose(exec, idStr, fmt.Errorf("no heartbeat for %s", bidding.HeartbeatInterval*bidding.MissedHeartbeats))
 			}
 			_ = conn.Close()
 			conn = nil

@@ -124,18 +124,21 @@ func (j *Job) log(e Event) {
 }
 
 // JobStore persists job records in a datastore and fans their events out to
-// watchers.
+// watchers. Jobs in flight are kept whole in memory; finished ones only as a
+// small summary (for List), their records read from the datastore when
+// asked for, so memory does not grow with the number of jobs run.
 type JobStore struct {
 	d ds.Datastore
 
 	mu       sync.Mutex
-	jobs     map[string]*Job // cache of every record
+	live     map[string]*Job // jobs not finished: the whole record
+	index    map[string]*Job // every job: a summary (no events, bids, awards, receipts)
 	watchers map[string]map[chan Event]struct{}
 }
 
-// OpenJobStore loads every job record from d.
+// OpenJobStore loads the job records of d.
 func OpenJobStore(ctx context.Context, d ds.Datastore) (*JobStore, error) {
-	s := &JobStore{d: d, jobs: map[string]*Job{}, watchers: map[string]map[chan Event]struct{}{}}
+	s := &JobStore{d: d, live: map[string]*Job{}, index: map[string]*Job{}, watchers: map[string]map[chan Event]struct{}{}}
 	// d is the job namespace of the node's store; a Prefix through the
 	// namespace wrapper finds nothing on pebble, so list it all.
 	res, err := d.Query(ctx, query.Query{})
@@ -151,35 +154,74 @@ func OpenJobStore(ctx context.Context, d ds.Datastore) (*JobStore, error) {
 		if err := json.Unmarshal(r.Value, &j); err != nil {
 			return nil, fmt.Errorf("job record %s is corrupt: %w", r.Key, err)
 		}
-		s.jobs[j.ID] = &j
+		s.keepLocked(&j)
 	}
 	return s, nil
 }
 
 func jobKey(id string) ds.Key { return ds.NewKey("/" + id) }
 
+// summary is j without its growing parts.
+func summary(j *Job) *Job {
+	return &Job{ID: j.ID, Name: j.Name, Type: j.Type, Engine: j.Engine, Count: j.Count, State: j.State,
+		Created: j.Created, Updated: j.Updated, Attempts: j.Attempts, Error: j.Error}
+}
+
+// keepLocked files j in the index, and in live while it is not finished.
+func (s *JobStore) keepLocked(j *Job) {
+	s.index[j.ID] = summary(j)
+	if j.State.Terminal() {
+		delete(s.live, j.ID)
+	} else {
+		s.live[j.ID] = j
+	}
+}
+
+// loadLocked returns the whole record of id: from memory when in flight,
+// else from the datastore.
+func (s *JobStore) loadLocked(ctx context.Context, id string) (*Job, error) {
+	if j, ok := s.live[id]; ok {
+		return j, nil
+	}
+	if _, ok := s.index[id]; !ok {
+		return nil, fmt.Errorf("%w: %s", ErrJobNotFound, id)
+	}
+	b, err := s.d.Get(ctx, jobKey(id))
+	if err != nil {
+		return nil, fmt.Errorf("read job %s: %w", id, err)
+	}
+	var j Job
+	if err := json.Unmarshal(b, &j); err != nil {
+		return nil, fmt.Errorf("job record %s is corrupt: %w", id, err)
+	}
+	return &j, nil
+}
+
 // Create stores a new job record; it fails with ErrJobExists when one exists.
 func (s *JobStore) Create(ctx context.Context, j *Job) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, ok := s.jobs[j.ID]; ok {
+	if _, ok := s.index[j.ID]; ok {
 		return fmt.Errorf("%w: %s", ErrJobExists, j.ID)
 	}
-	s.jobs[j.ID] = j
-	return s.persistLocked(ctx, j)
+	if err := s.persistLocked(ctx, j); err != nil {
+		return err
+	}
+	s.keepLocked(j)
+	return nil
 }
 
 // ErrJobExists is returned by Create for a known job ID.
 var ErrJobExists = errors.New("job exists")
 
-// Update applies fn to the job under the store's lock, persists it durably
-// and notifies watchers of the events fn logged.
+// Update applies fn to the job under the store's lock, persists it and
+// notifies watchers of the events fn logged.
 func (s *JobStore) Update(ctx context.Context, id string, fn func(j *Job) error) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	j, ok := s.jobs[id]
-	if !ok {
-		return fmt.Errorf("%w: %s", ErrJobNotFound, id)
+	j, err := s.loadLocked(ctx, id)
+	if err != nil {
+		return err
 	}
 	before := len(j.Events)
 	if err := fn(j); err != nil {
@@ -192,6 +234,7 @@ func (s *JobStore) Update(ctx context.Context, id string, fn func(j *Job) error)
 	if err := s.persistLocked(ctx, j); err != nil {
 		return err
 	}
+	s.keepLocked(j)
 	for ch := range s.watchers[id] {
 		for _, e := range fresh {
 			select {
@@ -203,6 +246,9 @@ func (s *JobStore) Update(ctx context.Context, id string, fn func(j *Job) error)
 			close(ch)
 			delete(s.watchers[id], ch)
 		}
+	}
+	if len(s.watchers[id]) == 0 {
+		delete(s.watchers, id)
 	}
 	return nil
 }
@@ -222,20 +268,20 @@ func (s *JobStore) persistLocked(ctx context.Context, j *Job) error {
 func (s *JobStore) Get(id string) (*Job, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	j, ok := s.jobs[id]
-	if !ok {
-		return nil, fmt.Errorf("%w: %s", ErrJobNotFound, id)
+	j, err := s.loadLocked(context.Background(), id)
+	if err != nil {
+		return nil, err
 	}
 	return clone(j), nil
 }
 
-// List returns copies of all job records, newest first.
+// List returns summaries of all jobs (no events, bids, awards or
+// receipts), newest first.
 func (s *JobStore) List() []*Job {
 	s.mu.Lock()
-	out := make([]*Job, 0, len(s.jobs))
-	for _, j := range s.jobs {
+	out := make([]*Job, 0, len(s.index))
+	for _, j := range s.index {
 		c := *j
-		c.Events, c.Bids, c.Declines = nil, nil, nil
 		out = append(out, &c)
 	}
 	s.mu.Unlock()
@@ -249,9 +295,9 @@ func (s *JobStore) List() []*Job {
 func (s *JobStore) Watch(id string) (<-chan Event, *Job, func(), error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	j, ok := s.jobs[id]
-	if !ok {
-		return nil, nil, nil, fmt.Errorf("%w: %s", ErrJobNotFound, id)
+	j, err := s.loadLocked(context.Background(), id)
+	if err != nil {
+		return nil, nil, nil, err
 	}
 	ch := make(chan Event, 256)
 	if j.State.Terminal() {
@@ -268,6 +314,9 @@ func (s *JobStore) Watch(id string) (<-chan Event, *Job, func(), error) {
 		if _, ok := s.watchers[id][ch]; ok {
 			delete(s.watchers[id], ch)
 			close(ch)
+			if len(s.watchers[id]) == 0 {
+				delete(s.watchers, id)
+			}
 		}
 	}
 	return ch, clone(j), cancel, nil

@@ -696,6 +696,7 @@ func (r *jobRun) follow(ctx context.Context, conn io.ReadWriteCloser, award bidd
 	idStr := award.String()
 	live := bidding.NewLiveness(award, exec, time.Now())
 	requeried := false
+	resuming := conn == nil
 	stop := context.AfterFunc(ctx, func() {
 		if conn != nil {
 			_ = conn.Close()
@@ -704,8 +705,19 @@ func (r *jobRun) follow(ctx context.Context, conn io.ReadWriteCloser, award bidd
 	defer stop()
 	for {
 		if conn == nil {
+			// The re-query may take no longer than the executor's heartbeat
+			// deadline: a dead peer's QUIC address answers nothing and
+			// would hold the dial for the whole stream timeout.
+			limit := maxTime(live.Deadline(), time.Now().Add(time.Second))
+			if resuming {
+				// After a restart the connection to the executor is new.
+				limit = time.Now().Add(2 * bidding.StreamTimeout)
+				resuming = false
+			}
+			qctx, cancel := context.WithDeadline(ctx, limit)
 			var err error
-			conn, err = r.query(ctx, award, exec)
+			conn, err = r.query(qctx, award, exec)
+			cancel()
 			if err != nil {
 				return nil, r.lose(exec, idStr, err)
 			}
@@ -883,4 +895,11 @@ func (m *Market) dial(ctx context.Context, p peer.ID, proto protocolID) (io.Read
 		return nil, err
 	}
 	return s, nil
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -70,7 +71,14 @@ func runJSON(t *testing.T, d *testnet.Daemon, args ...string) (*market.Job, erro
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	out, err := d.RunContext(ctx, nil, append(args, "--json")...)
+	// --json before any "--": what follows it are the job's arguments.
+	withJSON := append([]string{}, args...)
+	if i := slices.Index(withJSON, "--"); i >= 0 {
+		withJSON = slices.Insert(withJSON, i, "--json")
+	} else {
+		withJSON = append(withJSON, "--json")
+	}
+	out, err := d.RunContext(ctx, nil, withJSON...)
 	var j market.Job
 	if jerr := json.Unmarshal([]byte(out), &j); jerr != nil {
 		if err != nil {

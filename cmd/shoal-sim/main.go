@@ -33,7 +33,16 @@ import (
 )
 
 func main() {
-	app := &cli.App{
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := newApp().RunContext(ctx, os.Args); err != nil {
+		fmt.Fprintln(os.Stderr, "shoal-sim:", err)
+		os.Exit(1)
+	}
+}
+
+func newApp() *cli.App {
+	return &cli.App{
 		Name:  "shoal-sim",
 		Usage: "run Shoal simulation plans (Testground-shaped) and report their figures",
 		Commands: []*cli.Command{
@@ -107,12 +116,6 @@ func main() {
 				},
 			},
 		},
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := app.RunContext(ctx, os.Args); err != nil {
-		fmt.Fprintln(os.Stderr, "shoal-sim:", err)
-		os.Exit(1)
 	}
 }
 
@@ -190,8 +193,12 @@ func simLog(cfg *runner.Config) (func(), error) {
 	if err != nil {
 		return nil, err
 	}
+	prev := slog.Default()
 	slog.SetDefault(slog.New(slog.NewTextHandler(f, &slog.HandlerOptions{Level: slog.LevelWarn})))
-	return func() { f.Close() }, nil
+	return func() {
+		slog.SetDefault(prev)
+		f.Close()
+	}, nil
 }
 
 // config merges the composition (if any) and the flags.

@@ -28,12 +28,10 @@ func BuildPlan(ctx context.Context, p *Plan, moduleDir, dir string) (string, err
 	cmd := exec.CommandContext(ctx, goBin(), "build", "-trimpath", "-ldflags=-s -w", "-o", out, p.Package)
 	cmd.Dir = moduleDir
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+goruntime.GOARCH)
-	start := time.Now()
 	b, err := cmd.CombinedOutput()
 	if err != nil {
 		return "", fmt.Errorf("runner: go build %s: %w\n%s", p.Package, err, strings.TrimSpace(string(b)))
 	}
-	_ = start
 	return out, nil
 }
 
@@ -52,10 +50,14 @@ func goBin() string {
 // parent (shared by runs: <outputs>/.bin).
 func planBinary(ctx context.Context, rs *runState) (string, error) {
 	if rs.cfg.Binary != "" {
-		if _, err := os.Stat(rs.cfg.Binary); err != nil {
+		bin, err := filepath.Abs(rs.cfg.Binary)
+		if err != nil {
+			return "", err
+		}
+		if _, err := os.Stat(bin); err != nil {
 			return "", fmt.Errorf("runner: plan binary: %w", err)
 		}
-		return rs.cfg.Binary, nil
+		return bin, nil
 	}
 	start := time.Now()
 	bin, err := BuildPlan(ctx, rs.plan, rs.cfg.ModuleDir, filepath.Join(filepath.Dir(rs.dir), ".bin"))

@@ -231,12 +231,10 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	case <-done:
 	case <-timeout.C:
 		rs.logf("timeout after %s: stopping the instances", cfg.Timeout)
-		be.stop()
-		<-done
+		stopAndWait(rs, be, done)
 	case <-ctx.Done():
 		rs.logf("interrupted: stopping the instances")
-		be.stop()
-		<-done
+		stopAndWait(rs, be, done)
 	}
 	cancel()
 	wg.Wait()
@@ -259,6 +257,18 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	rs.logf("run %s ended after %s: %s", rs.runID, res.Duration.Round(time.Millisecond), outcomeLine(res))
 	return res, res.Err
+}
+
+// stopAndWait stops the instances and waits for them, but not forever: an
+// in-process instance that ignores its context cannot be killed, and is
+// judged (incomplete) without waiting for it.
+func stopAndWait(rs *runState, be backend, done <-chan struct{}) {
+	be.stop()
+	select {
+	case <-done:
+	case <-time.After(StopGrace + 20*time.Second):
+		rs.logf("some instances did not stop; judging the run without them")
+	}
 }
 
 func verb(outcome string) string {

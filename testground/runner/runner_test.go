@@ -131,7 +131,7 @@ func TestFailureNamesInstance(t *testing.T) {
 		name, kase, want string
 	}{
 		{"failure", "fail-one", "instance 1 (group single) failed: this instance was told to fail"},
-		{"crash", "crash-one", "instance 2 (group single) crashed: assignment to entry in nil map"},
+		{"crash", "crash-one", "instance 2 (group single) crashed: this instance was told to crash"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			res, err := runPlan(t, runner.Config{Case: tc.kase, Runner: runner.Sim, Instances: 3})

@@ -48,7 +48,8 @@ func (b *simBackend) start(ctx context.Context, rs *runState) (<-chan struct{}, 
 		if err != nil {
 			return nil, fmt.Errorf("sim: add peer %d: %w", i, err)
 		}
-		b.peers = append(b.peers, &simhost.Peer{Host: h, Key: k})
+		// Mocknet streams ignore deadlines; the job protocol needs them.
+		b.peers = append(b.peers, &simhost.Peer{Host: simhost.WithDeadlines(h), Key: k})
 	}
 	if err := b.mn.LinkAll(); err != nil {
 		return nil, fmt.Errorf("sim: link: %w", err)

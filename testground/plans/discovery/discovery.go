@@ -125,7 +125,8 @@ func Run(env *runtime.RunEnv, ic *run.InitContext) error {
 }
 
 // providerLookup times the search for the first provider of c and counts
-// the DHT peers that answered before it was found.
+// the DHT peers that answered during the lookup (events still buffered
+// when the provider arrives are counted too).
 func providerLookup(ctx context.Context, n *planutil.Node, c cid.Cid, timeout time.Duration) (time.Duration, int, bool) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -133,24 +134,34 @@ func providerLookup(ctx context.Context, n *planutil.Node, c cid.Cid, timeout ti
 	start := time.Now()
 	found := n.DHT.FindProvidersAsync(ectx, c, 1)
 	peers := 0
+	count := func(e *routing.QueryEvent) {
+		if e != nil && e.Type == routing.PeerResponse {
+			peers++
+		}
+	}
+	var took time.Duration
+	ok := false
+wait:
 	for {
 		select {
-		case e, ok := <-events:
-			if ok && e.Type == routing.PeerResponse {
-				peers++
-			}
-			if !ok {
-				events = nil
-			}
-		case p, ok := <-found:
-			if !ok {
-				return time.Since(start), peers, false
-			}
-			if p.ID != "" {
-				return time.Since(start), peers, true
-			}
+		case e := <-events:
+			count(e)
+		case p, open := <-found:
+			took = time.Since(start)
+			ok = open && p.ID != ""
+			break wait
 		case <-ctx.Done():
 			return time.Since(start), peers, false
+		}
+	}
+	drain := time.NewTimer(20 * time.Millisecond)
+	defer drain.Stop()
+	for {
+		select {
+		case e := <-events:
+			count(e)
+		case <-drain.C:
+			return took, peers, ok
 		}
 	}
 }

@@ -61,7 +61,7 @@ func (c *conn) serve() {
 	c.wg.Wait()
 	<-writerDone
 	switch {
-	case err == nil, errors.Is(err, context.Canceled),
+	case errors.Is(err, context.Canceled),
 		websocket.CloseStatus(err) == websocket.StatusNormalClosure,
 		websocket.CloseStatus(err) == websocket.StatusGoingAway:
 		_ = c.ws.Close(websocket.StatusNormalClosure, "")

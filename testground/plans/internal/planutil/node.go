@@ -15,12 +15,14 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	dht "github.com/libp2p/go-libp2p-kad-dht"
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 
+	"github.com/shoalnet/shoal/exec/wasm"
 	"github.com/shoalnet/shoal/node"
 	"github.com/shoalnet/shoal/testground/sdk/run"
 	"github.com/shoalnet/shoal/testground/sdk/runtime"
@@ -144,7 +146,18 @@ func Start(env *runtime.RunEnv, ic *run.InitContext, opts Options) (*Node, error
 	return n, nil
 }
 
+// warmWasm creates and closes one wasm executor before any node does:
+// wazero caches its version in a package variable on first use without
+// synchronisation, which the race detector reports when many nodes of one
+// process (the sim runner) create their runtimes at once.
+var warmWasm sync.Once
+
 func start(ctx context.Context, env *runtime.RunEnv, ic *run.InitContext, opts Options) (*Node, error) {
+	warmWasm.Do(func() {
+		if x, err := wasm.New(ctx); err == nil {
+			_ = x.Close()
+		}
+	})
 	cfg, err := node.DefaultConfig(node.ProfileLocal)
 	if err != nil {
 		return nil, err
@@ -239,6 +252,7 @@ func (n *Node) join(ctx context.Context) error {
 	for _, a := range n.Host.Addrs() {
 		n.Self.Addrs = append(n.Self.Addrs, a.String())
 	}
+	env.RecordMessage("node %s (instance %d) on %v", n.Self.ID, n.Self.Index, n.Self.Addrs)
 	if _, err := n.Sync.Publish(ctx, "peers", n.Self); err != nil {
 		return fmt.Errorf("publish peer record: %w", err)
 	}

@@ -73,8 +73,7 @@ func crashOne(env *runtime.RunEnv, ic *run.InitContext) error {
 		return err
 	}
 	if env.InstanceIndex == env.IntParam("who") {
-		var m map[string]int
-		m["boom"]++ // nil map write: a real panic
+		panic("this instance was told to crash")
 	}
 	return nil
 }

@@ -267,20 +267,9 @@ func (s Size) MarshalJSON() ([]byte, error) { return json.Marshal(jobspec.Format
 
 // UnmarshalJSON implements json.Unmarshaler.
 func (s *Size) UnmarshalJSON(b []byte) error {
-	var v any
-	d := json.NewDecoder(bytes.NewReader(b))
-	d.UseNumber()
-	if err := d.Decode(&v); err != nil {
+	text, err := numberOrString(b, `size must be a number of bytes or a string like "512MiB"`)
+	if err != nil {
 		return err
-	}
-	var text string
-	switch x := v.(type) {
-	case json.Number:
-		text = x.String()
-	case string:
-		text = x
-	default:
-		return fmt.Errorf("size must be a number of bytes or a string like \"512MiB\", got %s", b)
 	}
 	n, err := jobspec.ParseSize(text)
 	if err != nil {
@@ -288,6 +277,24 @@ func (s *Size) UnmarshalJSON(b []byte) error {
 	}
 	*s = Size(n)
 	return nil
+}
+
+// numberOrString returns the text of a JSON number or string; anything
+// else is an error starting with what.
+func numberOrString(b []byte, what string) (string, error) {
+	var v any
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.UseNumber()
+	if err := d.Decode(&v); err != nil {
+		return "", err
+	}
+	switch x := v.(type) {
+	case json.Number:
+		return x.String(), nil
+	case string:
+		return x, nil
+	}
+	return "", fmt.Errorf("%s, got %s", what, b)
 }
 
 // CPU is an amount of CPU in millicores: JSON reads cores (2, 0.5, "2") or
@@ -299,20 +306,9 @@ func (c CPU) MarshalJSON() ([]byte, error) { return json.Marshal(jobspec.FormatC
 
 // UnmarshalJSON implements json.Unmarshaler.
 func (c *CPU) UnmarshalJSON(b []byte) error {
-	var v any
-	d := json.NewDecoder(bytes.NewReader(b))
-	d.UseNumber()
-	if err := d.Decode(&v); err != nil {
+	text, err := numberOrString(b, `cpu must be cores (2, 0.5) or millicores ("500m")`)
+	if err != nil {
 		return err
-	}
-	var text string
-	switch x := v.(type) {
-	case json.Number:
-		text = x.String()
-	case string:
-		text = x
-	default:
-		return fmt.Errorf("cpu must be cores (2, 0.5) or millicores (\"500m\"), got %s", b)
 	}
 	n, err := jobspec.ParseCPU(text)
 	if err != nil {

@@ -37,18 +37,41 @@ func cdfPanel(b *strings.Builder, r *Results, x0, y0, pw, ph float64) {
 			lo, hi = math.Min(lo, p.V), math.Max(hi, p.V)
 		}
 	}
-	lo = math.Min(lo, 0)
+	// Latencies span decades (a tail of seconds over a body of
+	// milliseconds): a logarithmic axis then, a linear one otherwise.
+	logX := lo > 0 && hi/lo > 100
+	if !logX {
+		lo = math.Min(lo, 0)
+	}
 	if hi <= lo {
 		hi = lo + 1
 	}
 	X := func(v float64) float64 { return x0 + (v-lo)/(hi-lo)*pw }
+	var ticks []float64
+	if logX {
+		llo, lhi := math.Log10(lo), math.Log10(hi)
+		X = func(v float64) float64 { return x0 + (math.Log10(math.Max(v, lo))-llo)/(lhi-llo)*pw }
+		for e := math.Ceil(llo); e <= math.Floor(lhi); e++ {
+			ticks = append(ticks, math.Pow(10, e))
+		}
+	} else {
+		for k := 0; k <= 4; k++ {
+			ticks = append(ticks, lo+(hi-lo)*float64(k)/4)
+		}
+	}
 	Y := func(f float64) float64 { return y0 + ph - f*ph }
-	for k := 0; k <= 4; k++ {
-		v := lo + (hi-lo)*float64(k)/4
-		f := float64(k) / 4
+	for _, v := range ticks {
 		fmt.Fprintf(b, `<text x="%g" y="%g" text-anchor="middle">%s</text>`+"\n", X(v), y0+ph+16, num(v))
+		fmt.Fprintf(b, `<line x1="%g" y1="%g" x2="%g" y2="%g" stroke="#eee"/>`+"\n", X(v), y0, X(v), y0+ph)
+	}
+	for k := 0; k <= 4; k++ {
+		f := float64(k) / 4
 		fmt.Fprintf(b, `<text x="%g" y="%g" text-anchor="end">%.2f</text>`+"\n", x0-6, Y(f)+4, f)
 		fmt.Fprintf(b, `<line x1="%g" y1="%g" x2="%g" y2="%g" stroke="#eee"/>`+"\n", x0, Y(f), x0+pw, Y(f))
+	}
+	axisLabel := "value (CDF)"
+	if logX {
+		axisLabel = "value, log scale (CDF)"
 	}
 	for i, n := range names {
 		var pts []string
@@ -60,7 +83,7 @@ func cdfPanel(b *strings.Builder, r *Results, x0, y0, pw, ph float64) {
 		st := r.Metrics[n]
 		fmt.Fprintf(b, `<text x="%g" y="%g" fill="%s">%s  p50 %s  p95 %s</text>`+"\n", x0+8, y0+14+16*float64(i), c, html.EscapeString(n), num(st.P50), num(st.P95))
 	}
-	fmt.Fprintf(b, `<text x="%g" y="%g" text-anchor="middle">value (CDF)</text>`+"\n", x0+pw/2, y0+ph+34)
+	fmt.Fprintf(b, `<text x="%g" y="%g" text-anchor="middle">%s</text>`+"\n", x0+pw/2, y0+ph+34, axisLabel)
 }
 
 func barPanel(b *strings.Builder, r *Results, x0, y0, pw, ph float64) {

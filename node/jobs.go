@@ -212,11 +212,8 @@ func (n *Node) startMarket(ctx context.Context) error {
 	if n.repoPath == "" {
 		work = ""
 	}
-	capacity := jobspec.Resources{
-		MilliCPU: int64(n.capabilities().CPU * 1000),
-		Memory:   n.capabilities().Memory,
-		Disk:     n.capabilities().Disk,
-	}
+	caps := n.capabilities()
+	capacity := jobspec.Resources{MilliCPU: int64(caps.CPU * 1000), Memory: caps.Memory, Disk: caps.Disk}
 	m, err := market.New(ctx, market.Config{
 		Host:          n.Host,
 		Key:           n.key,

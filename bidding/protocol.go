@@ -80,6 +80,16 @@ const (
 	// announcement. It closes earlier once enough fully-local idle bids
 	// arrived.
 	DefaultBidWindow = 250 * time.Millisecond
+	// SolicitFanout is how many peers, picked at random among the
+	// announcement topic's, a job's first round asks directly when no data
+	// holder narrows the choice (the best Count of them, plus the
+	// requester, win: "power of d choices").
+	SolicitFanout = 2
+	// MaxSolicited bounds the peers a solicited round asks.
+	MaxSolicited = 16
+	// SolicitLookup bounds the DHT lookup of input providers before a
+	// job's first round.
+	SolicitLookup = time.Second
 	// DefaultReservationTTL is how long a bidder holds capacity for a bid.
 	DefaultReservationTTL = 5 * time.Second
 	// DefaultAwardTTL is how long an award may wait for its Accept

@@ -33,6 +33,9 @@ type Selector struct {
 	bids     map[peer.ID]received
 	awarded  map[peer.ID]bool
 	excluded map[peer.ID]bool
+	// asked are the peers a solicited round asked directly, each true once
+	// it answered (bid, declined, was refused or could not be reached).
+	asked map[peer.ID]bool
 }
 
 type received struct {
@@ -103,14 +106,64 @@ func (s *Selector) Offer(b *Bid, now time.Time) error {
 		return nil
 	}
 	s.bids[b.Bidder] = received{bid: *b, at: now}
+	s.answeredLocked(b.Bidder)
 	return nil
 }
 
-// Done reports whether the bid window can close at now (see WindowDone).
+// Solicit makes the current window a solicited round: only peers (the
+// requester itself included, when it bids) were asked, and the window may
+// close as soon as each of them answered. Restart ends it.
+func (s *Selector) Solicit(peers []peer.ID) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.asked = make(map[peer.ID]bool, len(peers))
+	for _, p := range peers {
+		s.asked[p] = false
+	}
+	for p := range s.bids {
+		s.answeredLocked(p)
+	}
+}
+
+// Solicited reports whether the current window is a solicited round.
+func (s *Selector) Solicited() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.asked) > 0
+}
+
+// Answered records that p will not bid in this window: it declined, its
+// bid was refused, or it could not be reached.
+func (s *Selector) Answered(p peer.ID) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.answeredLocked(p)
+}
+
+func (s *Selector) answeredLocked(p peer.ID) {
+	if _, ok := s.asked[p]; ok {
+		s.asked[p] = true
+	}
+}
+
+// Done reports whether the bid window can close at now (see WindowDone),
+// or, in a solicited round, every peer asked has answered.
 func (s *Selector) Done(now time.Time) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if len(s.asked) > 0 && s.allAnsweredLocked() {
+		return true
+	}
 	return windowDone(s.spec, s.openBidsLocked(time.Time{}), now.Sub(s.opened), s.window)
+}
+
+func (s *Selector) allAnsweredLocked() bool {
+	for _, done := range s.asked {
+		if !done {
+			return false
+		}
+	}
+	return true
 }
 
 // Deadline is when the current bid window closes at the latest.
@@ -177,6 +230,7 @@ func (s *Selector) Restart(now time.Time) {
 	defer s.mu.Unlock()
 	s.opened = now
 	s.bids = map[peer.ID]received{}
+	s.asked = nil
 }
 
 // Bids returns the bids held, ranked.

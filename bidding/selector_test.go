@@ -113,3 +113,46 @@ func TestSelectorOptions(t *testing.T) {
 		}
 	}
 }
+
+// A solicited round closes once every peer asked answered, whether with a
+// bid, a decline or nothing; a restart opens an unsolicited window.
+func TestSelectorSolicited(t *testing.T) {
+	ids := bidders(t, 3)
+	spec, _, job := testSpec(t)
+	s, err := NewSelector(job, spec, t0, WithWindow(time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	busy := func(i int) *Bid { // a holder with no free slot: not enough to close
+		return &Bid{JobCID: job, Bidder: ids[i], LocalBytes: 100, TotalBytes: 100, QueueDepth: 3, ReservationTTL: time.Second, IssuedAt: t0}
+	}
+	at := t0.Add(time.Millisecond)
+	if err := s.Offer(busy(0), at); err != nil { // arrives before Solicit
+		t.Fatal(err)
+	}
+	s.Solicit(ids)
+	if !s.Solicited() {
+		t.Fatal("not solicited")
+	}
+	if s.Done(at) {
+		t.Fatal("closed with 1 of 3 asked peers answered")
+	}
+	if err := s.Offer(busy(1), at); err != nil {
+		t.Fatal(err)
+	}
+	if s.Done(at) {
+		t.Fatal("closed with 2 of 3 asked peers answered")
+	}
+	s.Answered(ids[2]) // declined or unreachable
+	if !s.Done(at) {
+		t.Fatal("still open with every asked peer answered")
+	}
+	s.Restart(at)
+	if s.Solicited() || s.Done(at) {
+		t.Fatal("restart kept the solicited round")
+	}
+	s.Answered(ids[0]) // not asked in this window: no effect
+	if s.Done(at) {
+		t.Fatal("an answer closed an unsolicited window")
+	}
+}

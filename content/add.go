@@ -110,13 +110,32 @@ func (o AddOptions) resolve() (importParams, error) {
 // pinned (opts.Pin), so an interrupted Add never leaves a pin on a partial
 // DAG. Add closes node.
 func (s *Store) Add(ctx context.Context, node files.Node, opts AddOptions) (cid.Cid, error) {
-	defer node.Close()
-	if err := s.check(); err != nil {
+	roots, err := s.AddAll(ctx, []files.Node{node}, opts)
+	if err != nil {
 		return cid.Undef, err
+	}
+	return roots[0], nil
+}
+
+// AddAll imports each node as Add does, each under its own root, with one
+// datastore sync and one pin-set flush for all of them: for many small
+// imports (a job's stdout, stderr and outputs) those dominate. It returns
+// the roots in the order of nodes and closes every node.
+func (s *Store) AddAll(ctx context.Context, nodes []files.Node, opts AddOptions) ([]cid.Cid, error) {
+	defer func() {
+		for _, n := range nodes {
+			n.Close()
+		}
+	}()
+	if err := s.check(); err != nil {
+		return nil, err
+	}
+	if len(nodes) == 0 {
+		return nil, errors.New("content: add: nothing to add")
 	}
 	p, err := opts.resolve()
 	if err != nil {
-		return cid.Undef, err
+		return nil, err
 	}
 
 	unlock := s.bs.PinLock(ctx)
@@ -128,24 +147,27 @@ func (s *Store) Add(ctx context.Context, node files.Node, opts AddOptions) (cid.
 		ipld.MaxSizeBatchOption(addBatchMaxSize),
 		ipld.MaxNodesBatchOption(addBatchMaxNodes))
 	imp := &importer{dag: batch, p: p, progress: opts.Progress}
-	root, err := imp.add(ctx, node)
-	if err != nil {
-		return cid.Undef, fmt.Errorf("content: add: %w", err)
+	roots := make([]cid.Cid, 0, len(nodes))
+	for _, n := range nodes {
+		root, err := imp.add(ctx, n)
+		if err != nil {
+			return nil, fmt.Errorf("content: add: %w", err)
+		}
+		roots = append(roots, root.Cid())
 	}
 	if err := batch.Commit(); err != nil {
-		return cid.Undef, fmt.Errorf("content: add: write blocks: %w", err)
+		return nil, fmt.Errorf("content: add: write blocks: %w", err)
 	}
 	if err := s.cfg.Datastore.Sync(ctx, blocksNamespace); err != nil {
-		return cid.Undef, fmt.Errorf("content: add: sync blocks: %w", err)
+		return nil, fmt.Errorf("content: add: sync blocks: %w", err)
 	}
-	c := root.Cid()
 	if opts.Pin {
-		if err := s.pinLocked(ctx, c, true); err != nil {
-			return cid.Undef, fmt.Errorf("content: add: %w", err)
+		if err := s.pinAllLocked(ctx, true, roots...); err != nil {
+			return nil, fmt.Errorf("content: add: %w", err)
 		}
 	}
-	s.log.Debug("added", "cid", c, "bytes", imp.read, "pinned", opts.Pin)
-	return c, nil
+	s.log.Debug("added", "roots", roots, "bytes", imp.read, "pinned", opts.Pin)
+	return roots, nil
 }
 
 // importer turns a files.Node tree into UnixFS nodes.

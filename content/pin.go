@@ -44,17 +44,27 @@ func (s *Store) Pin(ctx context.Context, c cid.Cid, recursive bool) error {
 // pinLocked records the pin of a DAG that is already local and provides
 // it. The caller holds the pin lock.
 func (s *Store) pinLocked(ctx context.Context, c cid.Cid, recursive bool) error {
+	return s.pinAllLocked(ctx, recursive, c)
+}
+
+// pinAllLocked pins local DAGs with one flush of the pin set, then provides
+// them. The caller holds the pin lock.
+func (s *Store) pinAllLocked(ctx context.Context, recursive bool, cs ...cid.Cid) error {
 	mode := pin.Direct
 	if recursive {
 		mode = pin.Recursive
 	}
-	if err := s.pinner.PinWithMode(ctx, c, mode, ""); err != nil {
-		return fmt.Errorf("pin %s: %w", c, err)
+	for _, c := range cs {
+		if err := s.pinner.PinWithMode(ctx, c, mode, ""); err != nil {
+			return fmt.Errorf("pin %s: %w", c, err)
+		}
 	}
 	if err := s.pinner.Flush(ctx); err != nil {
-		return fmt.Errorf("pin %s: flush pins: %w", c, err)
+		return fmt.Errorf("pin %s: flush pins: %w", cs[0], err)
 	}
-	s.provideAsync(c)
+	for _, c := range cs {
+		s.provideAsync(c)
+	}
 	return nil
 }
 

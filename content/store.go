@@ -116,6 +116,8 @@ type Store struct {
 	mu       sync.Mutex // guards stopping and wg.Add
 	stopping bool
 
+	provides provideTracker
+
 	closed    atomic.Bool
 	closeOnce sync.Once
 	closeErr  error

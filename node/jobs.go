@@ -179,17 +179,18 @@ func (c *contentAdapter) Module(ctx context.Context, k cid.Cid, hints []peer.Add
 	return m.code, m.digest, nil
 }
 
-func (c *contentAdapter) AddDir(ctx context.Context, dir string) (cid.Cid, error) {
-	nd, err := content.OpenPath(dir, true)
+func (c *contentAdapter) Publish(ctx context.Context, stdout, stderr []byte, outputsDir string) ([3]cid.Cid, error) {
+	var roots [3]cid.Cid
+	dir, err := content.OpenPath(outputsDir, true)
 	if err != nil {
-		return cid.Undef, err
+		return roots, err
 	}
-	defer nd.Close()
-	return c.n.Content.Add(ctx, nd, content.AddOptions{Pin: true})
-}
-
-func (c *contentAdapter) AddBytes(ctx context.Context, data []byte) (cid.Cid, error) {
-	return c.n.Content.Add(ctx, files.NewBytesFile(data), content.AddOptions{Pin: true})
+	cs, err := c.n.Content.AddAll(ctx, []files.Node{files.NewBytesFile(stdout), files.NewBytesFile(stderr), dir}, content.AddOptions{Pin: true})
+	if err != nil {
+		return roots, err
+	}
+	copy(roots[:], cs)
+	return roots, nil
 }
 
 func (c *contentAdapter) FindProviders(ctx context.Context, k cid.Cid, max int) []peer.AddrInfo {

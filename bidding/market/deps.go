@@ -28,10 +28,10 @@ type Content interface {
 	// most max) and their sha256. Implementations may cache them: content
 	// is immutable.
 	Module(ctx context.Context, c cid.Cid, hints []peer.AddrInfo, max int64) ([]byte, [32]byte, error)
-	// AddDir imports a directory as UnixFS, pins it and provides it.
-	AddDir(ctx context.Context, dir string) (cid.Cid, error)
-	// AddBytes imports bytes as a UnixFS file, pins it and provides it.
-	AddBytes(ctx context.Context, data []byte) (cid.Cid, error)
+	// Publish imports a run's stdout and stderr as UnixFS files and its
+	// outputs directory as a UnixFS directory, pins and provides the three
+	// roots, and returns them in that order.
+	Publish(ctx context.Context, stdout, stderr []byte, outputsDir string) ([3]cid.Cid, error)
 	// FindProviders lists up to max providers of c from the DHT, bounded by
 	// ctx.
 	FindProviders(ctx context.Context, c cid.Cid, max int) []peer.AddrInfo

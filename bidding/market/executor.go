@@ -356,9 +356,13 @@ func (m *Market) heartbeats() {
 	}
 }
 
-// worker runs queued executions, one at a time per slot.
+// worker runs queued executions, one at a time per slot. A slot covers
+// fetching and running; publishing (imports, pins and syncs: disk-bound)
+// goes on outside it, at most maxPublishing per slot at once, so that the
+// next job starts meanwhile and concurrent syncs share one disk flush.
 func (m *Market) worker() {
 	defer m.wg.Done()
+	publishing := make(chan struct{}, maxPublishing)
 	for {
 		select {
 		case <-m.ctx.Done():
@@ -370,11 +374,10 @@ func (m *Market) worker() {
 			e.holdsSlot = true
 			m.mu.Unlock()
 			start := time.Now()
-			m.execute(e)
+			finish := m.execute(e)
 			m.mu.Lock()
 			m.running--
 			e.holdsSlot = false
-			delete(m.execs, e.award.AwardID)
 			d := time.Since(start)
 			if m.avgRun == 0 {
 				m.avgRun = d
@@ -382,14 +385,27 @@ func (m *Market) worker() {
 				m.avgRun = (m.avgRun*7 + d) / 8
 			}
 			m.mu.Unlock()
+			publishing <- struct{}{}
+			m.wg.Add(1)
+			go func() {
+				defer m.wg.Done()
+				defer func() { <-publishing }()
+				finish()
+				m.mu.Lock()
+				delete(m.execs, e.award.AwardID)
+				m.mu.Unlock()
+			}()
 		}
 	}
 }
 
-// execute runs one award to its receipt.
-func (m *Market) execute(e *execution) {
+// maxPublishing bounds the runs of one slot that publish at once.
+const maxPublishing = 4
+
+// execute fetches and runs one award; the function it returns publishes
+// the outputs and sends the receipt.
+func (m *Market) execute(e *execution) (finish func()) {
 	ctx, cancel := context.WithCancel(m.ctx)
-	defer cancel()
 	e.mu.Lock()
 	e.cancel = cancel
 	cancelled := e.cancelled
@@ -397,21 +413,28 @@ func (m *Market) execute(e *execution) {
 
 	rc := &bidding.Receipt{Version: bidding.WireVersion, JobCID: e.award.JobCID, AwardID: e.award.AwardID,
 		Requester: e.award.Requester, Executor: m.self, StartedAt: time.Now()}
+	var ran *ranTask
 	state := bidding.AwardCompleted
 	if cancelled {
 		rc.ErrorCode, rc.Error = bidding.CodeCancelled, "cancelled before it started"
 		state = bidding.AwardCancelled
 	} else {
-		state = m.runTask(ctx, e, rc)
+		ran, state = m.runTask(ctx, e, rc)
 	}
-	rc.FinishedAt = time.Now()
-	rc.Timings.Total = rc.FinishedAt.Sub(rc.StartedAt)
-	block, _, err := bidding.EncodeReceipt(m.cfg.Key, rc)
-	if err != nil {
-		m.log.Error("cannot sign receipt", "award", e.rec.ID, "err", err)
-		return
+	return func() {
+		defer cancel()
+		if ran != nil {
+			state = m.publish(ctx, e, rc, ran)
+		}
+		rc.FinishedAt = time.Now()
+		rc.Timings.Total = rc.FinishedAt.Sub(rc.StartedAt)
+		block, _, err := bidding.EncodeReceipt(m.cfg.Key, rc)
+		if err != nil {
+			m.log.Error("cannot sign receipt", "award", e.rec.ID, "err", err)
+			return
+		}
+		m.finishAward(e, state, block)
 	}
-	m.finishAward(e, state, block)
 }
 
 // finishAward stores the receipt and sends it to the watchers.
@@ -434,22 +457,41 @@ func (m *Market) finishAward(e *execution, state bidding.AwardState, block []byt
 	close(e.done)
 }
 
-// runTask fetches, runs and publishes; it fills rc and returns the final
-// award state.
-func (m *Market) runTask(ctx context.Context, e *execution, rc *bidding.Receipt) bidding.AwardState {
+// ranTask is a run to publish.
+type ranTask struct {
+	dir  string // the run's work directory, removed once published
+	task *exec.Task
+	res  *exec.Result
+	err  error
+}
+
+// failReceipt records a failure in rc and returns the award's final state.
+func failReceipt(rc *bidding.Receipt, code bidding.Code, format string, args ...any) bidding.AwardState {
+	rc.ErrorCode, rc.Error = code, truncate(fmt.Sprintf(format, args...), bidding.MaxErrorLen)
+	if code == bidding.CodeCancelled {
+		return bidding.AwardCancelled
+	}
+	return bidding.AwardFailed
+}
+
+// runTask fetches what the job needs and runs it. It returns the run to
+// publish, or nil and the final award state (filled in rc) when the job
+// ended before it ran.
+func (m *Market) runTask(ctx context.Context, e *execution, rc *bidding.Receipt) (*ranTask, bidding.AwardState) {
 	spec := e.spec
-	fail := func(code bidding.Code, format string, args ...any) bidding.AwardState {
-		rc.ErrorCode, rc.Error = code, truncate(fmt.Sprintf(format, args...), bidding.MaxErrorLen)
-		if code == bidding.CodeCancelled {
-			return bidding.AwardCancelled
-		}
-		return bidding.AwardFailed
+	fail := func(code bidding.Code, format string, args ...any) (*ranTask, bidding.AwardState) {
+		return nil, failReceipt(rc, code, format, args...)
 	}
 	dir, err := os.MkdirTemp(m.cfg.WorkDir, "run-")
 	if err != nil {
 		return fail(bidding.CodeEngineError, "work dir: %v", err)
 	}
-	defer os.RemoveAll(dir)
+	handedOver := false
+	defer func() {
+		if !handedOver {
+			os.RemoveAll(dir)
+		}
+	}()
 
 	// Fetch what we lack.
 	m.status(e, bidding.PhaseFetching)
@@ -515,24 +557,31 @@ func (m *Market) runTask(ctx context.Context, e *execution, rc *bidding.Receipt)
 	t1 := time.Now()
 	res, runErr := m.cfg.Runner.Run(ctx, engine, task)
 	rc.Timings.Run = time.Since(t1)
+	handedOver = true
+	return &ranTask{dir: dir, task: task, res: res, err: runErr}, bidding.AwardCompleted
+}
 
+// publish imports, pins and provides a run's stdout, stderr and outputs,
+// fills rc and returns the award's final state.
+func (m *Market) publish(ctx context.Context, e *execution, rc *bidding.Receipt, r *ranTask) bidding.AwardState {
+	defer os.RemoveAll(r.dir)
+	spec, task, res, runErr := e.spec, r.task, r.res, r.err
+	fail := func(code bidding.Code, format string, args ...any) bidding.AwardState {
+		return failReceipt(rc, code, format, args...)
+	}
 	m.status(e, bidding.PhasePublishing)
 	t2 := time.Now()
 	if res != nil {
 		rc.ExitCode = res.ExitCode
-		if c, err := m.cfg.Content.AddBytes(ctx, res.Stdout); err == nil {
-			rc.Stdout = c
+		err := os.MkdirAll(task.OutputsDir, 0o700)
+		var roots [3]cid.Cid
+		if err == nil {
+			roots, err = m.cfg.Content.Publish(ctx, res.Stdout, res.Stderr, task.OutputsDir)
 		}
-		if c, err := m.cfg.Content.AddBytes(ctx, res.Stderr); err == nil {
-			rc.Stderr = c
+		if err != nil && runErr == nil {
+			return fail(bidding.CodePublishFailed, "outputs: %v", err)
 		}
-		if err := os.MkdirAll(task.OutputsDir, 0o700); err == nil {
-			c, err := m.cfg.Content.AddDir(ctx, task.OutputsDir)
-			if err != nil && runErr == nil {
-				return fail(bidding.CodePublishFailed, "outputs: %v", err)
-			}
-			rc.OutputsRoot = c
-		}
+		rc.Stdout, rc.Stderr, rc.OutputsRoot = roots[0], roots[1], roots[2]
 	}
 	rc.Timings.Publish = time.Since(t2)
 	switch {

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -26,8 +28,6 @@ var (
 	// ErrAwardLost: the executor declined, died or failed retryably; the
 	// requester moves on to the next bid.
 	errAwardLost = errors.New("award lost")
-	// errPlacedLocally: the requester's own bid closed the window at once.
-	errPlacedLocally = errors.New("placed locally")
 )
 
 // sink routes bids of a job in its bid window to its selector.
@@ -260,6 +260,7 @@ func (m *Market) runJob(ctx context.Context, id cid.Cid) {
 	}
 
 	backoffAttempt := 0
+	solicit := true // the first round asks chosen peers only
 	for want != 0 {
 		if ctx.Err() != nil {
 			return
@@ -275,21 +276,24 @@ func (m *Market) runJob(ctx context.Context, id cid.Cid) {
 			m.update(id, func(j *Job) {
 				j.Attempts = run.attempt
 				j.State = Bidding
-				j.log(Event{Type: "announce", State: Bidding, Message: fmt.Sprintf("announced (attempt %d)", run.attempt)})
 			})
-			switch err := m.announce(ctx, id, spec, run.attempt, sk); {
-			case errors.Is(err, errPlacedLocally):
-				m.update(id, func(j *Job) {
-					j.log(Event{Type: "announce", Message: "not announced: this node bids idle and holds every input"})
-				})
-			case err != nil:
+			round, err := m.announce(ctx, id, spec, run.attempt, sk, solicit)
+			solicit = false
+			if err != nil {
 				m.log.Warn("announce failed", "job", id, "err", err)
+				round = fmt.Sprintf("announcement failed: %v", err)
 			}
+			m.update(id, func(j *Job) {
+				j.log(Event{Type: "announce", State: Bidding, Message: fmt.Sprintf("attempt %d: %s", run.attempt, round)})
+			})
 			if !m.awaitWindow(ctx, sk) {
 				return
 			}
 			picks = sel.Pick(time.Now())
 			sk.releaseAll()
+			if len(picks) == 0 && sel.Solicited() {
+				continue // nobody asked can run it: announce to all at once
+			}
 		}
 		if len(picks) == 0 {
 			wait := bidding.NextAnnounce(backoffAttempt)
@@ -409,17 +413,19 @@ func (m *Market) awaitWindow(ctx context.Context, sk *sink) bool {
 	}
 }
 
-// announce publishes the job on the topic, bids on it locally, and asks the
-// DHT providers of its inputs directly.
-func (m *Market) announce(ctx context.Context, id cid.Cid, spec *jobspec.Spec, attempt int, sk *sink) error {
+// announce bids on the job locally, then asks for bids: in a solicited
+// round only the peers solicitTargets picks, each directly over a stream;
+// otherwise everyone, on the topic, and the DHT providers of its inputs
+// directly. It returns what it did, for the job's log.
+func (m *Market) announce(ctx context.Context, id cid.Cid, spec *jobspec.Spec, attempt int, sk *sink, solicit bool) (string, error) {
 	a, err := bidding.NewAnnounce(spec, m.self, m.addrs(), attempt, time.Now())
 	if err != nil {
-		return err
+		return "", err
 	}
 	a.Certs = m.certs()
 	data, err := bidding.Seal(m.cfg.Key, a)
 	if err != nil {
-		return err
+		return "", err
 	}
 	// Our own bid first, in-process. When it alone closes the window (this
 	// node is idle and holds every input, or the job is stateless), nobody
@@ -433,24 +439,89 @@ func (m *Market) announce(ctx context.Context, id cid.Cid, spec *jobspec.Spec, a
 		m.deliverDecline(r)
 	}
 	if sk.sel.Done(time.Now()) {
-		return errPlacedLocally
+		return "not announced: this node bids idle and holds every input", nil
+	}
+	if solicit {
+		if targets := m.solicitTargets(ctx, spec); len(targets) > 0 {
+			ids := make([]peer.ID, len(targets))
+			for i, p := range targets {
+				ids[i] = p.ID
+			}
+			sk.sel.Solicit(ids)
+			for _, p := range targets {
+				m.wg.Add(1)
+				go func() {
+					defer m.wg.Done()
+					m.ask(ctx, p, data, sk)
+				}()
+			}
+			return fmt.Sprintf("asked %d peer(s) directly: %s", len(targets), shortList(ids)), nil
+		}
 	}
 	if len(spec.Inputs) > 0 {
 		m.wg.Add(1)
 		go func() {
 			defer m.wg.Done()
-			m.askProviders(ctx, spec, data)
+			m.askProviders(ctx, spec, data, sk)
 		}()
 	}
 	if err := m.topic.Publish(ctx, data); err != nil {
-		return fmt.Errorf("publish announcement: %w", err)
+		return "", fmt.Errorf("publish announcement: %w", err)
 	}
-	return nil
+	return "announced to all on the topic", nil
+}
+
+// solicitTargets picks the peers a job's first round asks, so that a
+// network of any size answers it with a handful of bids: the DHT providers
+// of its inputs (they bid best); for a job without inputs or that may run
+// anywhere, also SolicitFanout peers of the topic at random (the requester
+// bids too), or its named executors. Nil means: ask everyone. Ops jobs,
+// which want every node, are never solicited.
+func (m *Market) solicitTargets(ctx context.Context, spec *jobspec.Spec) []peer.AddrInfo {
+	if spec.Type == jobspec.Ops {
+		return nil
+	}
+	seen := map[peer.ID]bool{m.self: true}
+	var out []peer.AddrInfo
+	add := func(ai peer.AddrInfo) {
+		if seen[ai.ID] || len(out) >= bidding.MaxSolicited || !m.eligible(spec, ai.ID) {
+			return
+		}
+		seen[ai.ID] = true
+		out = append(out, ai)
+	}
+	if len(spec.Inputs) > 0 {
+		fctx, cancel := context.WithTimeout(ctx, bidding.SolicitLookup)
+		for _, in := range spec.Inputs {
+			for _, p := range m.cfg.Content.FindProviders(fctx, in.CID, 8) {
+				add(p)
+			}
+		}
+		cancel()
+		if spec.Constraints.Locality != jobspec.Anywhere {
+			return out
+		}
+	}
+	var pool []peer.ID
+	if named := spec.Constraints.Executors.Peers; len(named) > 0 {
+		pool = slices.Clone(named)
+	} else {
+		pool = m.topic.ListPeers()
+	}
+	rand.Shuffle(len(pool), func(i, k int) { pool[i], pool[k] = pool[k], pool[i] })
+	fanout := len(out) + max(spec.Count, 1) + bidding.SolicitFanout - 1
+	for _, p := range pool {
+		if len(out) >= fanout {
+			break
+		}
+		add(peer.AddrInfo{ID: p})
+	}
+	return out
 }
 
 // askProviders sends the announcement directly to the DHT providers of the
 // job's inputs, so data holders hear of it even when gossip drops it.
-func (m *Market) askProviders(ctx context.Context, spec *jobspec.Spec, data []byte) {
+func (m *Market) askProviders(ctx context.Context, spec *jobspec.Spec, data []byte, sk *sink) {
 	fctx, cancel := context.WithTimeout(ctx, DefaultProviderAsk)
 	defer cancel()
 	asked := map[peer.ID]bool{m.self: true}
@@ -462,41 +533,66 @@ func (m *Market) askProviders(ctx context.Context, spec *jobspec.Spec, data []by
 			}
 			asked[p.ID] = true
 			wg.Add(1)
-			go func(p peer.AddrInfo) {
+			go func() {
 				defer wg.Done()
-				if len(p.Addrs) > 0 {
-					m.cfg.Host.Peerstore().AddAddrs(p.ID, p.Addrs, time.Minute)
-				}
-				s, err := m.openStream(ctx, p.ID, bidding.ProtocolBid)
-				if err != nil {
-					return
-				}
-				defer s.Close()
-				deadline(s, bidding.StreamTimeout)
-				if err := bidding.WriteMsg(s, data); err != nil {
-					return
-				}
-				msg, _, err := recv(s, bidding.MaxMessageSize, bidding.KindBid, bidding.KindDecline)
-				if err != nil || msg.Signer() != p.ID {
-					return // answered over gossip already, or nothing to say
-				}
-				switch r := msg.(type) {
-				case *bidding.Bid:
-					done := make(chan struct{})
-					if m.deliverBid(r, func() { close(done) }) {
-						select { // keep the stream while the bid is in contention
-						case <-done:
-						case <-ctx.Done():
-						case <-time.After(bidding.DefaultReservationTTL):
-						}
-					}
-				case *bidding.Decline:
-					m.deliverDecline(r)
-				}
-			}(p)
+				m.ask(ctx, p, data, sk)
+			}()
 		}
 	}
 	wg.Wait()
+}
+
+// ask sends a sealed announcement to p over ProtocolBid and takes its
+// answer. A bid keeps the stream open while it is in contention; anything
+// else (a decline, no answer, a refused bid) tells the job's selector that
+// p will not bid in this window.
+func (m *Market) ask(ctx context.Context, p peer.AddrInfo, data []byte, sk *sink) {
+	answered := false
+	defer func() {
+		if !answered {
+			sk.sel.Answered(p.ID)
+			sk.poke()
+		}
+	}()
+	if len(p.Addrs) > 0 {
+		m.cfg.Host.Peerstore().AddAddrs(p.ID, p.Addrs, time.Minute)
+	}
+	s, err := m.openStream(ctx, p.ID, bidding.ProtocolBid)
+	if err != nil {
+		return
+	}
+	defer s.Close()
+	deadline(s, bidding.StreamTimeout)
+	if err := bidding.WriteMsg(s, data); err != nil {
+		return
+	}
+	msg, _, err := recv(s, bidding.MaxMessageSize, bidding.KindBid, bidding.KindDecline)
+	if err != nil || msg.Signer() != p.ID {
+		return // answered over gossip already, or nothing to say
+	}
+	switch r := msg.(type) {
+	case *bidding.Bid:
+		done := make(chan struct{})
+		if m.deliverBid(r, func() { close(done) }) {
+			answered = true
+			select { // keep the stream while the bid is in contention
+			case <-done:
+			case <-ctx.Done():
+			case <-time.After(bidding.DefaultReservationTTL):
+			}
+		}
+	case *bidding.Decline:
+		m.deliverDecline(r)
+		answered = true
+	}
+}
+
+func shortList(ps []peer.ID) string {
+	out := make([]string, len(ps))
+	for i, p := range ps {
+		out[i] = short(p.String())
+	}
+	return strings.Join(out, ", ")
 }
 
 // deliverBid hands a verified bid to its job's bid window and reports
@@ -513,6 +609,8 @@ func (m *Market) deliverBid(b *bidding.Bid, release func()) bool {
 	if err := sk.sel.Offer(b, time.Now()); err != nil {
 		m.log.Debug("bid refused", "job", b.JobCID, "bidder", b.Bidder, "err", err)
 		m.ignoredBid(b, err)
+		sk.sel.Answered(b.Bidder)
+		sk.poke()
 		return false
 	}
 	sk.hold(release)
@@ -538,6 +636,13 @@ const maxRecorded = 256
 
 // deliverDecline records a bidder's refusal of an announcement.
 func (m *Market) deliverDecline(d *bidding.Decline) {
+	m.mu.Lock()
+	sk := m.sinks[d.JobCID]
+	m.mu.Unlock()
+	if sk != nil {
+		sk.sel.Answered(d.Bidder)
+		sk.poke()
+	}
 	m.update(d.JobCID, func(j *Job) {
 		for _, x := range j.Declines {
 			if x.Peer == d.Bidder.String() && x.Code == string(d.Code) {

@@ -25,13 +25,19 @@ func jobNet(t *testing.T, n int, labels ...[]string) []*testnet.Daemon {
 
 func jobNetTB(t testing.TB, n int, labels ...[]string) []*testnet.Daemon {
 	t.Helper()
+	// Windows close early on fully-local idle bids; the bound only matters
+	// for ops jobs and when the best bidder is slow, which under the race
+	// detector on 2 cores it can be.
+	return jobNetWindow(t, n, 2*time.Second, labels...)
+}
+
+// jobNetWindow is jobNetTB with the given bid window (0: the default).
+func jobNetWindow(t testing.TB, n int, window time.Duration, labels ...[]string) []*testnet.Daemon {
+	t.Helper()
 	short := testnet.EditConfig(func(c *node.Config) {
 		c.Content.FindProvidersTimeout = node.Duration(2 * time.Second)
 		c.Jobs.DisableDocker = true
-		// Windows close early on fully-local idle bids; the bound only
-		// matters for ops jobs and when the best bidder is slow, which
-		// under the race detector on 2 cores it can be.
-		c.Jobs.BidWindow = node.Duration(2 * time.Second)
+		c.Jobs.BidWindow = node.Duration(window)
 	})
 	first := testnet.Start(t, testnet.Options{Configure: short, InitArgs: labelArgs(labels, 0)})
 	ds := []*testnet.Daemon{first}
@@ -325,6 +331,9 @@ func TestJobOpsRunsEverywhere(t *testing.T) {
 		seen[r.Executor] = true
 	}
 	if j.State != market.Completed || len(j.Receipts) != 4 || len(seen) != 4 {
+		for _, e := range j.Events {
+			t.Logf("%s %s %s", e.Time.Format("05.000"), e.Type, e.Message)
+		}
 		t.Fatalf("ops job: %s, %d receipts from %d nodes", j.State, len(j.Receipts), len(seen))
 	}
 }

@@ -87,6 +87,11 @@ const (
 	SolicitFanout = 2
 	// MaxSolicited bounds the peers a solicited round asks.
 	MaxSolicited = 16
+	// SolicitedWindowFactor: a solicited round's window closes once every
+	// peer asked answered, and at the latest after this many bid windows
+	// (1 s by default): the few peers asked are those expected to win, and
+	// a data holder under load may take longer than 250 ms to answer.
+	SolicitedWindowFactor = 4
 	// SolicitLookup bounds the DHT lookup of input providers before a
 	// job's first round.
 	SolicitLookup = time.Second

@@ -110,12 +110,16 @@ func (s *Selector) Offer(b *Bid, now time.Time) error {
 	return nil
 }
 
-// Solicit makes the current window a solicited round: only peers (the
-// requester itself included, when it bids) were asked, and the window may
-// close as soon as each of them answered. Restart ends it.
-func (s *Selector) Solicit(peers []peer.ID) {
+// Solicit makes the current window a solicited round, whose asks go out
+// at now: only peers (and the requester itself, which answers in-process
+// before) were asked, and the window may close as soon as each of them
+// answered, and at the latest SolicitedWindowFactor times the bid window
+// after now (not after the lookup that chose the peers). Restart ends the
+// round.
+func (s *Selector) Solicit(peers []peer.ID, now time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.opened = now
 	s.asked = make(map[peer.ID]bool, len(peers))
 	for _, p := range peers {
 		s.asked[p] = false
@@ -154,7 +158,7 @@ func (s *Selector) Done(now time.Time) bool {
 	if len(s.asked) > 0 && s.allAnsweredLocked() {
 		return true
 	}
-	return windowDone(s.spec, s.openBidsLocked(time.Time{}), now.Sub(s.opened), s.window)
+	return windowDone(s.spec, s.openBidsLocked(time.Time{}), now.Sub(s.opened), s.boundLocked())
 }
 
 func (s *Selector) allAnsweredLocked() bool {
@@ -170,7 +174,17 @@ func (s *Selector) allAnsweredLocked() bool {
 func (s *Selector) Deadline() time.Time {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.opened.Add(s.window)
+	return s.opened.Add(s.boundLocked())
+}
+
+// boundLocked is the longest the current window stays open: a solicited
+// round waits SolicitedWindowFactor times longer for the few peers it asked
+// (it closes as soon as they answered).
+func (s *Selector) boundLocked() time.Duration {
+	if len(s.asked) > 0 {
+		return SolicitedWindowFactor * s.window
+	}
+	return s.window
 }
 
 // Pick returns the bids to award now (see Select) and marks their bidders

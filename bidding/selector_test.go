@@ -130,7 +130,10 @@ func TestSelectorSolicited(t *testing.T) {
 	if err := s.Offer(busy(0), at); err != nil { // arrives before Solicit
 		t.Fatal(err)
 	}
-	s.Solicit(ids)
+	s.Solicit(ids, at)
+	if want := at.Add(SolicitedWindowFactor * time.Second); s.Deadline() != want {
+		t.Fatalf("solicited window closes at %s, want %s", s.Deadline(), want)
+	}
 	if !s.Solicited() {
 		t.Fatal("not solicited")
 	}
@@ -142,6 +145,9 @@ func TestSelectorSolicited(t *testing.T) {
 	}
 	if s.Done(at) {
 		t.Fatal("closed with 2 of 3 asked peers answered")
+	}
+	if !s.Done(at.Add(SolicitedWindowFactor * time.Second)) {
+		t.Fatal("solicited window open past its bound")
 	}
 	s.Answered(ids[2]) // declined or unreachable
 	if !s.Done(at) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 
 	pin "github.com/ipfs/boxo/pinning/pinner"
 	"github.com/ipfs/go-cid"
@@ -54,13 +55,28 @@ func (s *Store) pinAllLocked(ctx context.Context, recursive bool, cs ...cid.Cid)
 	if recursive {
 		mode = pin.Recursive
 	}
+	fresh := 0
 	for _, c := range cs {
+		// Re-pinning a root this Store pinned recursively already would
+		// walk its DAG and rewrite its pin for nothing: jobs pin the same
+		// empty stderr and outputs directory over and over.
+		if recursive && s.pinned.has(c) {
+			continue
+		}
 		if err := s.pinner.PinWithMode(ctx, c, mode, ""); err != nil {
 			return fmt.Errorf("pin %s: %w", c, err)
 		}
+		fresh++
 	}
-	if err := s.pinner.Flush(ctx); err != nil {
-		return fmt.Errorf("pin %s: flush pins: %w", cs[0], err)
+	if fresh > 0 {
+		if err := s.pinner.Flush(ctx); err != nil {
+			return fmt.Errorf("pin %s: flush pins: %w", cs[0], err)
+		}
+	}
+	if recursive {
+		for _, c := range cs {
+			s.pinned.add(c)
+		}
 	}
 	for _, c := range cs {
 		s.provideAsync(c)
@@ -74,6 +90,7 @@ func (s *Store) Unpin(ctx context.Context, c cid.Cid) error {
 	if err := s.check(); err != nil {
 		return err
 	}
+	s.pinned.remove(c)
 	if err := s.pinner.Unpin(ctx, c, true); err != nil {
 		if errors.Is(err, pin.ErrNotPinned) {
 			return fmt.Errorf("content: unpin %s: %w", c, ErrNotPinned)
@@ -121,4 +138,36 @@ func (s *Store) IsPinned(ctx context.Context, c cid.Cid) (bool, error) {
 	}
 	_, ok, err = s.pinner.IsPinnedWithType(ctx, c, pin.Direct)
 	return ok, err
+}
+
+// pinnedSet remembers roots this Store pinned recursively (at most
+// maxPinnedSet; forgotten ones are simply pinned again). Pins change only
+// through the Store, which removes a root here before unpinning it.
+type pinnedSet struct {
+	mu sync.Mutex
+	m  map[cid.Cid]struct{}
+}
+
+const maxPinnedSet = 4096
+
+func (p *pinnedSet) has(c cid.Cid) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	_, ok := p.m[c]
+	return ok
+}
+
+func (p *pinnedSet) add(c cid.Cid) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.m == nil || len(p.m) >= maxPinnedSet {
+		p.m = map[cid.Cid]struct{}{}
+	}
+	p.m[c] = struct{}{}
+}
+
+func (p *pinnedSet) remove(c cid.Cid) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	delete(p.m, c)
 }

@@ -117,6 +117,7 @@ type Store struct {
 	stopping bool
 
 	provides provideTracker
+	pinned   pinnedSet
 
 	closed    atomic.Bool
 	closeOnce sync.Once

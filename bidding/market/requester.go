@@ -447,7 +447,7 @@ func (m *Market) announce(ctx context.Context, id cid.Cid, spec *jobspec.Spec, a
 			for i, p := range targets {
 				ids[i] = p.ID
 			}
-			sk.sel.Solicit(ids)
+			sk.sel.Solicit(ids, time.Now())
 			for _, p := range targets {
 				m.wg.Add(1)
 				go func() {
@@ -464,6 +464,13 @@ func (m *Market) announce(ctx context.Context, id cid.Cid, spec *jobspec.Spec, a
 			defer m.wg.Done()
 			m.askProviders(ctx, spec, data, sk)
 		}()
+	}
+	if spec.Type == jobspec.Ops {
+		// An ops job wants every node: its window may close once every
+		// peer of the topic answered, and waits longer for slow ones.
+		if peers := m.topic.ListPeers(); len(peers) > 0 {
+			sk.sel.Solicit(peers, time.Now())
+		}
 	}
 	if err := m.topic.Publish(ctx, data); err != nil {
 		return "", fmt.Errorf("publish announcement: %w", err)

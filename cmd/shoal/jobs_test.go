@@ -334,6 +334,12 @@ func TestJobOpsRunsEverywhere(t *testing.T) {
 		for _, e := range j.Events {
 			t.Logf("%s %s %s", e.Time.Format("05.000"), e.Type, e.Message)
 		}
+		for _, b := range j.Bids {
+			t.Logf("bid from %s at %s", b.Peer, b.Received.Format("05.000"))
+		}
+		for _, d := range ds {
+			t.Logf("node %s", d.ID)
+		}
 		t.Fatalf("ops job: %s, %d receipts from %d nodes", j.State, len(j.Receipts), len(seen))
 	}
 }

@@ -7,10 +7,12 @@ import (
 	"fmt"
 	"github.com/shoalnet/shoal/bidding"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
 	ds "github.com/ipfs/go-datastore"
+	"github.com/ipfs/go-datastore/namespace"
 	"github.com/ipfs/go-datastore/query"
 )
 
@@ -124,39 +126,106 @@ func (j *Job) log(e Event) {
 }
 
 // JobStore persists job records in a datastore and fans their events out to
-// watchers. Jobs in flight are kept whole in memory; finished ones only as a
-// small summary (for List), their records read from the datastore when
-// asked for, so memory does not grow with the number of jobs run.
+// watchers. Jobs in flight are kept whole in memory; finished ones only in
+// the datastore, each with a small summary record (for List) beside it, so
+// memory does not grow with the number of jobs run.
 type JobStore struct {
-	d ds.Datastore
+	d   ds.Datastore // records, "/<job ID>"
+	sum ds.Datastore // summaries, "/s/<job ID>"
 
 	mu       sync.Mutex
 	live     map[string]*Job // jobs not finished: the whole record
-	index    map[string]*Job // every job: a summary (no events, bids, awards, receipts)
 	watchers map[string]map[chan Event]struct{}
 }
 
-// OpenJobStore loads the job records of d.
+// OpenJobStore opens the job records of d (the job namespace of the node's
+// store) and loads the jobs in flight.
 func OpenJobStore(ctx context.Context, d ds.Datastore) (*JobStore, error) {
-	s := &JobStore{d: d, live: map[string]*Job{}, index: map[string]*Job{}, watchers: map[string]map[chan Event]struct{}{}}
-	// d is the job namespace of the node's store; a Prefix through the
-	// namespace wrapper finds nothing on pebble, so list it all.
-	res, err := d.Query(ctx, query.Query{})
+	s := &JobStore{d: d, sum: namespace.Wrap(d, ds.NewKey("/s")), live: map[string]*Job{}, watchers: map[string]map[chan Event]struct{}{}}
+	sums, err := s.summaries(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if len(sums) == 0 {
+		// A store written before summaries existed: make them.
+		if sums, err = s.summarize(ctx); err != nil {
+			return nil, err
+		}
+	}
+	for _, x := range sums {
+		if x.State.Terminal() {
+			continue
+		}
+		j, err := s.read(ctx, x.ID)
+		switch {
+		case errors.Is(err, ErrJobNotFound):
+			// Interrupted before its record was first written: the
+			// submitter got no job ID.
+			_ = s.sum.Delete(ctx, jobKey(x.ID))
+			continue
+		case err != nil:
+			return nil, err
+		}
+		if j.State.Terminal() { // interrupted between record and summary
+			if err := s.persistLocked(ctx, j); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		s.live[j.ID] = j
+	}
+	return s, nil
+}
+
+// summaries lists the summary records.
+func (s *JobStore) summaries(ctx context.Context) ([]*Job, error) {
+	// A Prefix through a namespace wrapper finds nothing on pebble: list
+	// the summaries' own namespace whole.
+	res, err := s.sum.Query(ctx, query.Query{})
+	if err != nil {
+		return nil, fmt.Errorf("list jobs: %w", err)
+	}
+	defer res.Close()
+	var out []*Job
+	for r := range res.Next() {
+		if r.Error != nil {
+			return nil, fmt.Errorf("list jobs: %w", r.Error)
+		}
+		var j Job
+		if err := json.Unmarshal(r.Value, &j); err != nil {
+			return nil, fmt.Errorf("job summary %s is corrupt: %w", r.Key, err)
+		}
+		out = append(out, &j)
+	}
+	return out, nil
+}
+
+// summarize writes the summary of every record and returns them.
+func (s *JobStore) summarize(ctx context.Context) ([]*Job, error) {
+	res, err := s.d.Query(ctx, query.Query{})
 	if err != nil {
 		return nil, fmt.Errorf("load jobs: %w", err)
 	}
 	defer res.Close()
+	var out []*Job
 	for r := range res.Next() {
 		if r.Error != nil {
 			return nil, fmt.Errorf("load jobs: %w", r.Error)
+		}
+		if ds.RawKey(r.Key).Parent().String() != "/" {
+			continue // a summary
 		}
 		var j Job
 		if err := json.Unmarshal(r.Value, &j); err != nil {
 			return nil, fmt.Errorf("job record %s is corrupt: %w", r.Key, err)
 		}
-		s.keepLocked(&j)
+		x := summary(&j)
+		if err := s.putSummary(ctx, x); err != nil {
+			return nil, err
+		}
+		out = append(out, x)
 	}
-	return s, nil
+	return out, nil
 }
 
 func jobKey(id string) ds.Key { return ds.NewKey("/" + id) }
@@ -167,9 +236,8 @@ func summary(j *Job) *Job {
 		Created: j.Created, Updated: j.Updated, Attempts: j.Attempts, Error: j.Error}
 }
 
-// keepLocked files j in the index, and in live while it is not finished.
+// keepLocked keeps j in memory while it is not finished.
 func (s *JobStore) keepLocked(j *Job) {
-	s.index[j.ID] = summary(j)
 	if j.State.Terminal() {
 		delete(s.live, j.ID)
 	} else {
@@ -183,10 +251,17 @@ func (s *JobStore) loadLocked(ctx context.Context, id string) (*Job, error) {
 	if j, ok := s.live[id]; ok {
 		return j, nil
 	}
-	if _, ok := s.index[id]; !ok {
-		return nil, fmt.Errorf("%w: %s", ErrJobNotFound, id)
+	return s.read(ctx, id)
+}
+
+func (s *JobStore) read(ctx context.Context, id string) (*Job, error) {
+	if strings.ContainsAny(id, "/") || id == "" {
+		return nil, fmt.Errorf("%w: %q", ErrJobNotFound, id)
 	}
 	b, err := s.d.Get(ctx, jobKey(id))
+	if errors.Is(err, ds.ErrNotFound) {
+		return nil, fmt.Errorf("%w: %s", ErrJobNotFound, id)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("read job %s: %w", id, err)
 	}
@@ -201,8 +276,18 @@ func (s *JobStore) loadLocked(ctx context.Context, id string) (*Job, error) {
 func (s *JobStore) Create(ctx context.Context, j *Job) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, ok := s.index[j.ID]; ok {
+	if _, ok := s.live[j.ID]; ok {
 		return fmt.Errorf("%w: %s", ErrJobExists, j.ID)
+	}
+	if _, err := s.read(ctx, j.ID); err == nil {
+		return fmt.Errorf("%w: %s", ErrJobExists, j.ID)
+	} else if !errors.Is(err, ErrJobNotFound) {
+		return err
+	}
+	// The summary first: a job listed without a record is dropped when
+	// the store opens; a record without a summary would be lost to List.
+	if err := s.putSummary(ctx, summary(j)); err != nil {
+		return err
 	}
 	if err := s.persistLocked(ctx, j); err != nil {
 		return err
@@ -253,6 +338,7 @@ func (s *JobStore) Update(ctx context.Context, id string, fn func(j *Job) error)
 	return nil
 }
 
+// persistLocked writes j's record, then its summary.
 func (s *JobStore) persistLocked(ctx context.Context, j *Job) error {
 	b, err := json.Marshal(j)
 	if err != nil {
@@ -260,6 +346,17 @@ func (s *JobStore) persistLocked(ctx context.Context, j *Job) error {
 	}
 	if err := s.d.Put(ctx, jobKey(j.ID), b); err != nil {
 		return fmt.Errorf("persist job %s: %w", j.ID, err)
+	}
+	return s.putSummary(ctx, summary(j))
+}
+
+func (s *JobStore) putSummary(ctx context.Context, x *Job) error {
+	b, err := json.Marshal(x)
+	if err != nil {
+		return err
+	}
+	if err := s.sum.Put(ctx, jobKey(x.ID), b); err != nil {
+		return fmt.Errorf("persist job %s: %w", x.ID, err)
 	}
 	return nil
 }
@@ -276,15 +373,19 @@ func (s *JobStore) Get(id string) (*Job, error) {
 }
 
 // List returns summaries of all jobs (no events, bids, awards or
-// receipts), newest first.
+// receipts), newest first. Finished jobs are read from the datastore.
 func (s *JobStore) List() []*Job {
 	s.mu.Lock()
-	out := make([]*Job, 0, len(s.index))
-	for _, j := range s.index {
-		c := *j
-		out = append(out, &c)
+	out, err := s.summaries(context.Background())
+	for i, x := range out {
+		if j, ok := s.live[x.ID]; ok {
+			out[i] = summary(j)
+		}
 	}
 	s.mu.Unlock()
+	if err != nil {
+		return nil
+	}
 	sort.Slice(out, func(i, k int) bool { return out[i].Created.After(out[k].Created) })
 	return out
 }

@@ -2,6 +2,7 @@ package market
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"testing"
 	"time"
@@ -67,5 +68,54 @@ func TestJobStorePersistsAndWatches(t *testing.T) {
 	}
 	if _, err := s.Get("nope"); !errors.Is(err, ErrJobNotFound) {
 		t.Fatalf("unknown job: %v", err)
+	}
+}
+
+// Finished jobs live in the datastore only; List reads their summaries.
+// A store written before summaries existed gets them when it opens, and a
+// summary whose record was never written (a crash inside Create) is
+// dropped.
+func TestJobStoreSummaries(t *testing.T) {
+	ctx := context.Background()
+	d, err := pebbleds.NewDatastore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	jobs := namespace.Wrap(d, ds.NewKey("/jobs"))
+	// Two records as an older version wrote them, no summaries.
+	for _, j := range []*Job{
+		{ID: "old-done", State: Completed, Created: time.Unix(100, 0), Events: []Event{{Message: "x"}}},
+		{ID: "old-running", State: Running, Created: time.Unix(200, 0)},
+	} {
+		b, _ := json.Marshal(j)
+		if err := jobs.Put(ctx, jobKey(j.ID), b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s, err := OpenJobStore(ctx, jobs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	list := s.List()
+	if len(list) != 2 || list[0].ID != "old-running" || list[1].ID != "old-done" || len(list[1].Events) != 0 {
+		t.Fatalf("List after migration: %+v", list)
+	}
+	if len(s.live) != 1 || s.live["old-running"] == nil {
+		t.Fatalf("in memory: %v, want the running job only", s.live)
+	}
+	// A summary without its record, as a crash inside Create leaves it.
+	if err := s.putSummary(ctx, &Job{ID: "half", State: Pending}); err != nil {
+		t.Fatal(err)
+	}
+	s, err = OpenJobStore(ctx, jobs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if list := s.List(); len(list) != 2 {
+		t.Fatalf("List kept a job without a record: %+v", list)
+	}
+	if got, err := s.Get("old-done"); err != nil || len(got.Events) != 1 {
+		t.Fatalf("Get of a finished job: %+v %v", got, err)
 	}
 }

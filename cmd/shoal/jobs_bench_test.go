@@ -222,6 +222,7 @@ func BenchmarkMemoryPerJob(b *testing.B) {
 		b.ReportMetric(float64(rss2N-rssN)/float64(many)/1024, "KiB-RSS-growth/job-second-leg")
 		// With SHOAL_PPROF=1: how much of the RSS is Go's (the rest is C
 		// memory: pebble's memtables and block cache).
+		saveHeapProfile(b, d)
 		if held, inuse, ok := goMemOf(d); ok {
 			b.ReportMetric(float64(held)/(1<<20), fmt.Sprintf("MiB-Go-held@%d", 2*many))
 			b.ReportMetric(float64(inuse)/(1<<20), fmt.Sprintf("MiB-Go-heap-inuse@%d", 2*many))
@@ -382,4 +383,26 @@ func goMemOf(d *testnet.Daemon) (held, inuse int64, ok bool) {
 		return 0, 0, false
 	}
 	return sys - stats["HeapReleased"], stats["HeapInuse"], true
+}
+
+// saveHeapProfile writes d's heap profile to $SHOAL_BENCH_HEAP when set
+// (the daemons need SHOAL_PPROF=1).
+func saveHeapProfile(b *testing.B, d *testnet.Daemon) {
+	out := os.Getenv("SHOAL_BENCH_HEAP")
+	if out == "" {
+		return
+	}
+	resp, err := http.Get(d.API + "/debug/pprof/heap?gc=1")
+	if err != nil {
+		b.Logf("heap profile: %v", err)
+		return
+	}
+	defer resp.Body.Close()
+	f, err := os.Create(out)
+	if err != nil {
+		b.Logf("heap profile: %v", err)
+		return
+	}
+	defer f.Close()
+	_, _ = io.Copy(f, resp.Body)
 }

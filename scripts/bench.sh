@@ -2,7 +2,8 @@
 # make bench: every performance figure of the issues, each printed with its
 # baseline (or goal) from the same run. Results also go to bench.log.
 # Long runs can be shortened: SHOAL_BENCH_JOBS (throughput, default 1000),
-# SHOAL_BENCH_MANY (memory, default 5000), SHOAL_BENCH_IDLE (idle RSS, 60s).
+# SHOAL_BENCH_ROUNDS (throughput rounds, median reported, default 3),
+# SHOAL_BENCH_MANY (memory, default 8000), SHOAL_BENCH_IDLE (idle RSS, 60s).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export SHOAL_BIN="$PWD/bin/shoal"

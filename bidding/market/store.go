@@ -179,53 +179,49 @@ func OpenJobStore(ctx context.Context, d ds.Datastore) (*JobStore, error) {
 
 // summaries lists the summary records.
 func (s *JobStore) summaries(ctx context.Context) ([]*Job, error) {
-	// A Prefix through a namespace wrapper finds nothing on pebble: list
-	// the summaries' own namespace whole.
-	res, err := s.sum.Query(ctx, query.Query{})
-	if err != nil {
-		return nil, fmt.Errorf("list jobs: %w", err)
-	}
-	defer res.Close()
 	var out []*Job
-	for r := range res.Next() {
-		if r.Error != nil {
-			return nil, fmt.Errorf("list jobs: %w", r.Error)
-		}
-		var j Job
-		if err := json.Unmarshal(r.Value, &j); err != nil {
-			return nil, fmt.Errorf("job summary %s is corrupt: %w", r.Key, err)
-		}
-		out = append(out, &j)
-	}
-	return out, nil
+	err := scanJobs(ctx, s.sum, func(key string, j *Job) error {
+		out = append(out, j)
+		return nil
+	})
+	return out, err
 }
 
 // summarize writes the summary of every record and returns them.
 func (s *JobStore) summarize(ctx context.Context) ([]*Job, error) {
-	res, err := s.d.Query(ctx, query.Query{})
+	var out []*Job
+	err := scanJobs(ctx, s.d, func(key string, j *Job) error {
+		if ds.RawKey(key).Parent().String() != "/" {
+			return nil // a summary
+		}
+		x := summary(j)
+		out = append(out, x)
+		return s.putSummary(ctx, x)
+	})
+	return out, err
+}
+
+// scanJobs decodes every job record (or summary) of d. A Prefix through a
+// namespace wrapper finds nothing on pebble, so d is listed whole.
+func scanJobs(ctx context.Context, d ds.Datastore, fn func(key string, j *Job) error) error {
+	res, err := d.Query(ctx, query.Query{})
 	if err != nil {
-		return nil, fmt.Errorf("load jobs: %w", err)
+		return fmt.Errorf("list jobs: %w", err)
 	}
 	defer res.Close()
-	var out []*Job
 	for r := range res.Next() {
 		if r.Error != nil {
-			return nil, fmt.Errorf("load jobs: %w", r.Error)
-		}
-		if ds.RawKey(r.Key).Parent().String() != "/" {
-			continue // a summary
+			return fmt.Errorf("list jobs: %w", r.Error)
 		}
 		var j Job
 		if err := json.Unmarshal(r.Value, &j); err != nil {
-			return nil, fmt.Errorf("job record %s is corrupt: %w", r.Key, err)
+			return fmt.Errorf("job record %s is corrupt: %w", r.Key, err)
 		}
-		x := summary(&j)
-		if err := s.putSummary(ctx, x); err != nil {
-			return nil, err
+		if err := fn(r.Key, &j); err != nil {
+			return err
 		}
-		out = append(out, x)
 	}
-	return out, nil
+	return nil
 }
 
 func jobKey(id string) ds.Key { return ds.NewKey("/" + id) }

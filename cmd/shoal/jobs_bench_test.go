@@ -360,21 +360,26 @@ func profileDaemon(b *testing.B, d *testnet.Daemon) func() {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		resp, err := http.Get(d.API + "/debug/pprof/profile?seconds=8")
-		if err != nil {
-			b.Logf("profile: %v", err)
-			return
-		}
-		defer resp.Body.Close()
-		f, err := os.Create(out)
-		if err != nil {
-			b.Logf("profile: %v", err)
-			return
-		}
-		defer f.Close()
-		_, _ = io.Copy(f, resp.Body)
+		saveProfile(b, d, "profile?seconds=8", out)
 	}()
 	return func() { <-done }
+}
+
+// saveProfile writes d's pprof endpoint /debug/pprof/<what> to the file out.
+func saveProfile(b *testing.B, d *testnet.Daemon, what, out string) {
+	resp, err := http.Get(d.API + "/debug/pprof/" + what)
+	if err != nil {
+		b.Logf("profile %s: %v", what, err)
+		return
+	}
+	defer resp.Body.Close()
+	f, err := os.Create(out)
+	if err != nil {
+		b.Logf("profile %s: %v", what, err)
+		return
+	}
+	defer f.Close()
+	_, _ = io.Copy(f, resp.Body)
 }
 
 // goMemOf reads the Go runtime's memory figures of d from its pprof
@@ -412,23 +417,9 @@ func goMemOf(d *testnet.Daemon) (held, inuse int64, ok bool) {
 // saveHeapProfile writes d's heap profile to $SHOAL_BENCH_HEAP when set
 // (the daemons need SHOAL_PPROF=1).
 func saveHeapProfile(b *testing.B, d *testnet.Daemon) {
-	out := os.Getenv("SHOAL_BENCH_HEAP")
-	if out == "" {
-		return
+	if out := os.Getenv("SHOAL_BENCH_HEAP"); out != "" {
+		saveProfile(b, d, "heap?gc=1", out)
 	}
-	resp, err := http.Get(d.API + "/debug/pprof/heap?gc=1")
-	if err != nil {
-		b.Logf("heap profile: %v", err)
-		return
-	}
-	defer resp.Body.Close()
-	f, err := os.Create(out)
-	if err != nil {
-		b.Logf("heap profile: %v", err)
-		return
-	}
-	defer f.Close()
-	_, _ = io.Copy(f, resp.Body)
 }
 
 // fdKinds counts a process's open files by kind: sockets, pipes, and files

@@ -149,6 +149,48 @@ func TestJobPlacementOnDataHolder(t *testing.T) {
 	}
 }
 
+// A job's first round asks only the holders of its input; when they cannot
+// run it, the next round goes to everyone at once. Here the input is on B
+// and only C has the label the job requires: B declines the solicited
+// round, C wins the open one and fetches the input from B.
+func TestJobSolicitedRoundFallsBackToGossip(t *testing.T) {
+	ds := jobNet(t, 3, nil, nil, []string{"zone=c"})
+	a, b, c := ds[0], ds[1], ds[2]
+	in := filepath.Join(t.TempDir(), "in.txt")
+	if err := os.WriteFile(in, []byte("data held by B only\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	data := addQ(t, b, in)
+	hello := testnet.WasmModule(t, "examples/hello")
+	j, err := runJSON(t, a, "run", "wasm", hello, "--input", data+":/inputs/in.txt", "--label", "zone=c", "--name", "fallback")
+	if err != nil {
+		t.Fatalf("job failed: %v", err)
+	}
+	if j.State != market.Completed || len(j.Receipts) != 1 || j.Receipts[0].Executor != c.ID {
+		t.Fatalf("job %s: state %s, receipts %+v; want one from C %s", j.ID, j.State, j.Receipts, c.ID)
+	}
+	var rounds []string
+	for _, e := range j.Events {
+		if e.Type == "announce" {
+			rounds = append(rounds, e.Message)
+		}
+		if strings.Contains(e.Message, "announcing again") {
+			t.Fatalf("the open round waited for the backoff: %q", e.Message)
+		}
+	}
+	want := []string{"attempt 1: asked 1 peer(s) directly: " + shortID(b.ID), "attempt 2: announced to all on the topic"}
+	if !slices.Equal(rounds, want) {
+		t.Fatalf("rounds %q, want %q", rounds, want)
+	}
+	declined := false
+	for _, d := range j.Declines {
+		declined = declined || d.Peer == b.ID
+	}
+	if !declined {
+		t.Fatalf("B's decline not recorded: %+v", j.Declines)
+	}
+}
+
 func TestJobNobodyCanRunListsDeclines(t *testing.T) {
 	ds := jobNet(t, 3)
 	hello := testnet.WasmModule(t, "examples/hello")

@@ -277,7 +277,7 @@ func (m *Market) runJob(ctx context.Context, id cid.Cid) {
 				j.Attempts = run.attempt
 				j.State = Bidding
 			})
-			round, err := m.announce(ctx, id, spec, run.attempt, sk, solicit)
+			round, targeted, err := m.announce(ctx, id, spec, run.attempt, sk, solicit)
 			solicit = false
 			if err != nil {
 				m.log.Warn("announce failed", "job", id, "err", err)
@@ -291,7 +291,7 @@ func (m *Market) runJob(ctx context.Context, id cid.Cid) {
 			}
 			picks = sel.Pick(time.Now())
 			sk.releaseAll()
-			if len(picks) == 0 && sel.Solicited() {
+			if len(picks) == 0 && targeted {
 				continue // nobody asked can run it: announce to all at once
 			}
 		}
@@ -416,16 +416,17 @@ func (m *Market) awaitWindow(ctx context.Context, sk *sink) bool {
 // announce bids on the job locally, then asks for bids: in a solicited
 // round only the peers solicitTargets picks, each directly over a stream;
 // otherwise everyone, on the topic, and the DHT providers of its inputs
-// directly. It returns what it did, for the job's log.
-func (m *Market) announce(ctx context.Context, id cid.Cid, spec *jobspec.Spec, attempt int, sk *sink, solicit bool) (string, error) {
+// directly. It returns what it did, for the job's log, and whether only
+// chosen peers were asked.
+func (m *Market) announce(ctx context.Context, id cid.Cid, spec *jobspec.Spec, attempt int, sk *sink, solicit bool) (round string, targeted bool, err error) {
 	a, err := bidding.NewAnnounce(spec, m.self, m.addrs(), attempt, time.Now())
 	if err != nil {
-		return "", err
+		return "", false, err
 	}
 	a.Certs = m.certs()
 	data, err := bidding.Seal(m.cfg.Key, a)
 	if err != nil {
-		return "", err
+		return "", false, err
 	}
 	// Our own bid first, in-process. When it alone closes the window (this
 	// node is idle and holds every input, or the job is stateless), nobody
@@ -439,7 +440,7 @@ func (m *Market) announce(ctx context.Context, id cid.Cid, spec *jobspec.Spec, a
 		m.deliverDecline(r)
 	}
 	if sk.sel.Done(time.Now()) {
-		return "not announced: this node bids idle and holds every input", nil
+		return "not announced: this node bids idle and holds every input", false, nil
 	}
 	if solicit {
 		if targets := m.solicitTargets(ctx, spec); len(targets) > 0 {
@@ -455,7 +456,7 @@ func (m *Market) announce(ctx context.Context, id cid.Cid, spec *jobspec.Spec, a
 					m.ask(ctx, p, data, sk)
 				}()
 			}
-			return fmt.Sprintf("asked %d peer(s) directly: %s", len(targets), shortList(ids)), nil
+			return fmt.Sprintf("asked %d peer(s) directly: %s", len(targets), shortList(ids)), true, nil
 		}
 	}
 	if len(spec.Inputs) > 0 {
@@ -473,9 +474,9 @@ func (m *Market) announce(ctx context.Context, id cid.Cid, spec *jobspec.Spec, a
 		}
 	}
 	if err := m.topic.Publish(ctx, data); err != nil {
-		return "", fmt.Errorf("publish announcement: %w", err)
+		return "", false, fmt.Errorf("publish announcement: %w", err)
 	}
-	return "announced to all on the topic", nil
+	return "announced to all on the topic", false, nil
 }
 
 // solicitTargets picks the peers a job's first round asks, so that a

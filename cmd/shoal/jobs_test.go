@@ -210,6 +210,23 @@ func TestJobNobodyCanRunListsDeclines(t *testing.T) {
 	if !strings.Contains(out, "labels_mismatch") || !strings.Contains(out, "gpu") {
 		t.Fatalf("describe does not show the declines:\n%s", out)
 	}
+
+	// Same for an ops job: its windows close as soon as every peer
+	// declined, and the announcements still back off (0.5 s, 1 s, ...)
+	// rather than follow each other at once.
+	j, err = runJSON(t, ds[0], "run", "wasm", hello, "--type", "ops", "--label", "gpu=h100", "--queue-timeout", "2s")
+	if err == nil || j.State != market.Failed {
+		t.Fatalf("ops job nobody can run: %v, %+v", err, j)
+	}
+	announces := 0
+	for _, e := range j.Events {
+		if e.Type == "announce" {
+			announces++
+		}
+	}
+	if announces < 2 || announces > 5 {
+		t.Fatalf("%d announcements in a 2 s queue timeout, want 2 to 5 (backoff 0.5 s, 1 s)", announces)
+	}
 }
 
 func TestJobUnknownInput(t *testing.T) {

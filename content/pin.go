@@ -56,13 +56,16 @@ func (s *Store) pinAllLocked(ctx context.Context, recursive bool, cs ...cid.Cid)
 		mode = pin.Recursive
 	}
 	fresh := 0
+	seen := make(map[cid.Cid]bool, len(cs))
 	for _, c := range cs {
 		// Re-pinning a root this Store pinned recursively already would
 		// walk its DAG and rewrite its pin for nothing: jobs pin the same
-		// empty stderr and outputs directory over and over.
-		if recursive && s.pinned.has(c) {
+		// empty stderr and outputs directory over and over (and an empty
+		// stdout and stderr are one root).
+		if seen[c] || recursive && s.pinned.has(c) {
 			continue
 		}
+		seen[c] = true
 		if err := s.pinner.PinWithMode(ctx, c, mode, ""); err != nil {
 			return fmt.Errorf("pin %s: %w", c, err)
 		}

@@ -167,7 +167,7 @@ func OpenJobStore(ctx context.Context, d ds.Datastore) (*JobStore, error) {
 			return nil, err
 		}
 		if j.State.Terminal() { // interrupted between record and summary
-			if err := s.persistLocked(ctx, j); err != nil {
+			if err := s.persistLocked(ctx, j, true); err != nil {
 				return nil, err
 			}
 			continue
@@ -285,7 +285,7 @@ func (s *JobStore) Create(ctx context.Context, j *Job) error {
 	if err := s.putSummary(ctx, summary(j)); err != nil {
 		return err
 	}
-	if err := s.persistLocked(ctx, j); err != nil {
+	if err := s.persistLocked(ctx, j, false); err != nil {
 		return err
 	}
 	s.keepLocked(j)
@@ -304,7 +304,7 @@ func (s *JobStore) Update(ctx context.Context, id string, fn func(j *Job) error)
 	if err != nil {
 		return err
 	}
-	before := len(j.Events)
+	before, was := len(j.Events), summary(j)
 	if err := fn(j); err != nil {
 		return err
 	}
@@ -312,7 +312,9 @@ func (s *JobStore) Update(ctx context.Context, id string, fn func(j *Job) error)
 	if len(j.Events) > maxEvents {
 		j.Events = append(j.Events[:1], j.Events[len(j.Events)-maxEvents+1:]...)
 	}
-	if err := s.persistLocked(ctx, j); err != nil {
+	// The summary is rewritten when what List shows changed; while a job
+	// is in flight List takes it from memory.
+	if err := s.persistLocked(ctx, j, summaryChanged(was, j)); err != nil {
 		return err
 	}
 	s.keepLocked(j)
@@ -334,8 +336,8 @@ func (s *JobStore) Update(ctx context.Context, id string, fn func(j *Job) error)
 	return nil
 }
 
-// persistLocked writes j's record, then its summary.
-func (s *JobStore) persistLocked(ctx context.Context, j *Job) error {
+// persistLocked writes j's record, then its summary when withSummary.
+func (s *JobStore) persistLocked(ctx context.Context, j *Job, withSummary bool) error {
 	b, err := json.Marshal(j)
 	if err != nil {
 		return err
@@ -343,7 +345,18 @@ func (s *JobStore) persistLocked(ctx context.Context, j *Job) error {
 	if err := s.d.Put(ctx, jobKey(j.ID), b); err != nil {
 		return fmt.Errorf("persist job %s: %w", j.ID, err)
 	}
+	if !withSummary {
+		return nil
+	}
 	return s.putSummary(ctx, summary(j))
+}
+
+// summaryChanged reports whether j's summary differs from was in more than
+// its Updated time (ID, type and engine never change), or j has finished
+// (its summary is then final).
+func summaryChanged(was, j *Job) bool {
+	return j.State.Terminal() || j.State != was.State || j.Attempts != was.Attempts || j.Error != was.Error ||
+		j.Name != was.Name || j.Count != was.Count || !j.Created.Equal(was.Created)
 }
 
 func (s *JobStore) putSummary(ctx context.Context, x *Job) error {

@@ -74,16 +74,9 @@ Example:
 				Name: "set", Usage: "replace the policy with a JSON document (applied at once by a running daemon)", ArgsUsage: "FILE",
 				Description: "FILE is a policy document (- for stdin); {} is the open policy.\n\nExample:\n   shoal policy set policy.json",
 				Action: func(c *cli.Context) error {
-					if c.NArg() != 1 {
-						return fmt.Errorf("usage: shoal policy set FILE")
-					}
-					data, err := readFileArg(c.Args().First())
+					p, err := policyArg(c, "set")
 					if err != nil {
 						return err
-					}
-					p, err := policy.Parse(data)
-					if err != nil {
-						return fmt.Errorf("%s: %w", c.Args().First(), err)
 					}
 					var lines []policy.Line
 					err = withTrust(c, func(cl *api.Client) error {
@@ -110,16 +103,9 @@ Example:
 				Name: "check", Usage: "validate a policy document without applying it", ArgsUsage: "FILE",
 				Description: "Example:\n   shoal policy check policy.json",
 				Action: func(c *cli.Context) error {
-					if c.NArg() != 1 {
-						return fmt.Errorf("usage: shoal policy check FILE")
-					}
-					data, err := readFileArg(c.Args().First())
+					p, err := policyArg(c, "check")
 					if err != nil {
 						return err
-					}
-					p, err := policy.Parse(data)
-					if err != nil {
-						return fmt.Errorf("%s: %w", c.Args().First(), err)
 					}
 					for _, l := range p.Describe(nil) {
 						fmt.Printf("%s: %s\n", l.Key, l.Value)
@@ -171,4 +157,21 @@ func readAllLimited(r io.Reader, max int64) ([]byte, error) {
 		return nil, fmt.Errorf("more than %d bytes", max)
 	}
 	return b, nil
+}
+
+// policyArg reads and parses the policy document named by the verb's one
+// argument (- for stdin).
+func policyArg(c *cli.Context, verb string) (*policy.Policy, error) {
+	if c.NArg() != 1 {
+		return nil, fmt.Errorf("usage: shoal policy %s FILE", verb)
+	}
+	data, err := readFileArg(c.Args().First())
+	if err != nil {
+		return nil, err
+	}
+	p, err := policy.Parse(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", c.Args().First(), err)
+	}
+	return p, nil
 }

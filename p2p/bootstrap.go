@@ -25,9 +25,29 @@ func ParseBootstrap(addrs []string) ([]peer.AddrInfo, error) {
 		if err != nil {
 			return nil, fmt.Errorf("invalid bootstrap address %q (it must end in /p2p/PEERID): %w", a, err)
 		}
+		for _, a := range ai.Addrs {
+			if err := checkP2PParts(a); err != nil {
+				return nil, fmt.Errorf("invalid bootstrap address %q: %w", a, err)
+			}
+		}
 		infos = append(infos, *ai)
 	}
 	return mergeAddrInfos(infos), nil
+}
+
+// checkP2PParts refuses a transport address that still names a peer: the
+// only /p2p part allowed before the final one is a relay's, followed by
+// /p2p-circuit.
+func checkP2PParts(a ma.Multiaddr) error {
+	for i, c := range a {
+		if c.Code() != ma.P_P2P {
+			continue
+		}
+		if i+1 >= len(a) || a[i+1].Code() != ma.P_CIRCUIT {
+			return fmt.Errorf("it names more than one peer (/p2p/%s is neither the last part nor a relay before /p2p-circuit)", c.Value())
+		}
+	}
+	return nil
 }
 
 // Connect dials every bootstrap peer in parallel with a per-peer timeout and

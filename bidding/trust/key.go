@@ -1,6 +1,8 @@
 package trust
 
 import (
+	"bytes"
+	"crypto/ed25519"
 	"crypto/rand"
 	"fmt"
 
@@ -22,11 +24,24 @@ func GenerateOrgKey() (crypto.PrivKey, error) {
 // node's identity.key).
 func MarshalOrgKey(k crypto.PrivKey) ([]byte, error) { return crypto.MarshalPrivateKey(k) }
 
-// UnmarshalOrgKey reads an org key file.
+// UnmarshalOrgKey reads an org key file. Org keys are Ed25519, and the
+// public half stored in the file must be the one its seed derives: a file
+// whose halves disagree would sign certificates that never verify.
 func UnmarshalOrgKey(b []byte) (crypto.PrivKey, error) {
 	k, err := crypto.UnmarshalPrivateKey(b)
 	if err != nil {
 		return nil, fmt.Errorf("trust: org key: %w", err)
+	}
+	if k.Type() != crypto.Ed25519 {
+		return nil, fmt.Errorf("trust: org key: a %s key; org keys are Ed25519 (make one with `shoal org init`)", k.Type())
+	}
+	raw, err := k.Raw()
+	if err != nil || len(raw) != ed25519.PrivateKeySize {
+		return nil, fmt.Errorf("trust: org key: not a %d-byte Ed25519 key", ed25519.PrivateKeySize)
+	}
+	derived := ed25519.NewKeyFromSeed(raw[:ed25519.SeedSize])
+	if !bytes.Equal(derived[ed25519.SeedSize:], raw[ed25519.SeedSize:]) {
+		return nil, fmt.Errorf("trust: org key: the file is corrupt (its public key is not the one its private key derives)")
 	}
 	return k, nil
 }
@@ -56,6 +71,9 @@ func ParsePublicKey(s string) (crypto.PubKey, error) {
 	k, err := id.ExtractPublicKey()
 	if err != nil {
 		return nil, fmt.Errorf("org key %q does not embed a public key: %w", s, err)
+	}
+	if k.Type() != crypto.Ed25519 {
+		return nil, fmt.Errorf("org key %q is a %s key; org keys are Ed25519", s, k.Type())
 	}
 	return k, nil
 }

@@ -20,6 +20,7 @@ const (
 	CodeEngineError   Code = "engine_error"   // the engine failed (not the job)
 	CodePublishFailed Code = "publish_failed" // outputs could not be imported
 	CodeCancelled     Code = "cancelled"      // the requester cancelled
+	CodeDiskLimit     Code = "disk_limit"     // the outputs passed resources.disk
 )
 
 // Retryable reports whether a receipt error code is the executor's trouble

@@ -21,8 +21,9 @@
 //     [ErrEngineUnavailable] or [ErrClosed], and a nil Result.
 //   - A run that was stopped returns an error wrapping [ErrTimeout] (the
 //     task's Timeout elapsed), [ErrKilled] (the caller's context was done or
-//     the executor was closed) or [ErrMemoryLimit] (the program needed more
-//     memory than Limits.MemoryBytes), together with the partial Result:
+//     the executor was closed), [ErrMemoryLimit] (the program needed more
+//     memory than Limits.MemoryBytes) or [ErrDiskLimit] (it wrote more than
+//     Limits.DiskBytes to its outputs), together with the partial Result:
 //     what the program wrote before it was stopped. The Result is never nil
 //     then, even when the stop came before the program started (it is empty,
 //     with ExitCode -1).

@@ -25,6 +25,10 @@ var (
 	// memory than Limits.MemoryBytes.
 	ErrMemoryLimit = errors.New("exec: memory limit exceeded")
 
+	// ErrDiskLimit reports a run stopped because the program wrote more to
+	// its outputs than Limits.DiskBytes.
+	ErrDiskLimit = errors.New("exec: disk limit exceeded")
+
 	// ErrKilled reports a run stopped because the caller's context was done
 	// or the executor was closed. The error also wraps the context's error
 	// (context.Canceled or context.DeadlineExceeded) or [ErrClosed].

@@ -118,6 +118,10 @@ type Limits struct {
 	// Pids bounds the processes and threads of a container; 0 means
 	// [DefaultPids]. The wasm engine ignores it.
 	Pids int64
+	// DiskBytes bounds the bytes the program may write to its outputs; 0
+	// means no bound. A write past it fails (ENOSPC) inside the program and
+	// Run returns an error wrapping [ErrDiskLimit] with the partial Result.
+	DiskBytes int64
 }
 
 // MemoryOrDefault returns MemoryBytes, or [DefaultMemoryBytes] when unset.
@@ -219,7 +223,7 @@ func (t *Task) validate(engine string) error {
 		targets[c] = true
 	}
 	switch {
-	case t.Limits.CPU < 0, t.Limits.MemoryBytes < 0, t.Limits.Pids < 0:
+	case t.Limits.CPU < 0, t.Limits.MemoryBytes < 0, t.Limits.Pids < 0, t.Limits.DiskBytes < 0:
 		return fmt.Errorf("negative limit in %+v", t.Limits)
 	case t.Timeout < 0:
 		return fmt.Errorf("negative timeout %s", t.Timeout)

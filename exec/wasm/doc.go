@@ -5,12 +5,22 @@
 //
 // A module sees only what the task gives it: its arguments, its environment
 // (nothing from the host's), its stdin, the task's inputs read-only and the
-// outputs directory read-write. There are no sockets. Inputs and outputs are
-// served through file systems that refuse to leave their directory: inputs
-// are opened through an [os.Root] (a symlink pointing outside the input is
-// not followed), and the outputs file system refuses to create symlinks or
-// hard links and paths with "..". An OutputsDir must not contain symlinks
-// when the run starts.
+// outputs directory read-write. There are no sockets. No symlink of the host
+// is followed to reach a mount: an input whose source is a symlink, or lies
+// under a symlinked directory, is refused ([ErrSymlink], with
+// exec.ErrInvalidTask), and so is such an OutputsDir; what is opened is
+// checked to be what Lstat saw. Inputs and outputs are served through file
+// systems that refuse to leave their directory: input directories are
+// opened through an [os.Root] (a symlink inside pointing outside the input
+// is not followed), file inputs are opened once when mounted, and the
+// outputs file system refuses to create symlinks or hard links and paths
+// with "..". An OutputsDir must not contain symlinks when the run starts.
+//
+// Writes to the outputs are counted against Limits.DiskBytes (a file counts
+// for its size, holes included; each file or directory created for 4 KiB):
+// a write or truncate past it fails with EIO inside the module (wazero has
+// no ENOSPC) and Run returns an error wrapping exec.ErrDiskLimit with the
+// partial Result.
 //
 // # Runtime, compilation cache and memory limits
 //
@@ -20,6 +30,15 @@
 // [WithMaxCachedModules], least recently used first out); with [WithCacheDir]
 // wazero also keeps the machine code on disk, so a new executor (a restarted
 // node) skips compilation. [Executor.Stats] counts both.
+//
+// Modules are refused before compiling when larger than
+// [WithMaxModuleBytes] (default 64 MiB). Compilation runs under the task's
+// Timeout and the caller's context, in a goroutine of its own per module
+// digest (single flight): runs of different modules compile in parallel,
+// runs of the same module wait for one compilation, and the compilation is
+// cancelled when the last run waiting for it stops. The cache directory is
+// kept under [WithMaxCacheBytes] (default 1 GiB) by removing the oldest
+// files after a compilation that wrote to it.
 //
 // The per-task memory limit cannot be a runtime setting when the runtime is
 // shared (wazero applies RuntimeConfig.WithMemoryLimitPages at compile time
@@ -32,6 +51,13 @@
 // Run returns an error wrapping [exec.ErrMemoryLimit] with the partial Result.
 // The alternative, one runtime per distinct limit, would compile each module
 // once per limit and multiply the memory held by compiled code.
+//
+// Tables are host memory too: the runtime is built without the
+// reference-types feature, so table.grow does not exist and a table keeps
+// the size it declares; the table entries (8 bytes each, at most
+// [MaxTableEntries]) are counted in the task's limit, and linear memory gets
+// what is left. The call stack is outside the limit: wazero's compiler
+// bounds it with a fixed ceiling, [CallStackMaxBytes] of allocation per run.
 //
 // # Stopping
 //

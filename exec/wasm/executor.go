@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"sync"
@@ -57,6 +58,7 @@ func New(ctx context.Context, opts ...Option) (*Executor, error) {
 	rc := wazero.NewRuntimeConfig().
 		WithCloseOnContextDone(true).
 		WithMemoryLimitPages(uint32(cfg.maxMemory / pageSize)).
+		WithCoreFeatures(coreFeatures).
 		WithCompilationCache(cache)
 	rt := wazero.NewRuntimeWithConfig(ctx, rc)
 	if _, err := wasi_snapshot_preview1.Instantiate(ctx, rt); err != nil {
@@ -71,12 +73,17 @@ func New(ctx context.Context, opts ...Option) (*Executor, error) {
 		cache: cache,
 	}
 	e.modules = &moduleCache{
-		rt:       rt,
-		max:      cfg.maxCachedModules,
-		workers:  cfg.compileWorkers,
-		cacheDir: cfg.cacheDir,
-		stats:    &e.stats,
-		entries:  map[[32]byte]*cacheEntry{},
+		rt:           rt,
+		max:          cfg.maxCachedModules,
+		workers:      cfg.compileWorkers,
+		cacheDir:     cfg.cacheDir,
+		maxDiskBytes: cfg.maxCacheBytes,
+		stats:        &e.stats,
+		log:          e.log,
+		entries:      map[[32]byte]*cacheEntry{},
+	}
+	if cfg.cacheDir != "" {
+		e.modules.prune()
 	}
 	e.closeCtx, e.closeCancel = context.WithCancelCause(context.Background())
 	return e, nil
@@ -109,6 +116,7 @@ func (e *Executor) Close() error {
 	e.mu.Unlock()
 	e.closeCancel(exec.ErrClosed)
 	e.runs.Wait()
+	e.modules.compiling.Wait() // their waiters are gone, so they are cancelled
 	ctx := context.Background()
 	return errors.Join(e.rt.Close(ctx), e.cache.Close(ctx))
 }
@@ -132,28 +140,48 @@ func (e *Executor) Precompile(ctx context.Context, spec *exec.WASMSpec) error {
 		return fmt.Errorf("wasm: precompile: %w", err)
 	}
 	defer e.runs.Done()
-	code, err := moduleBytes(spec)
+	code, err := e.moduleBytes(spec)
 	if err != nil {
 		return fmt.Errorf("wasm: precompile: %w", err)
 	}
-	cm, release, err := e.modules.get(ctx, sha256.Sum256(code), code)
+	m, release, err := e.modules.get(ctx, sha256.Sum256(code), code)
 	if err != nil {
 		return fmt.Errorf("wasm: precompile: %w", err)
 	}
 	defer release()
-	return checkEntrypoint(cm, entrypoint(spec))
+	return checkEntrypoint(m.cm, entrypoint(spec))
 }
 
-func moduleBytes(spec *exec.WASMSpec) ([]byte, error) {
+// moduleBytes returns the module of spec, refusing one above the size
+// bound before reading it.
+func (e *Executor) moduleBytes(spec *exec.WASMSpec) ([]byte, error) {
+	max := e.cfg.maxModuleBytes
+	tooBig := func(n int64) error {
+		return fmt.Errorf("%w: the module is %d bytes, more than this executor's bound of %d bytes (wasm.WithMaxModuleBytes)", exec.ErrInvalidModule, n, max)
+	}
 	switch {
 	case spec == nil:
 		return nil, fmt.Errorf("%w: no WASM spec", exec.ErrInvalidTask)
 	case len(spec.Module) > 0:
+		if int64(len(spec.Module)) > max {
+			return nil, tooBig(int64(len(spec.Module)))
+		}
 		return spec.Module, nil
 	case spec.ModulePath != "":
-		b, err := os.ReadFile(spec.ModulePath)
+		f, err := os.Open(spec.ModulePath)
 		if err != nil {
 			return nil, fmt.Errorf("%w: read module: %w", exec.ErrInvalidTask, err)
+		}
+		defer f.Close()
+		if st, err := f.Stat(); err == nil && st.Size() > max {
+			return nil, tooBig(st.Size())
+		}
+		b, err := io.ReadAll(io.LimitReader(f, max+1))
+		if err != nil {
+			return nil, fmt.Errorf("%w: read module: %w", exec.ErrInvalidTask, err)
+		}
+		if int64(len(b)) > max {
+			return nil, tooBig(int64(len(b)))
 		}
 		return b, nil
 	default:

@@ -7,7 +7,8 @@ import (
 )
 
 // limitAllocator backs the linear memories of one run and refuses to grow
-// them past the task's limit. It records the largest refused size.
+// them past the task's limit minus what the module's tables take. It
+// records the largest refused size.
 type limitAllocator struct {
 	limit   uint64
 	refused atomic.Uint64
@@ -15,8 +16,8 @@ type limitAllocator struct {
 
 var _ experimental.MemoryAllocator = (*limitAllocator)(nil)
 
-func newLimitAllocator(limit int64) *limitAllocator {
-	return &limitAllocator{limit: uint64(limit) / pageSize * pageSize}
+func newLimitAllocator(limit, tableBytes int64) *limitAllocator {
+	return &limitAllocator{limit: uint64(max(limit-tableBytes, 0)) / pageSize * pageSize}
 }
 
 // Allocate implements experimental.MemoryAllocator.

@@ -13,6 +13,13 @@ const (
 	DefaultMaxMemory int64 = 4 << 30
 	// DefaultMaxCachedModules is how many compiled modules stay in memory.
 	DefaultMaxCachedModules = 32
+	// DefaultMaxModuleBytes is the largest module accepted: 64 MiB. A Go
+	// "hello" is 2.6 MB, a large Go program 30 to 50 MB; compiling 64 MiB
+	// takes tens of seconds of CPU.
+	DefaultMaxModuleBytes int64 = 64 << 20
+	// DefaultMaxCacheBytes bounds the compiled machine code kept in the
+	// cache directory ([WithCacheDir]): 1 GiB, about 100 large Go programs.
+	DefaultMaxCacheBytes int64 = 1 << 30
 )
 
 const pageSize = 65536
@@ -22,6 +29,8 @@ type config struct {
 	maxMemory        int64
 	maxCachedModules int
 	compileWorkers   int
+	maxModuleBytes   int64
+	maxCacheBytes    int64
 	log              *slog.Logger
 }
 
@@ -30,6 +39,8 @@ func defaultConfig() config {
 		maxMemory:        DefaultMaxMemory,
 		maxCachedModules: DefaultMaxCachedModules,
 		compileWorkers:   runtime.GOMAXPROCS(0),
+		maxModuleBytes:   DefaultMaxModuleBytes,
+		maxCacheBytes:    DefaultMaxCacheBytes,
 		log:              slog.Default(),
 	}
 }
@@ -77,8 +88,35 @@ func WithMaxCachedModules(n int) Option {
 	}
 }
 
+// WithMaxModuleBytes bounds the size of a module (default
+// [DefaultMaxModuleBytes]); a larger one is refused with
+// exec.ErrInvalidModule before it is read or compiled.
+func WithMaxModuleBytes(n int64) Option {
+	return func(c *config) error {
+		if n < 8 {
+			return fmt.Errorf("wasm: max module bytes %d < 8 (the size of an empty module)", n)
+		}
+		c.maxModuleBytes = n
+		return nil
+	}
+}
+
+// WithMaxCacheBytes bounds the bytes of the cache directory (default
+// [DefaultMaxCacheBytes]): after a compilation that wrote to it, the oldest
+// files are removed until it fits.
+func WithMaxCacheBytes(n int64) Option {
+	return func(c *config) error {
+		if n < 0 {
+			return fmt.Errorf("wasm: max cache bytes %d < 0", n)
+		}
+		c.maxCacheBytes = n
+		return nil
+	}
+}
+
 // WithCompileWorkers sets how many goroutines compile one module (default
-// GOMAXPROCS).
+// GOMAXPROCS; at least 2 are used, since wazero checks the compilation's
+// deadline only between the functions it hands to its workers).
 func WithCompileWorkers(n int) Option {
 	return func(c *config) error {
 		if n < 1 {

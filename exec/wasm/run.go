@@ -50,7 +50,7 @@ func (e *Executor) run(ctx context.Context, t *exec.Task, start time.Time) (*exe
 		return nil, fmt.Errorf("%w: memory limit %d bytes is out of this executor's range [%d, %d]",
 			exec.ErrInvalidTask, limit, pageSize, e.cfg.maxMemory)
 	}
-	code, err := moduleBytes(t.WASM)
+	code, err := e.moduleBytes(t.WASM)
 	if err != nil {
 		return nil, err
 	}
@@ -60,35 +60,36 @@ func (e *Executor) run(ctx context.Context, t *exec.Task, start time.Time) (*exe
 	}
 
 	// prepCtx stops with the caller or Close; runCtx adds the task timeout,
-	// which covers the run, not the compilation.
+	// which covers the compilation and the run.
 	prepCtx, cancel := runctx.Prepare(ctx, e.closeCtx)
 	defer cancel()
+	runCtx, cancelRun := runctx.Run(prepCtx, t.Timeout)
+	defer cancelRun()
 
-	cm, release, err := e.modules.get(prepCtx, digest, code)
+	m, release, err := e.modules.get(runCtx, digest, code)
 	if err != nil {
-		if prepCtx.Err() != nil { // stopped while compiling: an empty Result, as for any stopped run
+		if runCtx.Err() != nil { // stopped while compiling: an empty Result, as for any stopped run
 			d := time.Since(start)
 			return &exec.Result{ExitCode: -1, OutputsDir: t.OutputsDir, Timings: exec.Timings{Prepare: d, Total: d}},
-				runctx.StopReason(prepCtx, t.Timeout)
+				runctx.StopReason(runCtx, t.Timeout)
 		}
 		return nil, err
 	}
 	defer release()
+	cm := m.cm
 	entry := entrypoint(t.WASM)
 	if err := checkEntrypoint(cm, entry); err != nil {
 		return nil, err
 	}
-	if err := checkInitialMemory(cm, limit); err != nil {
+	if err := checkInitialMemory(cm, m.tableBytes, limit); err != nil {
 		return nil, err
 	}
-	fsc, roots, err := mountFS(t)
+	disk := newDiskBudget(t.Limits.DiskBytes)
+	fsc, roots, err := mountFS(t, disk)
 	if err != nil {
 		return nil, err
 	}
 	defer roots.Close()
-
-	runCtx, cancelRun := runctx.Run(prepCtx, t.Timeout)
-	defer cancelRun()
 
 	stdout, stderr := capture.New(t.StdoutLimit()), capture.New(t.StderrLimit())
 	mc := wazero.NewModuleConfig().
@@ -107,7 +108,7 @@ func (e *Executor) run(ctx context.Context, t *exec.Task, start time.Time) (*exe
 		defer stop()
 		mc = mc.WithStdin(stdin)
 	}
-	alloc := newLimitAllocator(limit)
+	alloc := newLimitAllocator(limit, m.tableBytes)
 
 	res := &exec.Result{OutputsDir: t.OutputsDir}
 	runStart := time.Now()
@@ -144,8 +145,15 @@ func (e *Executor) run(ctx context.Context, t *exec.Task, start time.Time) (*exe
 		stderr.Append([]byte("\nwasm trap: " + callErr.Error() + "\n"))
 	}
 	if stopErr == nil && res.ExitCode != 0 && alloc.exceeded() > 0 {
-		stopErr = fmt.Errorf("%w: the module failed after growing its memory to %d bytes was refused (limit %d bytes)",
-			exec.ErrMemoryLimit, alloc.exceeded(), alloc.limit)
+		stopErr = fmt.Errorf("%w: the module failed after growing its memory to %d bytes was refused (limit %d bytes, of which its tables take %d)",
+			exec.ErrMemoryLimit, alloc.exceeded(), limit, m.tableBytes)
+	}
+	if n := disk.exceeded(); stopErr == nil && n > 0 {
+		// A refused write fails the run even if the module went on: its
+		// outputs are incomplete.
+		stopErr = fmt.Errorf("%w: a write would have brought the outputs to %d bytes, past the task's disk limit of %d bytes (files count for their size, each file or directory for %d bytes)",
+			exec.ErrDiskLimit, n, t.Limits.DiskBytes, entryBytes)
+		stderr.Append([]byte(fmt.Sprintf("\nwasm: write refused: outputs would take %d bytes, limit %d bytes\n", n, t.Limits.DiskBytes)))
 	}
 
 	res.Stdout, res.StdoutTruncated = stdout.Bytes(), stdout.Truncated()
@@ -170,15 +178,18 @@ func (e *Executor) instantiate(ctx context.Context, cm wazero.CompiledModule, mc
 	return e.rt.InstantiateModule(ctx, cm, mc)
 }
 
-// checkInitialMemory refuses a module whose declared initial memory is
-// above the limit.
-func checkInitialMemory(cm wazero.CompiledModule, limit int64) error {
+// checkInitialMemory refuses a module whose tables and declared initial
+// memory are above the limit.
+func checkInitialMemory(cm wazero.CompiledModule, tableBytes, limit int64) error {
 	mems := slices.Collect(maps.Values(cm.ExportedMemories()))
 	mems = append(mems, cm.ImportedMemories()...)
+	var need int64
 	for _, m := range mems {
-		if need := int64(m.Min()) * pageSize; need > limit {
-			return fmt.Errorf("%w: the module needs %d bytes of memory to start, limit %d bytes", exec.ErrMemoryLimit, need, limit)
-		}
+		need = max(need, int64(m.Min())*pageSize)
+	}
+	if need+tableBytes > limit {
+		return fmt.Errorf("%w: the module needs %d bytes of memory to start (linear memory %d, tables %d), limit %d bytes",
+			exec.ErrMemoryLimit, need+tableBytes, need, tableBytes, limit)
 	}
 	return nil
 }

@@ -15,6 +15,9 @@
 //	dial ADDR               dial TCP (exit 4 on failure)
 //	forkbomb                spawn sleeping children until it fails (exit 3)
 //	escape LINK TARGET      symlink LINK to TARGET, then read and write through it
+//	fill PATH BYTES         write BYTES zero bytes to PATH (exit 1 on failure)
+//	seekwrite PATH OFFSET   write one byte at OFFSET of PATH (exit 1 on failure)
+//	truncate PATH SIZE      truncate PATH to SIZE bytes (exit 1 on failure)
 package main
 
 import (
@@ -88,6 +91,14 @@ func main() {
 		forkbomb()
 	case "escape":
 		escape(args[0], args[1])
+	case "fill", "seekwrite", "truncate":
+		n, err := strconv.ParseInt(args[1], 10, 64)
+		if err != nil {
+			fail(2, "%s: %v", os.Args[1], err)
+		}
+		if err := writeSize(os.Args[1], args[0], n); err != nil {
+			fail(1, "write error: %v", err)
+		}
 	default:
 		fail(2, "unknown command %q", os.Args[1])
 	}
@@ -190,4 +201,32 @@ func escape(link, target string) {
 	} else {
 		fmt.Println("write: ok")
 	}
+}
+
+// writeSize makes PATH take n bytes: by writing them, by writing one byte
+// at offset n, or by truncating.
+func writeSize(how, p string, n int64) error {
+	if how == "truncate" {
+		return os.Truncate(p, n)
+	}
+	f, err := os.OpenFile(p, os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if how == "seekwrite" {
+		if _, err := f.WriteAt([]byte{1}, n); err != nil {
+			return err
+		}
+		return f.Close()
+	}
+	buf := make([]byte, 64<<10)
+	for n > 0 {
+		w, err := f.Write(buf[:min(int64(len(buf)), n)])
+		if err != nil {
+			return err
+		}
+		n -= int64(w)
+	}
+	return f.Close()
 }

@@ -1,0 +1,8 @@
+package wasm
+
+// SetCompileHook makes x call f as each compilation starts, in the
+// compiling goroutine. Set it before the first run.
+func SetCompileHook(x *Executor, f func(digest [32]byte)) { x.modules.hookCompile = f }
+
+// TableEntries exports tableEntries to the fuzzer.
+func TableEntries(code []byte) (uint64, error) { return tableEntries(code) }

@@ -269,6 +269,7 @@ func TestImageTar(t *testing.T) {
 	}
 	untag()
 	t.Cleanup(untag)
+	t.Cleanup(func() { untagLoaded(imageIDOf(t, image)) })
 
 	for _, c := range []struct {
 		name string

@@ -16,6 +16,7 @@ import (
 const (
 	CodeTimeout       Code = "timeout"        // the spec's timeout expired
 	CodeOutOfMemory   Code = "out_of_memory"  // the memory limit was hit
+	CodeDiskLimit     Code = "disk_limit"     // the outputs outgrew resources.disk
 	CodeFetchFailed   Code = "fetch_failed"   // content could not be fetched
 	CodeEngineError   Code = "engine_error"   // the engine failed (not the job)
 	CodePublishFailed Code = "publish_failed" // outputs could not be imported

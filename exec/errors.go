@@ -25,6 +25,10 @@ var (
 	// memory than Limits.MemoryBytes.
 	ErrMemoryLimit = errors.New("exec: memory limit exceeded")
 
+	// ErrDiskLimit reports a run that wrote more than Limits.DiskBytes to
+	// its outputs.
+	ErrDiskLimit = errors.New("exec: disk limit exceeded")
+
 	// ErrKilled reports a run stopped because the caller's context was done
 	// or the executor was closed. The error also wraps the context's error
 	// (context.Canceled or context.DeadlineExceeded) or [ErrClosed].

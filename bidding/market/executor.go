@@ -512,7 +512,7 @@ func (m *Market) runTask(ctx context.Context, e *execution, rc *bidding.Receipt)
 		}
 	}
 	task := &exec.Task{ID: e.rec.ID, OutputsDir: filepath.Join(dir, "outputs"), Timeout: spec.Timeout,
-		Limits: exec.Limits{CPU: float64(spec.Resources.MilliCPU) / 1000, MemoryBytes: spec.Resources.Memory}}
+		Limits: exec.Limits{CPU: float64(spec.Resources.MilliCPU) / 1000, MemoryBytes: spec.Resources.Memory, DiskBytes: spec.Resources.Disk}}
 	if len(spec.Outputs) > 0 {
 		task.OutputsPath = spec.Outputs[0]
 	}
@@ -593,6 +593,8 @@ func (m *Market) publish(ctx context.Context, e *execution, rc *bidding.Receipt,
 		return fail(bidding.CodeTimeout, "job exceeded its timeout of %s", spec.Timeout)
 	case errors.Is(runErr, exec.ErrMemoryLimit):
 		return fail(bidding.CodeOutOfMemory, "job exceeded its memory limit: %v", runErr)
+	case errors.Is(runErr, exec.ErrDiskLimit):
+		return fail(bidding.CodeDiskLimit, "job exceeded its disk limit of %s (resources.disk): %v", jobspec.FormatSize(spec.Resources.Disk), runErr)
 	case errors.Is(runErr, exec.ErrInvalidModule), errors.Is(runErr, exec.ErrInvalidTask):
 		return fail(bidding.CodeBadRequest, "%v", runErr)
 	default:

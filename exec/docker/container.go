@@ -103,10 +103,7 @@ func (e *Executor) containerConfig(t *exec.Task, image string, ms []mount.Mount)
 	for _, k := range slices.Sorted(maps.Keys(t.Env)) {
 		env = append(env, k+"="+t.Env[k])
 	}
-	labels := map[string]string{LabelManaged: "true", LabelTask: t.ID}
-	if e.cfg.instance != "" {
-		labels[LabelInstance] = e.cfg.instance
-	}
+	labels := e.labels(t)
 	cfg := &container.Config{
 		Image:        image,
 		Cmd:          t.Args,
@@ -129,11 +126,16 @@ func (e *Executor) containerConfig(t *exec.Task, image string, ms []mount.Mount)
 	mem := t.Limits.MemoryOrDefault()
 	pids := t.Limits.PidsOrDefault()
 	host := &container.HostConfig{
-		NetworkMode: "none",
-		CapDrop:     []string{"ALL"},
-		SecurityOpt: []string{"no-new-privileges"},
-		Mounts:      ms,
-		LogConfig:   container.LogConfig{Type: "none"},
+		// The root filesystem is read-only; /tmp is a tmpfs of the disk
+		// limit (counted in the memory limit), so no write reaches the
+		// engine's disk.
+		ReadonlyRootfs: true,
+		Tmpfs:          map[string]string{"/tmp": fmt.Sprintf("rw,exec,nosuid,nodev,mode=1777,size=%d", t.Limits.DiskOrDefault())},
+		NetworkMode:    "none",
+		CapDrop:        []string{"ALL"},
+		SecurityOpt:    []string{"no-new-privileges"},
+		Mounts:         ms,
+		LogConfig:      container.LogConfig{Type: "none"},
 		Resources: container.Resources{
 			NanoCPUs:   int64(t.Limits.CPU * 1e9),
 			Memory:     mem,
@@ -142,6 +144,15 @@ func (e *Executor) containerConfig(t *exec.Task, image string, ms []mount.Mount)
 		},
 	}
 	return cfg, host
+}
+
+// labels returns the labels of the containers and volumes of t.
+func (e *Executor) labels(t *exec.Task) map[string]string {
+	labels := map[string]string{LabelManaged: "true", LabelTask: t.ID}
+	if e.cfg.instance != "" {
+		labels[LabelInstance] = e.cfg.instance
+	}
+	return labels
 }
 
 // containerName returns a unique container name derived from the task ID.

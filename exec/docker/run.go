@@ -63,8 +63,16 @@ func (e *Executor) run(ctx context.Context, t *exec.Task, start time.Time) (*exe
 	if err != nil {
 		return fail(err)
 	}
-	cfg, host := e.containerConfig(t, image, ms)
 	name := containerName(t.ID)
+	var outs *outputs
+	if t.OutputsDir != "" && e.pause != "" {
+		if outs, err = e.createOutputs(prepCtx, t, image, name, e.labels(t)); err != nil {
+			return fail(err)
+		}
+		defer e.removeOutputs(outs, e.log.With("task", t.ID))
+		ms[len(ms)-1] = outs.mount(t.OutputsTarget())
+	}
+	cfg, host := e.containerConfig(t, image, ms)
 	created, err := e.cli.ContainerCreate(prepCtx, client.ContainerCreateOptions{Config: cfg, HostConfig: host, Name: name})
 	if err != nil {
 		if prepCtx.Err() != nil {
@@ -146,6 +154,14 @@ func (e *Executor) run(ctx context.Context, t *exec.Task, start time.Time) (*exe
 	res.Stdout, res.StdoutTruncated = stdout.Bytes(), stdout.Truncated()
 	res.Stderr, res.StderrTruncated = stderr.Bytes(), stderr.Truncated()
 
+	if outs != nil {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+		err := e.copyOut(ctx, outs, t.OutputsDir)
+		cancel()
+		if err != nil && (stopErr == nil || errors.Is(err, exec.ErrDiskLimit)) {
+			stopErr = err
+		}
+	}
 	if stopErr == nil && e.oomKilled(id, log) {
 		stopErr = fmt.Errorf("%w: the container was killed by the kernel's OOM killer at its limit of %d bytes",
 			exec.ErrMemoryLimit, t.Limits.MemoryOrDefault())

@@ -15,6 +15,7 @@
 //	dial ADDR               dial TCP (exit 4 on failure)
 //	forkbomb                spawn sleeping children until it fails (exit 3)
 //	escape LINK TARGET      symlink LINK to TARGET, then read and write through it
+//	fill PATH MIB           write MIB MiB to PATH (exit 1 on the first failed write)
 package main
 
 import (
@@ -88,6 +89,8 @@ func main() {
 		forkbomb()
 	case "escape":
 		escape(args[0], args[1])
+	case "fill":
+		fill(args[0], args[1])
 	default:
 		fail(2, "unknown command %q", os.Args[1])
 	}
@@ -190,4 +193,22 @@ func escape(link, target string) {
 	} else {
 		fmt.Println("write: ok")
 	}
+}
+
+func fill(p, mib string) {
+	n, _ := strconv.Atoi(mib)
+	f, err := os.Create(p)
+	if err != nil {
+		fail(1, "fill error: %v", err)
+	}
+	chunk := make([]byte, 1<<20)
+	for i := range n {
+		if _, err := f.Write(chunk); err != nil {
+			fail(1, "fill error after %d MiB: %v", i, err)
+		}
+	}
+	if err := f.Close(); err != nil {
+		fail(1, "fill error: %v", err)
+	}
+	fmt.Println("filled", p)
 }

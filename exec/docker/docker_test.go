@@ -37,6 +37,15 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	if len(os.Args) > 1 && os.Args[1] == docker.WatchdogCommand { // this binary as a run's watchdog
+		if err := docker.RunWatchdog(os.Args[2:], os.Stdin); err != nil {
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	if os.Getenv(crashEnv) != "" { // this binary as an executor that a test kills
+		os.Exit(crashExecutor())
+	}
 	flag.Parse()
 	os.Exit(func() int {
 		defer testprog.Cleanup()

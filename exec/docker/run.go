@@ -64,6 +64,10 @@ func (e *Executor) run(ctx context.Context, t *exec.Task, start time.Time) (*exe
 		return fail(err)
 	}
 	name := containerName(t.ID)
+	// The watchdog is told the run is over after every removal below (this
+	// is deferred first, so it runs last); its own removals are then no-ops.
+	var wd *watch
+	defer func() { wd.stop() }()
 	var outs *outputs
 	if t.OutputsDir != "" && e.pause != "" {
 		if outs, err = e.createOutputs(prepCtx, t, image, name, e.labels(t)); err != nil {
@@ -94,6 +98,19 @@ func (e *Executor) run(ctx context.Context, t *exec.Task, start time.Time) (*exe
 		res.Timings.Cleanup = time.Since(cleanupStart)
 		res.Timings.Total = time.Since(start)
 	}()
+	{
+		var deadline time.Time
+		if t.Timeout > 0 {
+			deadline = time.Now().Add(t.Timeout + WatchdogGrace)
+		}
+		cs, vs := []string{id}, []string(nil)
+		if outs != nil {
+			cs, vs = append(cs, outs.keeper), []string{outs.volume}
+		}
+		if wd, err = e.startWatchdog(deadline, cs, vs); err != nil {
+			return fail(err)
+		}
+	}
 
 	// Attach before starting, so no output is missed.
 	att, err := e.cli.ContainerAttach(prepCtx, id, client.ContainerAttachOptions{

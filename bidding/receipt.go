@@ -16,11 +16,11 @@ import (
 const (
 	CodeTimeout       Code = "timeout"        // the spec's timeout expired
 	CodeOutOfMemory   Code = "out_of_memory"  // the memory limit was hit
+	CodeDiskLimit     Code = "disk_limit"     // the outputs outgrew resources.disk
 	CodeFetchFailed   Code = "fetch_failed"   // content could not be fetched
 	CodeEngineError   Code = "engine_error"   // the engine failed (not the job)
 	CodePublishFailed Code = "publish_failed" // outputs could not be imported
 	CodeCancelled     Code = "cancelled"      // the requester cancelled
-	CodeDiskLimit     Code = "disk_limit"     // the outputs passed resources.disk
 )
 
 // Retryable reports whether a receipt error code is the executor's trouble

@@ -25,8 +25,8 @@ var (
 	// memory than Limits.MemoryBytes.
 	ErrMemoryLimit = errors.New("exec: memory limit exceeded")
 
-	// ErrDiskLimit reports a run stopped because the program wrote more to
-	// its outputs than Limits.DiskBytes.
+	// ErrDiskLimit reports a run that wrote more than Limits.DiskBytes to
+	// its outputs.
 	ErrDiskLimit = errors.New("exec: disk limit exceeded")
 
 	// ErrKilled reports a run stopped because the caller's context was done

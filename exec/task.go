@@ -20,6 +20,9 @@ const (
 	// DefaultPids is the process/thread limit of a container task that
 	// sets none. The wasm engine runs one thread and ignores it.
 	DefaultPids int64 = 1024
+	// DefaultDiskBytes is the disk limit of a task that sets none (the job
+	// spec's default resources.disk).
+	DefaultDiskBytes int64 = 1 << 30
 )
 
 // Task is one program to run with its inputs, outputs and limits. The
@@ -47,7 +50,9 @@ type Task struct {
 	Inputs []Mount
 	// OutputsDir is a host directory mounted writable at OutputsPath
 	// (default [DefaultOutputsPath]). Empty means no outputs mount. It is
-	// created if it does not exist.
+	// created if it does not exist. The Docker engine gives the program an
+	// empty, size-bounded directory there instead and copies its files into
+	// OutputsDir after the exit (see Limits.DiskBytes).
 	OutputsDir  string
 	OutputsPath string
 
@@ -118,10 +123,22 @@ type Limits struct {
 	// Pids bounds the processes and threads of a container; 0 means
 	// [DefaultPids]. The wasm engine ignores it.
 	Pids int64
-	// DiskBytes bounds the bytes the program may write to its outputs; 0
-	// means no bound. A write past it fails (ENOSPC) inside the program and
-	// Run returns an error wrapping [ErrDiskLimit] with the partial Result.
+	// DiskBytes bounds the bytes the program writes to its outputs; 0
+	// means [DefaultDiskBytes]. A run that passes it returns an error
+	// wrapping [ErrDiskLimit] with the partial Result. For wasm, writes
+	// past it fail inside the program (EIO: WASI preview 1 as wazero
+	// implements it has no ENOSPC). For Docker it sizes the tmpfs of the
+	// outputs and, separately, of /tmp (the rest of the root filesystem is
+	// read-only); tmpfs pages count in the container's memory limit.
 	DiskBytes int64
+}
+
+// DiskOrDefault returns DiskBytes, or [DefaultDiskBytes] when unset.
+func (l Limits) DiskOrDefault() int64 {
+	if l.DiskBytes > 0 {
+		return l.DiskBytes
+	}
+	return DefaultDiskBytes
 }
 
 // MemoryOrDefault returns MemoryBytes, or [DefaultMemoryBytes] when unset.

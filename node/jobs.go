@@ -64,7 +64,7 @@ func (n *Node) startEngines(ctx context.Context) (*engines, error) {
 	}
 	e.byName[exec.EngineWASM] = w
 	if !n.cfg.Jobs.DisableDocker && docker.Available(ctx) {
-		d, err := docker.New(ctx, docker.WithInstance(n.ID().String()), docker.WithLogger(logging.Logger("docker")))
+		d, err := docker.New(ctx, append([]docker.Option{docker.WithInstance(n.ID().String()), docker.WithLogger(logging.Logger("docker"))}, n.docker...)...)
 		if err != nil {
 			log.Warn("docker engine not usable", "err", err)
 		} else {

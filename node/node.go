@@ -25,6 +25,7 @@ import (
 
 	"github.com/shoalnet/shoal/bidding/market"
 	"github.com/shoalnet/shoal/content"
+	"github.com/shoalnet/shoal/exec/docker"
 	"github.com/shoalnet/shoal/p2p"
 )
 
@@ -44,6 +45,7 @@ type options struct {
 	host      host.Host
 	bootstrap []string
 	dhtOpts   []dht.Option
+	docker    []docker.Option
 }
 
 // WithRepo builds the node from an opened repo: its identity, swarm key and
@@ -99,6 +101,7 @@ type Node struct {
 	repoPath string
 	key      crypto.PrivKey
 	psk      pnet.PSK
+	docker   []docker.Option // see WithDockerOptions
 
 	Host   host.Host
 	DHT    *dht.IpfsDHT
@@ -154,7 +157,7 @@ func New(ctx context.Context, cfg *Config, opts ...Option) (n *Node, err error) 
 	}
 
 	nctx, cancel := context.WithCancel(context.Background())
-	n = &Node{cfg: cfg, repoPath: o.repoPath, key: o.key, psk: o.psk, bootstrap: boot, started: time.Now(), ctx: nctx, cancel: cancel}
+	n = &Node{cfg: cfg, repoPath: o.repoPath, key: o.key, psk: o.psk, docker: o.docker, bootstrap: boot, started: time.Now(), ctx: nctx, cancel: cancel}
 	defer func() {
 		if err != nil {
 			n.Close()

@@ -594,7 +594,7 @@ func (m *Market) publish(ctx context.Context, e *execution, rc *bidding.Receipt,
 	case errors.Is(runErr, exec.ErrMemoryLimit):
 		return fail(bidding.CodeOutOfMemory, "job exceeded its memory limit: %v", runErr)
 	case errors.Is(runErr, exec.ErrDiskLimit):
-		return fail(bidding.CodeDiskLimit, "job exceeded its disk limit (resources.disk): %v", runErr)
+		return fail(bidding.CodeDiskLimit, "job exceeded its disk limit of %s (resources.disk): %v", jobspec.FormatSize(spec.Resources.Disk), runErr)
 	case errors.Is(runErr, exec.ErrInvalidModule), errors.Is(runErr, exec.ErrInvalidTask):
 		return fail(bidding.CodeBadRequest, "%v", runErr)
 	default:

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"runtime"
 	"sync"
 	"time"
@@ -124,6 +125,13 @@ func New(ctx context.Context, cfg Config) (*Market, error) {
 	if err := os.MkdirAll(cfg.WorkDir, 0o700); err != nil {
 		return nil, fmt.Errorf("market: work dir: %w", err)
 	}
+	// The engines refuse mount sources under a symlink; the work directory
+	// is the node's own, so resolve it once here (a repo may be a link).
+	resolved, err := filepath.EvalSymlinks(cfg.WorkDir)
+	if err != nil {
+		return nil, fmt.Errorf("market: work dir: %w", err)
+	}
+	cfg.WorkDir = resolved
 	jobs, err := OpenJobStore(ctx, namespace.Wrap(cfg.Store, ds.NewKey("/jobs")))
 	if err != nil {
 		return nil, err

@@ -63,7 +63,11 @@ func runDaemon(c *cli.Context) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	n, err := node.New(ctx, cfg, node.WithRepo(repo), node.WithBootstrap(c.StringSlice("bootstrap")...))
+	dopts, err := dockerOptions()
+	if err != nil {
+		return err
+	}
+	n, err := node.New(ctx, cfg, node.WithRepo(repo), node.WithBootstrap(c.StringSlice("bootstrap")...), node.WithDockerOptions(dopts...))
 	if err != nil {
 		return err
 	}

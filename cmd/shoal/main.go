@@ -15,6 +15,7 @@ import (
 )
 
 func main() {
+	runWatchdog() // exits when this process is a container's watchdog
 	app := newApp()
 	if err := app.Run(interspersed(app, os.Args)); err != nil {
 		fmt.Fprintln(os.Stderr, "Error:", err)

@@ -10,9 +10,17 @@ import (
 // BenchmarkHello measures a container's whole life through Run: create,
 // attach, start, exit, output read, removed. Run with e.g.
 // -bench . -benchtime 20x ./exec/docker.
-func BenchmarkHello(b *testing.B) {
+func BenchmarkHello(b *testing.B) { benchHello(b, "") }
+
+// BenchmarkHelloOutputs is BenchmarkHello with an outputs directory: the
+// size-bounded outputs volume and its keeper container are created, the
+// outputs copied out and both removed on every run.
+func BenchmarkHelloOutputs(b *testing.B) { benchHello(b, b.TempDir()) }
+
+func benchHello(b *testing.B, outputs string) {
 	x := newExecutor(b)
 	tk := progTask("bench-hello", "hello")
+	tk.OutputsDir = outputs
 	var ds []time.Duration
 	for b.Loop() {
 		start := time.Now()

@@ -3,6 +3,7 @@ package docker
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"maps"
 	"os"
@@ -18,14 +19,20 @@ import (
 
 // mounts returns the bind mounts of t, checking that the sources exist and
 // creating the outputs directory.
+//
+// dockerd resolves a bind source on the host, following symlinks, so a
+// source that is a symlink (an input whose root a requester made a symlink
+// to "/") would show the host to the job. [noSymlinkPath] refuses that and
+// hands dockerd a path without a symlink in it. The directories above a
+// source are the node's own (its work directory), and nothing the job
+// controls runs before the container starts, so the path cannot change
+// between the check and the mount. Symlinks inside an input directory are
+// not followed by dockerd: they resolve inside the container, against its
+// own root.
 func mounts(t *exec.Task) ([]mount.Mount, error) {
 	var ms []mount.Mount
 	for _, in := range t.Inputs {
-		src, err := filepath.Abs(in.Source)
-		if err != nil {
-			return nil, fmt.Errorf("input %s: %w", in.Source, err)
-		}
-		st, err := os.Stat(src)
+		src, st, err := noSymlinkPath(in.Source)
 		if err != nil {
 			return nil, fmt.Errorf("%w: input %s: %w", exec.ErrInvalidTask, in.Source, err)
 		}
@@ -35,16 +42,55 @@ func mounts(t *exec.Task) ([]mount.Mount, error) {
 		ms = append(ms, mount.Mount{Type: mount.TypeBind, Source: src, Target: in.Target, ReadOnly: true})
 	}
 	if t.OutputsDir != "" {
-		out, err := filepath.Abs(t.OutputsDir)
-		if err != nil {
-			return nil, fmt.Errorf("outputs dir %s: %w", t.OutputsDir, err)
-		}
-		if err := os.MkdirAll(out, 0o755); err != nil {
+		if err := os.MkdirAll(t.OutputsDir, 0o755); err != nil {
 			return nil, fmt.Errorf("outputs dir: %w", err)
+		}
+		out, st, err := noSymlinkPath(t.OutputsDir)
+		if err != nil {
+			return nil, fmt.Errorf("%w: outputs dir %s: %w", exec.ErrInvalidTask, t.OutputsDir, err)
+		}
+		if !st.IsDir() {
+			return nil, fmt.Errorf("%w: outputs dir %s is not a directory", exec.ErrInvalidTask, t.OutputsDir)
 		}
 		ms = append(ms, mount.Mount{Type: mount.TypeBind, Source: out, Target: t.OutputsTarget()})
 	}
 	return ms, nil
+}
+
+// ErrSymlink reports a mount source (an input, the outputs directory) or an
+// image tarball that is a symlink; Run wraps it with [exec.ErrInvalidTask].
+var ErrSymlink = errors.New("docker: a symlink is refused (the engine would follow it on the host); give a directory or a regular file")
+
+// noSymlinkPath returns p made absolute and its Lstat. It refuses a p that
+// is a symlink or lies under one, component by component (as the wasm
+// engine does): a node whose work directory sits under a symlink must give
+// its resolved path.
+func noSymlinkPath(p string) (string, os.FileInfo, error) {
+	abs, err := filepath.Abs(p)
+	if err != nil {
+		return "", nil, err
+	}
+	parent := filepath.Dir(abs)
+	st, err := os.Lstat(abs)
+	if err != nil {
+		return "", nil, err
+	}
+	if st.Mode()&os.ModeSymlink != 0 {
+		return "", nil, fmt.Errorf("%w: %s", ErrSymlink, abs)
+	}
+	for d := parent; ; d = filepath.Dir(d) {
+		dst, err := os.Lstat(d)
+		if err != nil {
+			return "", nil, err
+		}
+		if dst.Mode()&os.ModeSymlink != 0 {
+			return "", nil, fmt.Errorf("%w: %s (a parent of %s)", ErrSymlink, d, abs)
+		}
+		if d == filepath.Dir(d) {
+			break
+		}
+	}
+	return abs, st, nil
 }
 
 // containerConfig returns the container and host configuration of t.
@@ -53,10 +99,7 @@ func (e *Executor) containerConfig(t *exec.Task, image string, ms []mount.Mount)
 	for _, k := range slices.Sorted(maps.Keys(t.Env)) {
 		env = append(env, k+"="+t.Env[k])
 	}
-	labels := map[string]string{LabelManaged: "true", LabelTask: t.ID}
-	if e.cfg.instance != "" {
-		labels[LabelInstance] = e.cfg.instance
-	}
+	labels := e.labels(t)
 	cfg := &container.Config{
 		Image:        image,
 		Cmd:          t.Args,
@@ -79,11 +122,16 @@ func (e *Executor) containerConfig(t *exec.Task, image string, ms []mount.Mount)
 	mem := t.Limits.MemoryOrDefault()
 	pids := t.Limits.PidsOrDefault()
 	host := &container.HostConfig{
-		NetworkMode: "none",
-		CapDrop:     []string{"ALL"},
-		SecurityOpt: []string{"no-new-privileges"},
-		Mounts:      ms,
-		LogConfig:   container.LogConfig{Type: "none"},
+		// The root filesystem is read-only; /tmp is a tmpfs of the disk
+		// limit (counted in the memory limit), so no write reaches the
+		// engine's disk.
+		ReadonlyRootfs: true,
+		Tmpfs:          map[string]string{"/tmp": fmt.Sprintf("rw,exec,nosuid,nodev,mode=1777,size=%d", t.Limits.DiskOrDefault())},
+		NetworkMode:    "none",
+		CapDrop:        []string{"ALL"},
+		SecurityOpt:    []string{"no-new-privileges"},
+		Mounts:         ms,
+		LogConfig:      container.LogConfig{Type: "none"},
 		Resources: container.Resources{
 			NanoCPUs:   int64(t.Limits.CPU * 1e9),
 			Memory:     mem,
@@ -92,6 +140,15 @@ func (e *Executor) containerConfig(t *exec.Task, image string, ms []mount.Mount)
 		},
 	}
 	return cfg, host
+}
+
+// labels returns the labels of the containers and volumes of t.
+func (e *Executor) labels(t *exec.Task) map[string]string {
+	labels := map[string]string{LabelManaged: "true", LabelTask: t.ID}
+	if e.cfg.instance != "" {
+		labels[LabelInstance] = e.cfg.instance
+	}
+	return labels
 }
 
 // containerName returns a unique container name derived from the task ID.

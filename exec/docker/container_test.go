@@ -1,6 +1,7 @@
 package docker
 
 import (
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -66,6 +67,8 @@ func TestContainerConfig(t *testing.T) {
 		{"memory, no swap", host.Memory == 256<<20 && host.MemorySwap == 256<<20},
 		{"pids", host.PidsLimit != nil && *host.PidsLimit == 64},
 		{"no auto remove", !host.AutoRemove},
+		{"read-only rootfs", host.ReadonlyRootfs},
+		{"tmp sized to the disk limit", strings.Contains(host.Tmpfs["/tmp"], fmt.Sprintf("size=%d", exec.DefaultDiskBytes))},
 	}
 	for _, c := range checks {
 		if !c.ok {

@@ -9,13 +9,20 @@
 // DockerSpec.ImageTar must name a `docker save` tarball, which is loaded when
 // the image is missing (with no Image, the first image the tarball holds is
 // run). A missing image fails with an error wrapping [exec.ErrImageNotFound]
-// that names it.
+// that names it. Containers are created from image IDs. A tarball never
+// names images on the engine: it is loaded with its names replaced by
+// [LoadNamespace] ones (a tarball claiming alpine:3.20 does not replace
+// alpine:3.20), and Image is only looked up among the names it claimed.
 //
 // # Sandbox
 //
 // Every container runs with network mode "none", all capabilities dropped,
 // no-new-privileges, the task's CPU (NanoCPUs), memory (no swap) and pids
-// limits, the inputs bound read-only, the outputs directory bound writable,
+// limits, a read-only root filesystem with a tmpfs /tmp of the task's disk
+// limit, the inputs bound read-only (a source that is a symlink is refused
+// with [ErrSymlink]: the engine would follow it on the host), the outputs in
+// a tmpfs volume of the disk limit copied into OutputsDir after the exit
+// (more than the limit: [exec.ErrDiskLimit]; see outputs.go),
 // as the node's own uid:gid (so outputs belong to the node; see [WithUser]),
 // and no log driver (output is streamed over an attach, so a chatty program
 // cannot fill the engine's disk).
@@ -28,7 +35,9 @@
 // context, whatever happened. An OOM-killed container is reported as
 // [exec.ErrMemoryLimit]. Containers carry the labels [LabelManaged],
 // [LabelTask] and, with [WithInstance], [LabelInstance]; [Executor.ReapOrphans]
-// removes those left behind by a crashed node.
+// removes those left behind by a crashed node. With [WithWatchdog], a
+// watchdog process per run removes them when the node's process dies, or at
+// the task's Timeout plus [WatchdogGrace], without the node.
 //
 // A program killed by a signal exits with 128+signal, as in a shell.
 //

@@ -37,6 +37,15 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	if len(os.Args) > 1 && os.Args[1] == docker.WatchdogCommand { // this binary as a run's watchdog
+		if err := docker.RunWatchdog(os.Args[2:], os.Stdin); err != nil {
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	if os.Getenv(crashEnv) != "" { // this binary as an executor that a test kills
+		os.Exit(crashExecutor())
+	}
 	flag.Parse()
 	os.Exit(func() int {
 		defer testprog.Cleanup()
@@ -103,14 +112,24 @@ func progTask(id string, args ...string) *exec.Task {
 	return &exec.Task{ID: id, Docker: &exec.DockerSpec{Image: image}, Args: args}
 }
 
-func TestConformance(t *testing.T) {
-	requireDocker(t)
-	exectest.Run(t, exectest.Harness{
+func conformanceHarness() exectest.Harness {
+	return exectest.Harness{
 		New: func(t *testing.T) exec.Executor { return newExecutor(t) },
 		Program: func(t *testing.T) *exec.Task {
 			return &exec.Task{Docker: &exec.DockerSpec{Image: image}}
 		},
-	})
+	}
+}
+
+func TestConformance(t *testing.T) {
+	requireDocker(t)
+	exectest.Run(t, conformanceHarness())
+}
+
+// TestSymlinkInputsConformance runs the engines' shared symlink cases.
+func TestSymlinkInputsConformance(t *testing.T) {
+	requireDocker(t)
+	exectest.RunSymlinkInputs(t, conformanceHarness())
 }
 
 // containers lists the containers, running or not, labelled with key=value.
@@ -269,6 +288,7 @@ func TestImageTar(t *testing.T) {
 	}
 	untag()
 	t.Cleanup(untag)
+	t.Cleanup(func() { untagLoaded(imageIDOf(t, image)) })
 
 	for _, c := range []struct {
 		name string

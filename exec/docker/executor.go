@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
 	"sync"
 	"time"
 
@@ -25,6 +28,10 @@ type Executor struct {
 	cfg config
 	log *slog.Logger
 	cli *client.Client
+	// pause is the host path of the keeper program (see outputs.go), in a
+	// directory removed by Close; empty on an architecture without one,
+	// and then the outputs are a bind mount with no size bound.
+	pause string
 
 	closeCtx    context.Context
 	closeCancel context.CancelFunc
@@ -64,8 +71,30 @@ func New(ctx context.Context, opts ...Option) (*Executor, error) {
 		cli:    cli,
 		active: map[string]bool{},
 	}
+	if e.pause, err = writePause(); err != nil {
+		e.log.Warn("outputs are not size-bounded", "err", err)
+	}
 	e.closeCtx, e.closeCancel = context.WithCancel(context.Background())
 	return e, nil
+}
+
+// writePause writes the keeper program for this machine's architecture to
+// a new temporary directory and returns its path.
+func writePause() (string, error) {
+	b, err := pauseELF(runtime.GOARCH)
+	if err != nil {
+		return "", err
+	}
+	dir, err := os.MkdirTemp("", "shoal-docker-")
+	if err != nil {
+		return "", fmt.Errorf("docker: keeper: %w", err)
+	}
+	p := filepath.Join(dir, "keeper")
+	if err := os.WriteFile(p, b, 0o755); err != nil {
+		os.RemoveAll(dir)
+		return "", fmt.Errorf("docker: keeper: %w", err)
+	}
+	return p, nil
 }
 
 // Available reports whether a Docker Engine answers a ping within
@@ -98,6 +127,9 @@ func (e *Executor) Close() error {
 	e.mu.Unlock()
 	e.closeCancel()
 	e.runs.Wait()
+	if e.pause != "" {
+		os.RemoveAll(filepath.Dir(e.pause))
+	}
 	return e.cli.Close()
 }
 

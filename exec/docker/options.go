@@ -24,6 +24,7 @@ type config struct {
 	instance   string
 	user       string
 	log        *slog.Logger
+	watchdog   []string
 }
 
 func defaultConfig() config {

@@ -11,7 +11,8 @@ import (
 
 // ReapOrphans force-removes the containers this executor's node left
 // behind: those labelled LabelManaged=true and, with WithInstance, this
-// instance. Containers of runs in progress on this executor are kept. The
+// instance; then the outputs volumes so labelled that no container uses.
+// Containers and volumes of runs in progress on this executor are kept. The
 // node calls it at start. It returns how many containers it removed.
 func (e *Executor) ReapOrphans(ctx context.Context) (int, error) {
 	f := client.Filters{}.Add("label", LabelManaged+"=true")
@@ -41,6 +42,26 @@ func (e *Executor) ReapOrphans(ctx context.Context) (int, error) {
 		case cerrdefs.IsNotFound(err):
 		default:
 			errs = append(errs, engineErr("remove container "+shortID(c.ID), err))
+		}
+	}
+	vols, err := e.cli.VolumeList(ctx, client.VolumeListOptions{Filters: f})
+	if err != nil {
+		errs = append(errs, engineErr("list volumes", err))
+	}
+	for _, v := range vols.Items {
+		e.mu.Lock()
+		busy := e.active[v.Name]
+		e.mu.Unlock()
+		if busy {
+			continue
+		}
+		_, err := e.cli.VolumeRemove(ctx, v.Name, client.VolumeRemoveOptions{})
+		switch {
+		case err == nil:
+			e.log.Info("removed orphan outputs volume", "volume", v.Name, "task", v.Labels[LabelTask])
+		case cerrdefs.IsNotFound(err), cerrdefs.IsConflict(err): // gone, or in use by a container kept above
+		default:
+			errs = append(errs, engineErr("remove volume "+v.Name, err))
 		}
 	}
 	if err := errors.Join(errs...); err != nil {

@@ -63,8 +63,20 @@ func (e *Executor) run(ctx context.Context, t *exec.Task, start time.Time) (*exe
 	if err != nil {
 		return fail(err)
 	}
-	cfg, host := e.containerConfig(t, image, ms)
 	name := containerName(t.ID)
+	// The watchdog is told the run is over after every removal below (this
+	// is deferred first, so it runs last); its own removals are then no-ops.
+	var wd *watch
+	defer func() { wd.stop() }()
+	var outs *outputs
+	if t.OutputsDir != "" && e.pause != "" {
+		if outs, err = e.createOutputs(prepCtx, t, image, name, e.labels(t)); err != nil {
+			return fail(err)
+		}
+		defer e.removeOutputs(outs, e.log.With("task", t.ID))
+		ms[len(ms)-1] = outs.mount(t.OutputsTarget())
+	}
+	cfg, host := e.containerConfig(t, image, ms)
 	created, err := e.cli.ContainerCreate(prepCtx, client.ContainerCreateOptions{Config: cfg, HostConfig: host, Name: name})
 	if err != nil {
 		if prepCtx.Err() != nil {
@@ -86,6 +98,19 @@ func (e *Executor) run(ctx context.Context, t *exec.Task, start time.Time) (*exe
 		res.Timings.Cleanup = time.Since(cleanupStart)
 		res.Timings.Total = time.Since(start)
 	}()
+	{
+		var deadline time.Time
+		if t.Timeout > 0 {
+			deadline = time.Now().Add(t.Timeout + WatchdogGrace)
+		}
+		cs, vs := []string{id}, []string(nil)
+		if outs != nil {
+			cs, vs = append(cs, outs.keeper), []string{outs.volume}
+		}
+		if wd, err = e.startWatchdog(deadline, cs, vs); err != nil {
+			return fail(err)
+		}
+	}
 
 	// Attach before starting, so no output is missed.
 	att, err := e.cli.ContainerAttach(prepCtx, id, client.ContainerAttachOptions{
@@ -146,6 +171,14 @@ func (e *Executor) run(ctx context.Context, t *exec.Task, start time.Time) (*exe
 	res.Stdout, res.StdoutTruncated = stdout.Bytes(), stdout.Truncated()
 	res.Stderr, res.StderrTruncated = stderr.Bytes(), stderr.Truncated()
 
+	if outs != nil {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+		err := e.copyOut(ctx, outs, t.OutputsDir)
+		cancel()
+		if err != nil && (stopErr == nil || errors.Is(err, exec.ErrDiskLimit)) {
+			stopErr = err
+		}
+	}
 	if stopErr == nil && e.oomKilled(id, log) {
 		stopErr = fmt.Errorf("%w: the container was killed by the kernel's OOM killer at its limit of %d bytes",
 			exec.ErrMemoryLimit, t.Limits.MemoryOrDefault())

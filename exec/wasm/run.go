@@ -84,7 +84,7 @@ func (e *Executor) run(ctx context.Context, t *exec.Task, start time.Time) (*exe
 	if err := checkInitialMemory(cm, m.tableBytes, limit); err != nil {
 		return nil, err
 	}
-	disk := newDiskBudget(t.Limits.DiskBytes)
+	disk := newDiskBudget(t.Limits.DiskOrDefault())
 	fsc, roots, err := mountFS(t, disk)
 	if err != nil {
 		return nil, err
@@ -152,8 +152,8 @@ func (e *Executor) run(ctx context.Context, t *exec.Task, start time.Time) (*exe
 		// A refused write fails the run even if the module went on: its
 		// outputs are incomplete.
 		stopErr = fmt.Errorf("%w: a write would have brought the outputs to %d bytes, past the task's disk limit of %d bytes (files count for their size, each file or directory for %d bytes)",
-			exec.ErrDiskLimit, n, t.Limits.DiskBytes, entryBytes)
-		stderr.Append([]byte(fmt.Sprintf("\nwasm: write refused: outputs would take %d bytes, limit %d bytes\n", n, t.Limits.DiskBytes)))
+			exec.ErrDiskLimit, n, t.Limits.DiskOrDefault(), entryBytes)
+		stderr.Append([]byte(fmt.Sprintf("\nwasm: write refused: outputs would take %d bytes, limit %d bytes\n", n, t.Limits.DiskOrDefault())))
 	}
 
 	res.Stdout, res.StdoutTruncated = stdout.Bytes(), stdout.Truncated()

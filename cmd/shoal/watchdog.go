@@ -1,0 +1,37 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/shoalnet/shoal/exec/docker"
+)
+
+// runWatchdog runs this process as a docker run's watchdog when the daemon
+// started it so (`shoal __docker-watchdog FLAGS`, never typed by a user) and
+// reports whether it did. See docker.WithWatchdog.
+func runWatchdog() bool {
+	if len(os.Args) < 2 || os.Args[1] != docker.WatchdogCommand {
+		return false
+	}
+	if err := docker.RunWatchdog(os.Args[2:], os.Stdin); err != nil {
+		os.Exit(1)
+	}
+	os.Exit(0)
+	return true
+}
+
+// dockerOptions are the daemon's docker executor options: a watchdog per
+// container, this very executable, so containers die at their deadline (or
+// with the daemon) even when the daemon does not remove them.
+func dockerOptions() ([]docker.Option, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("docker watchdog: cannot find this executable: %w", err)
+	}
+	if strings.HasSuffix(exe, ".test") {
+		return nil, nil // a test binary running the daemon in process has no watchdog command
+	}
+	return []docker.Option{docker.WithWatchdog(exe, docker.WatchdogCommand)}, nil
+}

@@ -1,0 +1,99 @@
+package docker_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/moby/moby/client"
+
+	"github.com/shoalnet/shoal/exec"
+	"github.com/shoalnet/shoal/exec/docker"
+)
+
+// dirBytes sums the sizes of the regular files below dir.
+func dirBytes(t *testing.T, dir string) int64 {
+	t.Helper()
+	var n int64
+	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			if info, err := d.Info(); err == nil {
+				n += info.Size()
+			}
+		}
+		return nil
+	})
+	return n
+}
+
+// TestDiskBounded: the root filesystem is read-only, /tmp and the outputs
+// are tmpfs of the disk limit, and a job that writes more than the limit to
+// its outputs fails with ErrDiskLimit; what reaches the host is bounded.
+func TestDiskBounded(t *testing.T) {
+	x := newExecutor(t)
+	const limit = 2 << 20
+	run := func(t *testing.T, out string, args ...string) (*exec.Result, error) {
+		tk := progTask("disk-"+randomHex(4), args...)
+		tk.Limits.DiskBytes = limit
+		tk.OutputsDir = out
+		return x.Run(context.Background(), tk)
+	}
+
+	t.Run("rootfs read-only", func(t *testing.T) {
+		res, err := run(t, "", "write", "/pwned.txt", "x")
+		if err != nil || res.ExitCode == 0 || !strings.Contains(string(res.Stderr), "read-only file system") {
+			t.Fatalf("Run = %+v, %v; want a read-only root", res, err)
+		}
+	})
+	t.Run("tmp bounded", func(t *testing.T) {
+		res, err := run(t, "", "fill", "/tmp/big", fmt.Sprint(8<<20))
+		if err != nil || res.ExitCode != 1 || !strings.Contains(string(res.Stderr), "no space left on device") {
+			t.Fatalf("Run = %+v, %v; want ENOSPC in /tmp", res, err)
+		}
+		res, err = run(t, "", "fill", "/tmp/small", fmt.Sprint(1<<20))
+		if err != nil || res.ExitCode != 0 {
+			t.Fatalf("within the limit: Run = %+v, %v", res, err)
+		}
+	})
+	t.Run("outputs over the limit", func(t *testing.T) {
+		out := filepath.Join(t.TempDir(), "out")
+		res, err := run(t, out, "fill", "/outputs/big", fmt.Sprint(8<<20))
+		if !errors.Is(err, exec.ErrDiskLimit) {
+			t.Fatalf("Run = %+v, %v; want ErrDiskLimit", res, err)
+		}
+		if n := dirBytes(t, out); n > limit+4096 {
+			t.Errorf("%d bytes reached the host, more than the limit of %d", n, limit)
+		}
+	})
+	t.Run("outputs within the limit", func(t *testing.T) {
+		out := filepath.Join(t.TempDir(), "out")
+		res, err := run(t, out, "fill", "/outputs/ok", fmt.Sprint(1<<20))
+		if err != nil || res.ExitCode != 0 {
+			t.Fatalf("Run = %+v, %v", res, err)
+		}
+		if st, err := os.Stat(filepath.Join(out, "ok")); err != nil || st.Size() != 1<<20 {
+			t.Fatalf("outputs file: %v, %v", st, err)
+		}
+		// A symlink the job made is copied as a symlink, never followed.
+		res, err = run(t, out, "escape", "/outputs/link", "/etc/hostname")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if target, err := os.Readlink(filepath.Join(out, "link")); err != nil || target != "/etc/hostname" {
+			t.Errorf("outputs link = %q, %v", target, err)
+		}
+	})
+	// Nothing of these runs is left on the engine.
+	vols, err := cli.VolumeList(context.Background(), client.VolumeListOptions{Filters: client.Filters{}.Add("label", docker.LabelInstance+"="+instance)})
+	if err != nil || len(vols.Items) != 0 {
+		t.Errorf("volumes left: %v, %v", vols.Items, err)
+	}
+	if got := containers(t, docker.LabelInstance, instance); len(got) != 0 {
+		t.Errorf("%d containers left", len(got))
+	}
+}

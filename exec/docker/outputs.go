@@ -1,0 +1,221 @@
+package docker
+
+import (
+	"archive/tar"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path"
+	"regexp"
+	"strings"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/mount"
+	"github.com/moby/moby/client"
+
+	"github.com/shoalnet/shoal/exec"
+)
+
+// LabelRole is "keeper" on the container that keeps a run's outputs volume
+// mounted; the job's own container does not carry it.
+const LabelRole = "shoal.role"
+
+// Paths inside the keeper container.
+const (
+	keeperBinary  = "/.shoal-keeper"
+	keeperOutputs = "/outputs"
+)
+
+// keeperMemory is the memory limit of a keeper (the engine's minimum is
+// 6 MiB; the keeper is a 148-byte program).
+const keeperMemory = 8 << 20
+
+// pageSize is the unit a tmpfs allocates in.
+const pageSize = 4096
+
+// outputs is a run's outputs volume: a tmpfs of the local driver, sized to
+// the task's disk limit, mounted in the job's container at the outputs path
+// and in a keeper container that outlives it.
+//
+// The local driver unmounts a tmpfs volume (and its files are gone) when no
+// running container uses it, and the engine cannot copy out of a tmpfs
+// mount of a stopped container; so a keeper, running a program that waits
+// forever ([pauseELF], bind-mounted into the job's own image), holds the
+// volume until its files are copied into Task.OutputsDir.
+type outputs struct {
+	volume string
+	keeper string // the keeper container's ID
+	limit  int64  // the disk limit; the tmpfs is one page larger
+}
+
+var numericUser = regexp.MustCompile(`^([0-9]+)(?::([0-9]+))?$`)
+
+// createOutputs creates the outputs volume of t and starts its keeper from
+// image. On error, what it created is removed.
+func (e *Executor) createOutputs(ctx context.Context, t *exec.Task, image, name string, labels map[string]string) (o *outputs, err error) {
+	limit := t.Limits.DiskOrDefault()
+	size := (limit+pageSize-1)/pageSize*pageSize + pageSize // one page more: a job that fills it wrote more than limit
+	opts := fmt.Sprintf("size=%d,nr_inodes=%d", size, max(1024, limit/pageSize))
+	if m := numericUser.FindStringSubmatch(e.cfg.user); m != nil {
+		opts += ",mode=0755,uid=" + m[1]
+		if m[2] != "" {
+			opts += ",gid=" + m[2]
+		}
+	} else {
+		opts += ",mode=1777"
+	}
+	o = &outputs{volume: name + "-outputs", limit: limit}
+	e.track(o.volume, true) // kept by ReapOrphans
+	if _, err := e.cli.VolumeCreate(ctx, client.VolumeCreateOptions{
+		Name: o.volume, Driver: "local", Labels: labels,
+		DriverOpts: map[string]string{"type": "tmpfs", "device": "tmpfs", "o": opts},
+	}); err != nil {
+		return nil, engineErr("create outputs volume", err)
+	}
+	defer func() {
+		if err != nil {
+			e.removeOutputs(o, e.log)
+		}
+	}()
+	keeperLabels := map[string]string{LabelRole: "keeper"}
+	for k, v := range labels {
+		keeperLabels[k] = v
+	}
+	pids := int64(4)
+	created, err := e.cli.ContainerCreate(ctx, client.ContainerCreateOptions{
+		Name: name + "-keeper",
+		Config: &container.Config{
+			Image: image, Entrypoint: []string{keeperBinary}, User: e.cfg.user, Labels: keeperLabels,
+		},
+		HostConfig: &container.HostConfig{
+			NetworkMode:    "none",
+			CapDrop:        []string{"ALL"},
+			SecurityOpt:    []string{"no-new-privileges"},
+			ReadonlyRootfs: true,
+			LogConfig:      container.LogConfig{Type: "none"},
+			Resources:      container.Resources{Memory: keeperMemory, MemorySwap: keeperMemory, PidsLimit: &pids},
+			Mounts: []mount.Mount{
+				{Type: mount.TypeBind, Source: e.pause, Target: keeperBinary, ReadOnly: true},
+				{Type: mount.TypeVolume, Source: o.volume, Target: keeperOutputs},
+			},
+		},
+	})
+	if err != nil {
+		return o, engineErr("create outputs keeper", err)
+	}
+	o.keeper = created.ID
+	e.track(o.keeper, true)
+	if _, err := e.cli.ContainerStart(ctx, o.keeper, client.ContainerStartOptions{}); err != nil {
+		return o, engineErr("start outputs keeper", err)
+	}
+	return o, nil
+}
+
+// mount returns the mount of the volume at target in the job's container.
+func (o *outputs) mount(target string) mount.Mount {
+	return mount.Mount{Type: mount.TypeVolume, Source: o.volume, Target: target}
+}
+
+// copyOut copies the files of the outputs volume into dir, through an
+// os.Root (nothing is written outside dir, no symlink is followed), and
+// returns an error wrapping [exec.ErrDiskLimit] when the job filled the
+// volume beyond its limit.
+func (e *Executor) copyOut(ctx context.Context, o *outputs, dir string) error {
+	res, err := e.cli.CopyFromContainer(ctx, o.keeper, client.CopyFromContainerOptions{SourcePath: keeperOutputs + "/."})
+	if err != nil {
+		return engineErr("copy outputs", err)
+	}
+	defer res.Content.Close()
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return fmt.Errorf("outputs dir: %w", err)
+	}
+	defer root.Close()
+	used, err := extract(root, res.Content, o.limit+pageSize)
+	if err != nil {
+		return fmt.Errorf("copy outputs: %w", err)
+	}
+	if used > o.limit {
+		return fmt.Errorf("%w: the job wrote more than its disk limit of %d bytes to its outputs (writes beyond it failed with ENOSPC)", exec.ErrDiskLimit, o.limit)
+	}
+	return nil
+}
+
+// extract writes the tar stream r below root and returns the bytes its
+// regular files take in pages. It stops past budget bytes.
+func extract(root *os.Root, r io.Reader, budget int64) (int64, error) {
+	tr := tar.NewReader(r)
+	var used int64
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return used, nil
+		}
+		if err != nil {
+			return used, err
+		}
+		name := path.Clean(strings.TrimPrefix(h.Name, "/"))
+		if name == "." {
+			continue
+		}
+		if name == ".." || strings.HasPrefix(name, "../") {
+			return used, fmt.Errorf("entry %q leaves the outputs", h.Name)
+		}
+		if d := path.Dir(name); d != "." {
+			if err := root.MkdirAll(d, 0o755); err != nil {
+				return used, err
+			}
+		}
+		switch h.Typeflag {
+		case tar.TypeDir:
+			if err := root.Mkdir(name, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
+				return used, err
+			}
+		case tar.TypeReg:
+			used += (h.Size + pageSize - 1) / pageSize * pageSize
+			if used > budget {
+				return used, nil // over the limit: the caller reports it
+			}
+			f, err := root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, os.FileMode(h.Mode)&0o755|0o600)
+			if err != nil {
+				return used, err
+			}
+			_, err = io.CopyN(f, tr, h.Size)
+			if cerr := f.Close(); err == nil {
+				err = cerr
+			}
+			if err != nil {
+				return used, err
+			}
+		case tar.TypeSymlink:
+			if err := root.Symlink(h.Linkname, name); err != nil {
+				return used, err
+			}
+		case tar.TypeLink:
+			if err := root.Link(path.Clean(strings.TrimPrefix(h.Linkname, "/")), name); err != nil {
+				return used, err
+			}
+		}
+	}
+}
+
+// removeOutputs removes the keeper and the volume, under a fresh context.
+func (e *Executor) removeOutputs(o *outputs, log *slog.Logger) {
+	if o == nil {
+		return
+	}
+	defer e.track(o.volume, false)
+	if o.keeper != "" {
+		e.remove(o.keeper, log)
+		e.track(o.keeper, false)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
+	defer cancel()
+	if _, err := e.cli.VolumeRemove(ctx, o.volume, client.VolumeRemoveOptions{Force: true}); err != nil && !cerrdefs.IsNotFound(err) {
+		log.Warn("remove outputs volume; ReapOrphans will retry", "volume", o.volume, "err", err)
+	}
+}

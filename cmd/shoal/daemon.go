@@ -39,6 +39,9 @@ Example:
 
 func runDaemon(c *cli.Context) error {
 	repoDir := c.String("repo")
+	if c.IsSet("api-token") || c.IsSet("api-token-file") {
+		return fmt.Errorf("the daemon takes its API token from %s (0600), not from --api-token or --api-token-file: write the token there, or delete the file for a new one", node.APITokenPath(repoDir))
+	}
 	repo, err := node.OpenRepo(repoDir)
 	if err != nil {
 		return err
@@ -56,9 +59,6 @@ func runDaemon(c *cli.Context) error {
 	apiAddr := cfg.API.Addr
 	if a := c.String("api"); a != "" {
 		apiAddr = a
-	}
-	if c.IsSet("api-token") || c.IsSet("api-token-file") {
-		return fmt.Errorf("the daemon takes its API token from %s (0600), not from --api-token or --api-token-file: write the token there, or delete the file for a new one", node.APITokenPath(repoDir))
 	}
 	token, err := repo.EnsureAPIToken()
 	if err != nil {

@@ -106,7 +106,8 @@ func (s *Server) routes() {
 	s.jobRoutes()
 	s.orgRoutes()
 	if os.Getenv("SHOAL_PPROF") != "" {
-		// Profiling for benchmarks: go tool pprof http://API/debug/pprof/profile
+		// Profiling for benchmarks, behind the token like every route:
+		// curl -H "Authorization: Bearer $(cat $REPO/api.token)" http://API/debug/pprof/profile > cpu.pprof
 		s.mux.HandleFunc("/debug/pprof/", pprof.Index)
 		s.mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	}

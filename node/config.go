@@ -96,8 +96,10 @@ type SwarmConfig struct {
 type APIConfig struct {
 	// Addr is host:port; port 0 picks a free port.
 	Addr string `json:"addr"`
-	// Token, when set, is required from clients (Authorization: Bearer).
-	// Binding off loopback requires one.
+	// Token is read from configs written by older versions only: the API
+	// token now lives in $REPO/api.token (0600, see Repo.EnsureAPIToken),
+	// since the config is not secret. A daemon that finds one here removes
+	// it and writes a new token to the file.
 	Token string `json:"token,omitempty"`
 }
 
@@ -228,9 +230,15 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
+// writeFileAtomic writes path through a temp file that is created anew
+// (O_EXCL), so that it gets mode even where a crash left a temp file with
+// another (a secret must never inherit a stale 0644).
 func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
 	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, mode)
+	if err := os.Remove(tmp); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
 	if err != nil {
 		return err
 	}

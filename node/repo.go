@@ -61,8 +61,9 @@ type InitOptions struct {
 	Mutate func(*Config)
 }
 
-// Init creates a repo at dir: an Ed25519 identity (0600), the config file and
-// the datastore directory. It refuses an existing repo.
+// Init creates a repo at dir: an Ed25519 identity (0600), a random API token
+// (api.token, 0600), the config file and the datastore directory. It refuses
+// an existing repo.
 func Init(dir string, opts InitOptions) (*Config, error) {
 	if _, err := os.Stat(filepath.Join(dir, ConfigFile)); err == nil {
 		return nil, fmt.Errorf("%w at %s (remove it to start over, or use --repo to choose another directory)", ErrRepoExists, dir)
@@ -89,6 +90,9 @@ func Init(dir string, opts InitOptions) (*Config, error) {
 	}
 	if err := writeFileAtomic(filepath.Join(dir, KeyFile), raw, 0o600); err != nil {
 		return nil, fmt.Errorf("write identity: %w", err)
+	}
+	if _, err := writeAPIToken(dir); err != nil {
+		return nil, err
 	}
 	id, err := peer.IDFromPrivateKey(sk)
 	if err != nil {

@@ -4,10 +4,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/shoalnet/shoal/node"
 	"github.com/shoalnet/shoal/node/api"
 )
 
@@ -15,10 +17,46 @@ var jsonFlag = &cli.BoolFlag{Name: "json", Usage: "print JSON instead of a table
 
 // client returns an API client for the daemon of --repo, or of --api.
 func client(c *cli.Context) (*api.Client, error) {
-	if a := c.String("api"); a != "" {
-		return api.NewClient(a, c.String("api-token"))
+	tok, err := apiToken(c)
+	if err != nil {
+		return nil, err
 	}
-	return api.ClientForRepo(c.String("repo"), c.String("api-token"))
+	repo := c.String("repo")
+	if a := c.String("api"); a != "" {
+		if tok != "" {
+			return api.NewClient(a, tok)
+		}
+		// The repo's token goes only to the repo's own daemon.
+		if ra, err := api.RepoAPIAddr(repo); err == nil && api.SameAPI(a, ra) {
+			return api.ClientForRepo(repo, "")
+		}
+		return nil, fmt.Errorf("no API token for the daemon at %s: set $%s or --api-token-file FILE (the token of repo %s is only sent to that repo's own daemon)", a, envAPIToken, repo)
+	}
+	return api.ClientForRepo(repo, tok)
+}
+
+// envAPIToken names the variable that gives the CLI an API token.
+const envAPIToken = "SHOAL_API_TOKEN"
+
+// apiToken is the token given to the CLI: --api-token-file, $SHOAL_API_TOKEN
+// or the deprecated --api-token, in that order; "" means the repo's own
+// ($REPO/api.token).
+func apiToken(c *cli.Context) (string, error) {
+	if f := c.String("api-token-file"); f != "" {
+		t, err := node.ReadAPITokenFile(f)
+		if err != nil {
+			return "", fmt.Errorf("--api-token-file: %w", err)
+		}
+		return t, nil
+	}
+	if t := strings.TrimSpace(os.Getenv(envAPIToken)); t != "" {
+		return t, nil
+	}
+	if t := c.String("api-token"); t != "" {
+		fmt.Fprintf(os.Stderr, "Warning: --api-token is deprecated: every local user sees it in `ps`; use $%s or --api-token-file FILE\n", envAPIToken)
+		return t, nil
+	}
+	return "", nil
 }
 
 func printJSON(v any) error {

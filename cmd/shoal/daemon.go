@@ -24,6 +24,8 @@ func daemonCmd() *cli.Command {
 It joins the network through the bootstrap peers of the config and of --bootstrap,
 publishes its capability record in the DHT, and serves the HTTP API on the
 config's api.addr (or --api), writing that address into $REPO/api for clients.
+Every API request must carry the token of $REPO/api.token (0600, created here
+if missing), which the CLI reads from the repo.
 
 Example:
    shoal --repo /tmp/n2 daemon --bootstrap /ip4/127.0.0.1/tcp/40123/p2p/12D3KooW...`,
@@ -37,6 +39,9 @@ Example:
 
 func runDaemon(c *cli.Context) error {
 	repoDir := c.String("repo")
+	if c.IsSet("api-token") || c.IsSet("api-token-file") {
+		return fmt.Errorf("the daemon takes its API token from %s (0600), not from --api-token or --api-token-file: write the token there, or delete the file for a new one", node.APITokenPath(repoDir))
+	}
 	repo, err := node.OpenRepo(repoDir)
 	if err != nil {
 		return err
@@ -55,9 +60,9 @@ func runDaemon(c *cli.Context) error {
 	if a := c.String("api"); a != "" {
 		apiAddr = a
 	}
-	token := cfg.API.Token
-	if t := c.String("api-token"); t != "" {
-		token = t
+	token, err := repo.EnsureAPIToken()
+	if err != nil {
+		return err
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

@@ -367,7 +367,7 @@ func profileDaemon(b *testing.B, d *testnet.Daemon) func() {
 
 // saveProfile writes d's pprof endpoint /debug/pprof/<what> to the file out.
 func saveProfile(b *testing.B, d *testnet.Daemon, what, out string) {
-	resp, err := http.Get(d.API + "/debug/pprof/" + what)
+	resp, err := d.Get(context.Background(), "/debug/pprof/"+what)
 	if err != nil {
 		b.Logf("profile %s: %v", what, err)
 		return
@@ -387,7 +387,7 @@ func saveProfile(b *testing.B, d *testnet.Daemon, what, out string) {
 // OS and not returned (Sys - HeapReleased), and the heap in use. ok is
 // false without the endpoint.
 func goMemOf(d *testnet.Daemon) (held, inuse int64, ok bool) {
-	resp, err := http.Get(d.API + "/debug/pprof/heap?debug=1")
+	resp, err := d.Get(context.Background(), "/debug/pprof/heap?debug=1")
 	if err != nil {
 		return 0, 0, false
 	}

@@ -45,7 +45,8 @@ Example:
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "repo", Usage: "repo directory", EnvVars: []string{node.EnvRepo}, Value: node.DefaultRepoPath(), DefaultText: "~/.shoal"},
 			&cli.StringFlag{Name: "api", Usage: "daemon API address (host:port or multiaddr); default: read from $REPO/api. For `daemon`, the address to listen on", EnvVars: []string{"SHOAL_API"}},
-			&cli.StringFlag{Name: "api-token", Usage: "API token (required when the API is bound off loopback)", EnvVars: []string{"SHOAL_API_TOKEN"}},
+			&cli.StringFlag{Name: "api-token-file", Usage: "file holding the API token of the --api daemon (env SHOAL_API_TOKEN holds the token itself); default: $REPO/api.token", TakesFile: true},
+			&cli.StringFlag{Name: "api-token", Usage: "deprecated (visible in `ps`): use $SHOAL_API_TOKEN or --api-token-file"},
 			&cli.StringFlag{Name: "log-level", Usage: "debug, info, warn or error", Value: "info", EnvVars: []string{"SHOAL_LOG_LEVEL"}},
 		},
 		Before: func(c *cli.Context) error { return setupLogging(c.String("log-level")) },

@@ -36,7 +36,7 @@ func openTrustTarget(c *cli.Context) (*trustTarget, error) {
 	}
 	unlock, err := r.Lock()
 	if errors.Is(err, node.ErrRepoLocked) {
-		cl, err := api.ClientForRepo(dir, c.String("api-token"))
+		cl, err := client(c)
 		return &trustTarget{client: cl, release: func() {}}, err
 	}
 	if err != nil {

@@ -176,7 +176,7 @@ func (d *Daemon) start(bootstrap []string) error {
 		d.Kill()
 		return fmt.Errorf("daemon not ready after 60s: %s", d.Log())
 	}
-	c, err := api.NewClient(d.API, "")
+	c, err := api.ClientForRepo(d.Repo, "")
 	if err != nil {
 		return err
 	}

@@ -15,6 +15,8 @@ import (
 
 	ma "github.com/multiformats/go-multiaddr"
 	manet "github.com/multiformats/go-multiaddr/net"
+
+	"github.com/shoalnet/shoal/node"
 )
 
 // ErrNoDaemon means no daemon answers for a repo.
@@ -29,7 +31,8 @@ type Client struct {
 }
 
 // NewClient returns a client for addr: "host:port", "http://host:port" or a
-// multiaddr like /ip4/127.0.0.1/tcp/5280.
+// multiaddr like /ip4/127.0.0.1/tcp/5280, sending token with every request
+// (the daemon refuses requests without it).
 func NewClient(addr, token string) (*Client, error) {
 	base, err := baseURL(addr)
 	if err != nil {
@@ -41,27 +44,51 @@ func NewClient(addr, token string) (*Client, error) {
 	}}}, nil
 }
 
-// ClientForRepo finds the API address a daemon wrote into repo/api and the
-// token in repo/api.token, if any. A missing file means no daemon runs.
+// ClientForRepo finds the API address a daemon wrote into repo/api and, when
+// token is empty, the token in repo/api.token. A missing address file means
+// no daemon runs.
 func ClientForRepo(repo, token string) (*Client, error) {
-	b, err := os.ReadFile(filepath.Join(repo, "api"))
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("%w for repo %s (start one with `shoal daemon`)", ErrNoDaemon, repo)
-	}
+	addr, err := RepoAPIAddr(repo)
 	if err != nil {
-		return nil, fmt.Errorf("read API address: %w", err)
+		return nil, err
 	}
 	if token == "" {
-		if t, err := os.ReadFile(filepath.Join(repo, "api.token")); err == nil {
-			token = strings.TrimSpace(string(t))
+		t, err := node.ReadAPITokenFile(node.APITokenPath(repo))
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("read the API token: %w", err)
 		}
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("no API token at %s: start the daemon of this repo once to create it, or give the token with $SHOAL_API_TOKEN or --api-token-file", node.APITokenPath(repo))
+		}
+		token = t
 	}
-	c, err := NewClient(strings.TrimSpace(string(b)), token)
+	c, err := NewClient(addr, token)
 	if err != nil {
 		return nil, err
 	}
 	c.repo = repo
 	return c, nil
+}
+
+// RepoAPIAddr is the API address the daemon of repo wrote into repo/api;
+// ErrNoDaemon when there is none.
+func RepoAPIAddr(repo string) (string, error) {
+	b, err := os.ReadFile(filepath.Join(repo, node.APIFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("%w for repo %s (start one with `shoal daemon`)", ErrNoDaemon, repo)
+	}
+	if err != nil {
+		return "", fmt.Errorf("read API address: %w", err)
+	}
+	return strings.TrimSpace(string(b)), nil
+}
+
+// SameAPI reports whether addresses a and b (any form NewClient takes) name
+// the same API.
+func SameAPI(a, b string) bool {
+	ua, err1 := baseURL(a)
+	ub, err2 := baseURL(b)
+	return err1 == nil && err2 == nil && ua == ub
 }
 
 func baseURL(addr string) (string, error) {
@@ -97,6 +124,11 @@ func (c *Client) Do(ctx context.Context, method, path string, q url.Values, body
 	req, err := http.NewRequestWithContext(ctx, method, u, body)
 	if err != nil {
 		return nil, err
+	}
+	if contentType == "" && method != http.MethodGet && method != http.MethodHead {
+		// The server refuses mutating calls without a type web pages
+		// cannot send; a call with no body says JSON.
+		contentType = "application/json"
 	}
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)

@@ -12,11 +12,15 @@ const (
 	CodeBadRequest   = "bad_request"
 	CodeNotFound     = "not_found"
 	CodeUnauthorized = "unauthorized"
-	CodeUnavailable  = "unavailable"
-	CodeTimeout      = "timeout"
-	CodeConflict     = "conflict"
-	CodeInternal     = "internal"
-	CodeNoProviders  = "no_providers"
+	// CodeForbidden: a Host or Origin that is not this API's (web pages).
+	CodeForbidden = "forbidden"
+	// CodeUnsupportedMediaType: a mutating call with a type pages can send.
+	CodeUnsupportedMediaType = "unsupported_media_type"
+	CodeUnavailable          = "unavailable"
+	CodeTimeout              = "timeout"
+	CodeConflict             = "conflict"
+	CodeInternal             = "internal"
+	CodeNoProviders          = "no_providers"
 )
 
 // Error is an API error: a stable code and a message for people.

@@ -2,10 +2,8 @@ package api
 
 import (
 	"context"
-	"crypto/subtle"
 	"errors"
 	"fmt"
-	"github.com/shoalnet/shoal/internal/logging"
 	"net"
 	"net/http"
 	"net/http/pprof"
@@ -18,6 +16,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/network"
 
+	"github.com/shoalnet/shoal/internal/logging"
 	"github.com/shoalnet/shoal/node"
 	"github.com/shoalnet/shoal/p2p"
 )
@@ -27,27 +26,32 @@ var log = logging.Logger("api")
 // Server serves a node over HTTP.
 type Server struct {
 	n     *node.Node
-	token string
+	guard *guard
 	mux   *http.ServeMux
 	srv   *http.Server
 	ln    net.Listener
 }
 
-// Listen binds addr (host:port) and starts serving n. Binding off loopback
-// without a token is refused.
+// ErrNoToken means Listen was given no API token.
+var ErrNoToken = errors.New("API: no token")
+
+// Listen binds addr (host:port) and starts serving n. Every request must
+// carry token (Authorization: Bearer), loopback included, name the API's
+// own address as Host, come from no other web origin, and a mutating call
+// must have a type no web page can send (see guard). An empty token is
+// refused.
 func Listen(n *node.Node, addr, token string) (*Server, error) {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
+	if _, _, err := net.SplitHostPort(addr); err != nil {
 		return nil, fmt.Errorf("invalid API address %q: %w", addr, err)
 	}
-	if !isLoopback(host) && token == "" {
-		return nil, fmt.Errorf("API address %s is not loopback: set an API token (--api-token or api.token in the config) so that only clients that know it can use the node", addr)
+	if token == "" {
+		return nil, fmt.Errorf("%w: every client must authenticate, loopback included (the daemon reads it from $SHOAL_PATH/api.token)", ErrNoToken)
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("API listen on %s: %w", addr, err)
 	}
-	s := &Server{n: n, token: token, mux: http.NewServeMux(), ln: ln}
+	s := &Server{n: n, guard: newGuard(token, addr, ln.Addr()), mux: http.NewServeMux(), ln: ln}
 	s.routes()
 	s.srv = &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
@@ -82,12 +86,13 @@ func (s *Server) Handle(pattern string, h func(w http.ResponseWriter, r *http.Re
 }
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if s.token != "" {
-		got := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if subtle.ConstantTimeCompare([]byte(got), []byte(s.token)) != 1 {
-			writeError(w, Errorf(http.StatusUnauthorized, CodeUnauthorized, "missing or wrong API token"))
-			return
+	if e := s.guard.check(r); e != nil {
+		if e.Status == http.StatusUnauthorized {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="shoal"`)
 		}
+		log.Debug("API request refused", "method", r.Method, "path", r.URL.Path, "host", r.Host, "remote", r.RemoteAddr, "code", e.Code)
+		writeError(w, e)
+		return
 	}
 	s.mux.ServeHTTP(w, r)
 }
@@ -101,7 +106,8 @@ func (s *Server) routes() {
 	s.jobRoutes()
 	s.orgRoutes()
 	if os.Getenv("SHOAL_PPROF") != "" {
-		// Profiling for benchmarks: go tool pprof http://API/debug/pprof/profile
+		// Profiling for benchmarks, behind the token like every route:
+		// curl -H "Authorization: Bearer $(cat $REPO/api.token)" http://API/debug/pprof/profile > cpu.pprof
 		s.mux.HandleFunc("/debug/pprof/", pprof.Index)
 		s.mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	}
@@ -238,12 +244,4 @@ func dirString(d network.Direction) string {
 		return "outbound"
 	}
 	return "unknown"
-}
-
-func isLoopback(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }

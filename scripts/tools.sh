@@ -10,7 +10,10 @@ fi
 # (cmd/shoal TestBrowserCannotDriveAPI, skipped when it is missing).
 if ! command -v chromium >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium >/dev/null 2>&1 ||
+    # A fresh machine has no package lists yet: update once if needed.
+    { DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium >/dev/null 2>&1 ||
+      { apt-get update >/dev/null 2>&1 &&
+        DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium >/dev/null 2>&1; }; } ||
       echo "tools.sh: could not install chromium; the API browser test will be skipped" >&2
   else
     echo "tools.sh: chromium not installed (apt-get install chromium as root); the API browser test will be skipped" >&2

@@ -54,6 +54,20 @@ type FetchOptions struct {
 	Progress func(Progress)
 	// Pin pins the DAG recursively once it is complete.
 	Pin bool
+	// MaxBytes bounds the fetch; 0 (the zero value) means no bound, which
+	// only callers that trust the DAG should use. The bound is checked
+	// three times: against the size the root records (a cheap early
+	// refusal, but the root may lie), against the bytes of the blocks
+	// actually received, counted as they arrive (the fetch stops as soon
+	// as one more block would pass the bound, and that block is not
+	// stored), and, once the DAG is complete, against its size with every
+	// link counted (the bytes it would take written out as files). Each
+	// fails with a *TooLargeError (errors.Is(err, ErrTooLarge)); the blocks
+	// stored until then are not pinned and go at the next GC.
+	MaxBytes int64
+	// MaxBytesName says what MaxBytes is in the caller's terms, for the
+	// error ("jobs.max_input_bytes").
+	MaxBytesName string
 }
 
 // Fetch makes the whole DAG under c local. Missing blocks come over bitswap
@@ -64,6 +78,10 @@ type FetchOptions struct {
 // than twice that for a root. Past the root, Fetch fails with ErrNotFound
 // once no block at all has arrived for FindProvidersTimeout, and never runs
 // longer than ctx allows. Fetch holds the pin lock, so GC waits for it.
+//
+// Whatever the bound, a block over MaxBlockSize is refused (*TooLargeError),
+// and a DAG deeper than Config.MaxDAGDepth or with more blocks than
+// Config.MaxDAGBlocks fails with ErrTooDeep or ErrTooManyBlocks.
 func (s *Store) Fetch(ctx context.Context, c cid.Cid, opts FetchOptions) error {
 	if err := s.check(); err != nil {
 		return err
@@ -85,25 +103,55 @@ func (s *Store) Fetch(ctx context.Context, c cid.Cid, opts FetchOptions) error {
 func (s *Store) fetchLocked(ctx context.Context, c cid.Cid, opts FetchOptions) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	ses := blockservice.NewSession(ctx, s.bserv)
+	// Received blocks are stored through fstore, which counts them and
+	// refuses what passes the bounds; a refusal cancels the fetch and is
+	// the error Fetch returns, whatever the cancellation caused after it.
+	var refusal struct {
+		sync.Mutex
+		err error
+	}
+	refused := func() error {
+		refusal.Lock()
+		defer refusal.Unlock()
+		return refusal.err
+	}
+	fstore := &fetchStore{Blockstore: s.bs, max: opts.MaxBytes, name: opts.MaxBytesName, fail: func(err error) {
+		refusal.Lock()
+		if refusal.err == nil {
+			refusal.err = err
+		}
+		refusal.Unlock()
+		cancel()
+	}}
+	bsvc := blockservice.New(fstore, s.bswap) // never closed: it would close s.bswap
+	ses := blockservice.NewSession(ctx, bsvc)
 	blk, err := s.getBlock(ctx, c, opts.Providers, ses)
 	if err != nil {
+		if r := refused(); r != nil {
+			return r
+		}
 		return err
 	}
 	root, err := s.decode(ctx, blk)
 	if err != nil {
 		return fmt.Errorf("decode root: %w", err)
 	}
+	total := cumulativeSize(root)
+	if opts.MaxBytes > 0 && total > opts.MaxBytes {
+		return &TooLargeError{Limit: opts.MaxBytes, Name: opts.MaxBytesName, Got: total, Claimed: true}
+	}
 	f := &dagFetcher{
-		ctx:      ctx,
-		cancel:   cancel,
-		bserv:    s,
-		sem:      make(chan struct{}, fetchParallel),
-		seen:     map[cid.Cid]struct{}{c: {}},
-		progress: opts.Progress,
-		p:        Progress{Total: cumulativeSize(root)},
-		log:      s.log,
-		giveUp:   max(s.cfg.FindProvidersTimeout, 4*fetchStallTimeout),
+		ctx:       ctx,
+		cancel:    cancel,
+		bsvc:      bsvc,
+		sem:       make(chan struct{}, fetchParallel),
+		seen:      map[cid.Cid]struct{}{c: {}},
+		progress:  opts.Progress,
+		p:         Progress{Total: total},
+		log:       s.log,
+		giveUp:    max(s.cfg.FindProvidersTimeout, 4*fetchStallTimeout),
+		maxDepth:  s.maxDepth(),
+		maxBlocks: s.maxBlocks(),
 	}
 	f.gen, f.genCancel = context.WithCancel(ctx)
 	f.ng = merkledag.WrapSession(ses)
@@ -112,10 +160,13 @@ func (s *Store) fetchLocked(ctx context.Context, c cid.Cid, opts FetchOptions) e
 	defer close(stop)
 	go f.watch(stop)
 	f.wg.Add(1)
-	f.visit(root)
+	f.visit(root, 0)
 	f.wg.Done()
 	f.wg.Wait()
 	f.genCancel()
+	if r := refused(); r != nil {
+		return r
+	}
 	if f.err != nil {
 		return f.err
 	}
@@ -124,6 +175,17 @@ func (s *Store) fetchLocked(ctx context.Context, c cid.Cid, opts FetchOptions) e
 	}
 	if err := s.cfg.Datastore.Sync(ctx, blocksNamespace); err != nil {
 		return fmt.Errorf("sync blocks: %w", err)
+	}
+	if opts.MaxBytes > 0 {
+		// Every block is here and the stored bytes fit; a block linked many
+		// times may still make the DAG huge once written out as files.
+		w, err := s.walkLocal(ctx, c)
+		if err != nil {
+			return err
+		}
+		if w.held > opts.MaxBytes {
+			return &TooLargeError{Limit: opts.MaxBytes, Name: opts.MaxBytesName, Got: w.held, Expanded: true}
+		}
 	}
 	return nil
 }
@@ -138,7 +200,7 @@ func (s *Store) fetchLocked(ctx context.Context, c cid.Cid, opts FetchOptions) e
 type dagFetcher struct {
 	ctx    context.Context
 	cancel context.CancelFunc
-	bserv  *Store
+	bsvc   blockservice.BlockService // stores through the fetch's fetchStore
 	sem    chan struct{}
 	wg     sync.WaitGroup
 	log    *slog.Logger
@@ -153,6 +215,9 @@ type dagFetcher struct {
 	lastReal    atomic.Int64 // unix nanoseconds of the last block received
 	giveUp      time.Duration
 	outstanding atomic.Int64 // batches waiting for blocks
+
+	maxDepth  int   // links below the root a fetch follows
+	maxBlocks int64 // distinct blocks a fetch visits
 
 	mu       sync.Mutex
 	seen     map[cid.Cid]struct{}
@@ -212,7 +277,7 @@ func (f *dagFetcher) watch(stop <-chan struct{}) {
 		f.restarts++
 		f.genCancel()
 		f.gen, f.genCancel = context.WithCancel(f.ctx)
-		f.ng = merkledag.WrapSession(blockservice.NewSession(f.gen, f.bserv.bserv))
+		f.ng = merkledag.WrapSession(blockservice.NewSession(f.gen, f.bsvc))
 		n := f.restarts
 		f.sesMu.Unlock()
 		f.lastBlock.Store(time.Now().UnixNano())
@@ -220,8 +285,12 @@ func (f *dagFetcher) watch(stop <-chan struct{}) {
 	}
 }
 
-// visit records nd and schedules its unseen children.
-func (f *dagFetcher) visit(nd ipld.Node) {
+// visit records nd, found depth links below the root, and schedules its
+// unseen children, failing the fetch when they would pass the depth or
+// block bound. A visit may run its children's batch itself (when every
+// slot is busy), so the Go stack grows with the depth: the depth bound
+// bounds it too.
+func (f *dagFetcher) visit(nd ipld.Node, depth int) {
 	links := nd.Links()
 	var todo []cid.Cid
 	f.mu.Lock()
@@ -237,11 +306,22 @@ func (f *dagFetcher) visit(nd ipld.Node) {
 		f.seen[l.Cid] = struct{}{}
 		todo = append(todo, l.Cid)
 	}
+	var bound error
+	switch {
+	case len(todo) > 0 && depth+1 > f.maxDepth:
+		bound = tooDeep(todo[0], depth+1, f.maxDepth)
+	case int64(len(f.seen)) > f.maxBlocks:
+		bound = tooMany(f.maxBlocks)
+	}
 	p := f.p
 	if f.progress != nil {
 		f.progress(p)
 	}
 	f.mu.Unlock()
+	if bound != nil {
+		f.fail(bound)
+		return
+	}
 
 	for len(todo) > 0 {
 		n := min(len(todo), fetchBatch)
@@ -252,17 +332,18 @@ func (f *dagFetcher) visit(nd ipld.Node) {
 		case f.sem <- struct{}{}:
 			go func() {
 				defer func() { <-f.sem }()
-				f.getMany(batch)
+				f.getMany(batch, depth+1)
 			}()
 		default:
-			f.getMany(batch) // all slots busy: work here rather than queue
+			f.getMany(batch, depth+1) // all slots busy: work here rather than queue
 		}
 	}
 }
 
-// getMany fetches batch and visits each node, asking again in the new
-// session when the watchdog replaced the one in use.
-func (f *dagFetcher) getMany(batch []cid.Cid) {
+// getMany fetches batch, found depth links below the root, and visits each
+// node, asking again in the new session when the watchdog replaced the one
+// in use.
+func (f *dagFetcher) getMany(batch []cid.Cid, depth int) {
 	defer f.wg.Done()
 	f.outstanding.Add(1)
 	defer f.outstanding.Add(-1)
@@ -284,7 +365,7 @@ func (f *dagFetcher) getMany(batch []cid.Cid) {
 			}
 			delete(remaining, opt.Node.Cid())
 			f.touch()
-			f.visit(opt.Node)
+			f.visit(opt.Node, depth)
 		}
 		if len(remaining) == 0 {
 			return

@@ -39,6 +39,9 @@ type testOpts struct {
 	findTimeout time.Duration
 	// noRouter builds Stores without a content router.
 	noRouter bool
+	// maxDepth and maxBlocks are Config.MaxDAGDepth and MaxDAGBlocks.
+	maxDepth  int
+	maxBlocks int64
 }
 
 // newHost makes a TCP-only libp2p host on 127.0.0.1 with an OS-chosen port.
@@ -97,6 +100,8 @@ func (n *testNode) open(tb testing.TB, o testOpts) {
 		Datastore:            n.ds,
 		Router:               n.dht,
 		FindProvidersTimeout: o.findTimeout,
+		MaxDAGDepth:          o.maxDepth,
+		MaxDAGBlocks:         o.maxBlocks,
 	}
 	if o.noRouter {
 		cfg.Router = nil

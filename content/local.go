@@ -88,67 +88,111 @@ type subtree struct {
 	complete bool
 }
 
-// walkLocal walks the DAG c over the blockstore only.
+// localFrame is a node of walkLocal's explicit stack whose links are being
+// walked.
+type localFrame struct {
+	c     cid.Cid
+	links []*ipld.Link
+	next  int // index of the next link to walk
+	st    subtree
+}
+
+// walkLocal walks the DAG c over the blockstore only, depth first with an
+// explicit stack (a Go stack overflow is fatal, so no walk recurses per
+// level). It fails with ErrTooDeep past Config.MaxDAGDepth levels and with
+// ErrTooManyBlocks past Config.MaxDAGBlocks distinct blocks.
 func (s *Store) walkLocal(ctx context.Context, c cid.Cid) (localWalk, error) {
 	var w localWalk
+	maxDepth, maxBlocks := s.maxDepth(), s.maxBlocks()
 	memo := make(map[cid.Cid]subtree)
-	var walk func(c cid.Cid, depth int) (subtree, error)
-	walk = func(c cid.Cid, depth int) (subtree, error) {
-		if st, ok := memo[c]; ok {
-			return st, nil
-		}
+	// open reads c, found depth links below the root: it returns the
+	// result of a block without links (or missing), or a frame to walk.
+	open := func(c cid.Cid, depth int) (subtree, *localFrame, error) {
 		if err := ctx.Err(); err != nil {
-			return subtree{}, err
+			return subtree{}, nil, err
 		}
-		var st subtree
+		if w.blocks+w.missing >= maxBlocks {
+			return subtree{}, nil, tooMany(maxBlocks)
+		}
 		if c.Prefix().Codec == cid.Raw && depth > 0 {
 			// A raw block has no links: its size is all we need.
 			n, err := s.bs.GetSize(ctx, c)
 			switch {
 			case ipld.IsNotFound(err):
 				w.missing++
+				return subtree{}, nil, nil
 			case err != nil:
-				return st, fmt.Errorf("read %s: %w", c, err)
-			default:
-				w.blocks++
-				st = subtree{held: int64(n), complete: true}
+				return subtree{}, nil, fmt.Errorf("read %s: %w", c, err)
 			}
-			memo[c] = st
-			return st, nil
+			w.blocks++
+			return subtree{held: int64(n), complete: true}, nil, nil
 		}
 		blk, err := s.bs.Get(ctx, c)
 		if ipld.IsNotFound(err) {
 			w.missing++
-			memo[c] = st
-			return st, nil
+			return subtree{}, nil, nil
 		}
 		if err != nil {
-			return st, fmt.Errorf("read %s: %w", c, err)
+			return subtree{}, nil, fmt.Errorf("read %s: %w", c, err)
 		}
 		nd, err := s.decode(ctx, blk)
 		if err != nil {
-			return st, fmt.Errorf("decode %s: %w", c, err)
+			return subtree{}, nil, fmt.Errorf("decode %s: %w", c, err)
 		}
 		if depth == 0 {
 			w.root = nd
 		}
 		w.blocks++
-		st = subtree{held: int64(len(blk.RawData())), complete: true}
-		for _, l := range nd.Links() {
-			sub, err := walk(l.Cid, depth+1)
-			if err != nil {
-				return st, err
-			}
-			st.held += sub.held
-			st.complete = st.complete && sub.complete
+		st := subtree{held: int64(len(blk.RawData())), complete: true}
+		links := nd.Links()
+		if len(links) == 0 {
+			return st, nil, nil
 		}
-		memo[c] = st
-		return st, nil
+		if depth+1 > maxDepth {
+			return st, nil, tooDeep(links[0].Cid, depth+1, maxDepth)
+		}
+		return st, &localFrame{c: c, links: links, st: st}, nil
 	}
-	st, err := walk(c, 0)
+
+	st, top, err := open(c, 0)
 	if err != nil {
 		return w, err
 	}
-	w.held = st.held
-	return w, nil
+	if top == nil {
+		w.held = st.held
+		return w, nil
+	}
+	stack := []*localFrame{top}
+	for {
+		top := stack[len(stack)-1]
+		if top.next == len(top.links) {
+			memo[top.c] = top.st
+			stack = stack[:len(stack)-1]
+			if len(stack) == 0 {
+				w.held = top.st.held
+				return w, nil
+			}
+			parent := stack[len(stack)-1]
+			parent.st.held += top.st.held
+			parent.st.complete = parent.st.complete && top.st.complete
+			continue
+		}
+		l := top.links[top.next]
+		top.next++
+		sub, ok := memo[l.Cid]
+		if !ok {
+			var fr *localFrame
+			sub, fr, err = open(l.Cid, len(stack))
+			if err != nil {
+				return w, err
+			}
+			if fr != nil {
+				stack = append(stack, fr)
+				continue
+			}
+			memo[l.Cid] = sub
+		}
+		top.st.held += sub.held
+		top.st.complete = top.st.complete && sub.complete
+	}
 }

@@ -88,6 +88,14 @@ type Config struct {
 	// (default DefaultReprovideInterval, 12 h). A negative value turns the
 	// periodic reprovide off; roots are still provided when pinned.
 	ReprovideInterval time.Duration
+	// MaxDAGDepth bounds how many links below its root any walk of this
+	// Store follows: Fetch, Pin, Stat, LocalBytes (default
+	// DefaultMaxDAGDepth, 4096). Deeper DAGs fail with ErrTooDeep.
+	MaxDAGDepth int
+	// MaxDAGBlocks bounds how many distinct blocks one walk visits
+	// (default DefaultMaxDAGBlocks, 4 Mi). Larger DAGs fail with
+	// ErrTooManyBlocks.
+	MaxDAGBlocks int64
 	// Logger receives the Store's logs (default slog.Default() with
 	// pkg=content).
 	Logger *slog.Logger

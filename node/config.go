@@ -33,7 +33,33 @@ const (
 	DefaultReprovideInterval = 12 * time.Hour
 	// DefaultShutdownTimeout bounds a graceful shutdown.
 	DefaultShutdownTimeout = 5 * time.Second
+	// DefaultMaxInputBytes is jobs.max_input_bytes when unset: 16 GiB of
+	// inputs per job, so that content a stranger names cannot fill the
+	// executor's disk.
+	DefaultMaxInputBytes = 16 << 30
+	// DefaultMaxOutputBytes is jobs.max_output_bytes when unset: 16 GiB
+	// per fetch, so that an executor's outputs cannot fill the requester's
+	// disk.
+	DefaultMaxOutputBytes = 16 << 30
 )
+
+// InputLimit is jobs.max_input_bytes resolved: the bound in bytes, 0 for
+// no limit.
+func (j JobsConfig) InputLimit() int64 { return resolveLimit(j.MaxInputBytes, DefaultMaxInputBytes) }
+
+// OutputLimit is jobs.max_output_bytes resolved: the bound in bytes, 0
+// for no limit.
+func (j JobsConfig) OutputLimit() int64 { return resolveLimit(j.MaxOutputBytes, DefaultMaxOutputBytes) }
+
+func resolveLimit(v, def int64) int64 {
+	switch {
+	case v == 0:
+		return def
+	case v < 0:
+		return 0
+	}
+	return v
+}
 
 // Config is the node's configuration, stored as JSON in $REPO/config.
 type Config struct {
@@ -61,8 +87,17 @@ type JobsConfig struct {
 	// QueueLimit is how many accepted jobs may wait for a slot; 0 means
 	// the default (10000).
 	QueueLimit int `json:"queue_limit,omitempty"`
-	// MaxInputBytes refuses jobs whose content is larger; 0: no limit.
+	// MaxInputBytes bounds the inputs of a job this node runs, together:
+	// bids are refused for content whose recorded size is larger, and the
+	// fetch stops as soon as the bytes received pass it (the job then
+	// fails with input_too_large). 0 means DefaultMaxInputBytes (16 GiB);
+	// -1 means no limit.
 	MaxInputBytes int64 `json:"max_input_bytes,omitempty"`
+	// MaxOutputBytes bounds what this node fetches for its user through
+	// the API (`shoal fetch`, `shoal get`, `shoal job get` of a job's
+	// outputs): the fetch stops as soon as the bytes received pass it.
+	// 0 means DefaultMaxOutputBytes (16 GiB); -1 means no limit.
+	MaxOutputBytes int64 `json:"max_output_bytes,omitempty"`
 	// BidWindow bounds how long a requester collects bids; 0: 250ms.
 	BidWindow Duration `json:"bid_window,omitempty"`
 	// DisableDocker keeps the docker engine off even when an Engine runs.
@@ -168,6 +203,12 @@ func (c *Config) Validate() error {
 	}
 	if c.Capabilities.TTL.D() <= c.Capabilities.Refresh.D() {
 		return fmt.Errorf("config: capabilities.ttl (%s) must exceed capabilities.refresh (%s)", c.Capabilities.TTL, c.Capabilities.Refresh)
+	}
+	if c.Jobs.MaxInputBytes < -1 {
+		return fmt.Errorf("config: jobs.max_input_bytes is %d: use a size in bytes, 0 for the default (%d) or -1 for no limit", c.Jobs.MaxInputBytes, int64(DefaultMaxInputBytes))
+	}
+	if c.Jobs.MaxOutputBytes < -1 {
+		return fmt.Errorf("config: jobs.max_output_bytes is %d: use a size in bytes, 0 for the default (%d) or -1 for no limit", c.Jobs.MaxOutputBytes, int64(DefaultMaxOutputBytes))
 	}
 	if err := c.Policy.Validate(); err != nil {
 		return fmt.Errorf("config: policy: %w", err)

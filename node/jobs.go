@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -132,8 +133,19 @@ func (c *contentAdapter) LocalBytes(ctx context.Context, k cid.Cid) (int64, int6
 	return held, total
 }
 
-func (c *contentAdapter) Fetch(ctx context.Context, k cid.Cid, hints []peer.AddrInfo) error {
-	return c.n.Content.Fetch(ctx, k, content.FetchOptions{Providers: hints})
+func (c *contentAdapter) Fetch(ctx context.Context, k cid.Cid, hints []peer.AddrInfo, limit market.FetchLimit) (int64, error) {
+	err := c.n.Content.Fetch(ctx, k, content.FetchOptions{Providers: hints, MaxBytes: limit.Max, MaxBytesName: limit.Name})
+	if errors.Is(err, content.ErrTooLarge) || errors.Is(err, content.ErrTooDeep) || errors.Is(err, content.ErrTooManyBlocks) {
+		return 0, fmt.Errorf("%w: %w", market.ErrContentTooLarge, err)
+	}
+	if err != nil {
+		return 0, err
+	}
+	held, _, err := c.n.Content.LocalBytes(ctx, k)
+	if err != nil {
+		return 0, err
+	}
+	return held, nil
 }
 
 func (c *contentAdapter) WriteTo(ctx context.Context, k cid.Cid, path string) error {
@@ -147,7 +159,10 @@ func (c *contentAdapter) Module(ctx context.Context, k cid.Cid, hints []peer.Add
 		return m.code, m.digest, nil
 	}
 	c.mu.Unlock()
-	if err := c.Fetch(ctx, k, hints); err != nil {
+	// A module of max bytes is a DAG of a little more (block headers and
+	// links, under 1 %); the slack bounds what a lying root can make us
+	// store.
+	if _, err := c.Fetch(ctx, k, hints, market.FetchLimit{Max: max + max/16 + 1<<20, Name: "the module size limit"}); err != nil {
 		return nil, [32]byte{}, err
 	}
 	r, err := c.n.Content.Cat(ctx, k)
@@ -226,7 +241,7 @@ func (n *Node) startMarket(ctx context.Context) error {
 		Capacity:      capacity,
 		Slots:         n.cfg.Jobs.Slots,
 		QueueLimit:    n.cfg.Jobs.QueueLimit,
-		MaxInputBytes: n.cfg.Jobs.MaxInputBytes,
+		MaxInputBytes: n.cfg.Jobs.InputLimit(),
 		WorkDir:       work,
 		BidWindow:     n.cfg.Jobs.BidWindow.D(),
 		Trust:         n.guard,

@@ -2,6 +2,7 @@ package market
 
 import (
 	"context"
+	"errors"
 
 	blocks "github.com/ipfs/go-block-format"
 	"github.com/ipfs/go-cid"
@@ -20,8 +21,13 @@ type Content interface {
 	// LocalBytes says how much of the DAG under c is held locally, without
 	// fetching; total is 0 when the root is not local.
 	LocalBytes(ctx context.Context, c cid.Cid) (held, total int64)
-	// Fetch makes the whole DAG local, hints first, then the DHT.
-	Fetch(ctx context.Context, c cid.Cid, hints []peer.AddrInfo) error
+	// Fetch makes the whole DAG local, hints first, then the DHT, storing
+	// no more than limit.Max bytes (0: no bound; the bytes received are
+	// counted, not the sizes the DAG claims). It returns the DAG's size,
+	// every link counted. Content over the bound, or of a shape the
+	// content layer refuses to walk (too deep, too many blocks), fails with
+	// an error matching ErrContentTooLarge.
+	Fetch(ctx context.Context, c cid.Cid, hints []peer.AddrInfo, limit FetchLimit) (int64, error)
 	// WriteTo writes the (local) UnixFS DAG c to path.
 	WriteTo(ctx context.Context, c cid.Cid, path string) error
 	// Module returns the bytes of the UnixFS file c (fetched if needed, at
@@ -36,6 +42,18 @@ type Content interface {
 	// ctx.
 	FindProviders(ctx context.Context, c cid.Cid, max int) []peer.AddrInfo
 }
+
+// FetchLimit bounds one Content.Fetch.
+type FetchLimit struct {
+	// Max is the most bytes the DAG may have; 0: no bound.
+	Max int64
+	// Name says what the bound is, for the error ("jobs.max_input_bytes").
+	Name string
+}
+
+// ErrContentTooLarge is matched by a Content.Fetch error when the content
+// passed its FetchLimit.
+var ErrContentTooLarge = errors.New("market: content larger than the limit")
 
 // Runner runs tasks on the node's engines.
 type Runner interface {

@@ -503,13 +503,29 @@ func (m *Market) runTask(ctx context.Context, e *execution, rc *bidding.Receipt)
 	if d := spec.Engine.Docker; d != nil && d.ImageCID.Defined() {
 		need = append(need, d.ImageCID)
 	}
-	for _, c := range need {
-		if err := m.cfg.Content.Fetch(ctx, c, hints); err != nil {
+	// The inputs share one budget of MaxInputBytes, counted in bytes
+	// received: the size a root records is a claim, checked at the bid.
+	inputs := len(spec.InputCIDs())
+	var used int64
+	for i, c := range need {
+		limit := FetchLimit{Max: m.cfg.MaxInputBytes, Name: "jobs.max_input_bytes"}
+		if i < inputs && limit.Max > 0 {
+			limit.Max = max(limit.Max-used, 1) // 0 would mean no bound
+			if used > 0 {
+				limit.Name = fmt.Sprintf("the part of jobs.max_input_bytes (%s) earlier inputs left", jobspec.FormatSize(m.cfg.MaxInputBytes))
+			}
+		}
+		n, err := m.cfg.Content.Fetch(ctx, c, hints, limit)
+		if err != nil {
 			if ctx.Err() != nil && e.isCancelled() {
 				return fail(bidding.CodeCancelled, "cancelled while fetching")
 			}
+			if errors.Is(err, ErrContentTooLarge) {
+				return fail(bidding.CodeInputTooLarge, "input %s refused: %v", c, err)
+			}
 			return fail(bidding.CodeFetchFailed, "input CID %s not found: %v", c, err)
 		}
+		used += n
 	}
 	task := &exec.Task{ID: e.rec.ID, OutputsDir: filepath.Join(dir, "outputs"), Timeout: spec.Timeout,
 		Limits: exec.Limits{CPU: float64(spec.Resources.MilliCPU) / 1000, MemoryBytes: spec.Resources.Memory, DiskBytes: spec.Resources.Disk}}
@@ -534,6 +550,9 @@ func (m *Market) runTask(ctx context.Context, e *execution, rc *bidding.Receipt)
 		if err != nil {
 			if ctx.Err() != nil && e.isCancelled() {
 				return fail(bidding.CodeCancelled, "cancelled while fetching")
+			}
+			if errors.Is(err, ErrContentTooLarge) {
+				return fail(bidding.CodeInputTooLarge, "module %s refused: %v", w.Module, err)
 			}
 			return fail(bidding.CodeFetchFailed, "module %s not found: %v", w.Module, err)
 		}

@@ -50,7 +50,11 @@ type Config struct {
 	Slots int
 	// QueueLimit is how many accepted jobs may wait (default DefaultQueueLimit).
 	QueueLimit int
-	// MaxInputBytes refuses jobs whose content is larger (0: no limit).
+	// MaxInputBytes bounds a job's inputs together (0: no limit): bids are
+	// refused for inputs whose recorded size is larger, and the executor's
+	// fetch stops once the bytes received pass it (the node's
+	// jobs.max_input_bytes). A docker image tarball has a bound of its own
+	// of the same size.
 	MaxInputBytes int64
 	// WorkDir holds the per-run directories (default os.TempDir()).
 	WorkDir string

@@ -104,6 +104,10 @@ func contentError(err error) error {
 		return BadRequest("%v", err)
 	case errors.Is(err, content.ErrNotPinned):
 		return Errorf(http.StatusNotFound, CodeNotFound, "%v", err)
+	case errors.Is(err, content.ErrTooLarge), errors.Is(err, content.ErrTooManyBlocks):
+		return Errorf(http.StatusRequestEntityTooLarge, CodeTooLarge, "%v", err)
+	case errors.Is(err, content.ErrTooDeep):
+		return Errorf(http.StatusUnprocessableEntity, CodeTooDeep, "%v", err)
 	}
 	return err
 }
@@ -236,7 +240,7 @@ func (s *Server) fetch(w http.ResponseWriter, r *http.Request) error {
 	}
 	out := newNDJSON(w)
 	var last time.Time
-	err = s.n.Content.Fetch(r.Context(), c, content.FetchOptions{Progress: func(p content.Progress) {
+	err = s.n.Content.Fetch(r.Context(), c, content.FetchOptions{MaxBytes: s.n.Config().Jobs.OutputLimit(), MaxBytesName: "jobs.max_output_bytes", Progress: func(p content.Progress) {
 		if time.Since(last) > 100*time.Millisecond {
 			last = time.Now()
 			out.send(FetchEvent{Bytes: p.Bytes, Blocks: p.Blocks, Total: p.Total})
@@ -337,6 +341,13 @@ func (s *Server) pinAdd(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	recursive := r.URL.Query().Get("recursive") != "false"
+	if recursive {
+		// Pin would fetch what is missing without a bound: fetch first,
+		// bounded like every fetch made for the API's user.
+		if err := s.n.Content.Fetch(r.Context(), c, content.FetchOptions{MaxBytes: s.n.Config().Jobs.OutputLimit(), MaxBytesName: "jobs.max_output_bytes"}); err != nil {
+			return contentError(err)
+		}
+	}
 	if err := s.n.Content.Pin(r.Context(), c, recursive); err != nil {
 		return contentError(err)
 	}

@@ -21,6 +21,11 @@ const (
 	CodeConflict             = "conflict"
 	CodeInternal             = "internal"
 	CodeNoProviders          = "no_providers"
+	// CodeTooLarge: content over a byte or block bound (jobs.max_output_bytes
+	// for a fetch, or a block over 2 MiB, or a DAG of too many blocks).
+	CodeTooLarge = "too_large"
+	// CodeTooDeep: a DAG deeper than the node walks.
+	CodeTooDeep = "too_deep"
 )
 
 // Error is an API error: a stable code and a message for people.

@@ -6,8 +6,11 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
+
+	"github.com/shoalnet/shoal/content"
 )
 
 // topName is the name the daemon gives the top entry of a get archive.
@@ -42,7 +45,16 @@ func checkDest(dest string, force bool) error {
 
 // extractTar writes the archive whose top entry is topName to dest: into a
 // temporary sibling first, renamed into place at the end, so an interrupted
-// get leaves dest as it was. Entries may not escape the top entry.
+// get leaves dest as it was.
+//
+// The archive comes from the daemon, which has it from the network, so it
+// is treated as hostile: it is extracted through an os.Root on the
+// temporary directory, every entry is created new (O_EXCL files, mkdir,
+// symlink), and an entry is only written into a directory that an earlier
+// entry of the archive created. So a symlink entry is created as a symlink
+// but nothing is ever written through one, and a name used twice fails.
+// Names must be relative slash paths below topName whose components pass
+// content.CheckName (not empty, ".", "..", no NUL).
 func extractTar(r io.Reader, dest string, force bool) error {
 	if err := checkDest(dest, force); err != nil {
 		return err
@@ -56,55 +68,13 @@ func extractTar(r io.Reader, dest string, force bool) error {
 		return err
 	}
 	defer os.RemoveAll(tmp)
-	tr := tar.NewReader(r)
-	wrote := false
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return fmt.Errorf("read archive: %w", err)
-		}
-		name := filepath.Clean(h.Name)
-		if name != topName && !strings.HasPrefix(name, topName+"/") {
-			return fmt.Errorf("archive entry %q is outside the requested content", h.Name)
-		}
-		target := filepath.Join(tmp, name)
-		switch h.Typeflag {
-		case tar.TypeDir:
-			if err := os.MkdirAll(target, 0o755); err != nil {
-				return err
-			}
-		case tar.TypeReg:
-			if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
-				return err
-			}
-			f, err := os.OpenFile(target, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
-			if err != nil {
-				return err
-			}
-			if _, err := io.Copy(f, tr); err != nil {
-				f.Close()
-				return fmt.Errorf("write %s: %w", h.Name, err)
-			}
-			if err := f.Close(); err != nil {
-				return err
-			}
-		case tar.TypeSymlink:
-			if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
-				return err
-			}
-			if err := os.Symlink(h.Linkname, target); err != nil {
-				return err
-			}
-		default:
-			return fmt.Errorf("archive entry %q has unsupported type %c", h.Name, h.Typeflag)
-		}
-		wrote = true
+	root, err := os.OpenRoot(tmp)
+	if err != nil {
+		return err
 	}
-	if !wrote {
-		return errors.New("the daemon sent an empty archive")
+	defer root.Close()
+	if err := extractInto(root, tar.NewReader(r)); err != nil {
+		return err
 	}
 	if force {
 		if err := os.RemoveAll(dest); err != nil {
@@ -116,4 +86,96 @@ func extractTar(r io.Reader, dest string, force bool) error {
 		_ = os.Remove(dest) // empty file
 	}
 	return os.Rename(filepath.Join(tmp, topName), dest)
+}
+
+// extractInto writes the entries of tr into root (see extractTar).
+func extractInto(root *os.Root, tr *tar.Reader) error {
+	// kinds holds every path written so far, by type; only a path whose
+	// kind is tar.TypeDir may be the parent of a later entry.
+	kinds := map[string]byte{}
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("read archive: %w", err)
+		}
+		name, err := entryName(h)
+		if err != nil {
+			return err
+		}
+		if _, dup := kinds[name]; dup {
+			return fmt.Errorf("archive entry %q appears twice; refusing to overwrite what the archive already wrote", h.Name)
+		}
+		if dir := path.Dir(name); name != topName {
+			switch kind, ok := kinds[dir]; {
+			case !ok:
+				return fmt.Errorf("archive entry %q comes before its directory %q", h.Name, dir)
+			case kind == tar.TypeSymlink:
+				return fmt.Errorf("archive entry %q is under the symlink %q; refusing to write through a symlink", h.Name, dir)
+			case kind != tar.TypeDir:
+				return fmt.Errorf("archive entry %q is under %q, which is not a directory", h.Name, dir)
+			}
+		}
+		switch h.Typeflag {
+		case tar.TypeDir:
+			err = root.Mkdir(name, 0o755)
+		case tar.TypeReg:
+			err = writeEntry(root, name, tr)
+		case tar.TypeSymlink:
+			err = root.Symlink(h.Linkname, name)
+		default:
+			return fmt.Errorf("archive entry %q has unsupported type %q", h.Name, h.Typeflag)
+		}
+		if err != nil {
+			return fmt.Errorf("archive entry %q: %w", h.Name, err)
+		}
+		kinds[name] = h.Typeflag
+	}
+	if len(kinds) == 0 {
+		return errors.New("the daemon sent an empty archive")
+	}
+	return nil
+}
+
+// entryName checks the name of an archive entry and returns it with a
+// directory's trailing slash removed.
+func entryName(h *tar.Header) (string, error) {
+	name := h.Name
+	if h.Typeflag == tar.TypeDir {
+		name = strings.TrimSuffix(name, "/")
+	}
+	bad := func(why string) error {
+		return fmt.Errorf("archive entry %q %s; refusing to extract it", h.Name, why)
+	}
+	if strings.HasPrefix(name, "/") {
+		return "", bad("is an absolute path")
+	}
+	parts := strings.Split(name, "/")
+	if parts[0] != topName {
+		return "", bad("is outside the requested content")
+	}
+	for _, p := range parts {
+		// The daemon refuses these names when it builds the archive; the
+		// same rules again here, component by component.
+		if err := content.CheckName(p); err != nil {
+			return "", bad(fmt.Sprintf("has a bad path component (%v)", err))
+		}
+	}
+	return name, nil
+}
+
+// writeEntry creates the file name in root (it must not exist) with the
+// entry's bytes.
+func writeEntry(root *os.Root, name string, r io.Reader) error {
+	f, err := root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, r); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/ipfs/go-cid"
+
+	"github.com/shoalnet/shoal/internal/fsname"
 )
 
 var (
@@ -27,6 +29,25 @@ var (
 
 	// ErrNotFile is returned by [Store.Cat] for a directory or a symlink.
 	ErrNotFile = errors.New("content: not a file")
+
+	// ErrSymlinkRoot is returned by [Store.WriteToWith] with
+	// RefuseSymlinkRoot when the DAG's root is a symlink: a job input or an
+	// image must be the file or directory itself, never a link that the
+	// engine would follow on the executor's host.
+	ErrSymlinkRoot = errors.New("content: the root is a symlink")
+
+	// ErrBadName is matched by the [*TreeError] of a directory entry whose
+	// name would not stay one entry of its directory: empty, ".", "..", or
+	// containing "/" or NUL.
+	ErrBadName = fsname.ErrBadName
+
+	// ErrDuplicateName is matched by the [*TreeError] of a directory that
+	// lists one name twice (a hand-made DAG can; an imported one cannot).
+	ErrDuplicateName = errors.New("content: duplicate directory entry name")
+
+	// ErrTooDeep is matched by the [*TreeError] of a tree nested deeper
+	// than [MaxTreeDepth].
+	ErrTooDeep = errors.New("content: directory tree too deep")
 
 	// ErrClosed is returned by every method after [Store.Close].
 	ErrClosed = errors.New("content: store closed")

@@ -17,6 +17,9 @@ const (
 	CodeConflict     = "conflict"
 	CodeInternal     = "internal"
 	CodeNoProviders  = "no_providers"
+	// CodeUnsafeContent: a DAG cannot become files (an entry name with "/",
+	// "..", NUL or nothing, a name twice in one directory, a tree too deep).
+	CodeUnsafeContent = "unsafe_content"
 )
 
 // Error is an API error: a stable code and a message for people.

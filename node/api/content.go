@@ -106,7 +106,7 @@ func contentError(err error) error {
 		return Errorf(http.StatusNotFound, CodeNotFound, "%v", err)
 	case errors.Is(err, content.ErrBadName), errors.Is(err, content.ErrDuplicateName), errors.Is(err, content.ErrTooDeep):
 		return Errorf(http.StatusUnprocessableEntity, CodeUnsafeContent,
-			"%v; refusing to write it as files (it could write outside the target directory)", err)
+			"%v: refused, as it could write outside the target directory", err)
 	}
 	return err
 }

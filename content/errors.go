@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/ipfs/go-cid"
+
+	"github.com/shoalnet/shoal/internal/fsname"
 )
 
 var (
@@ -29,6 +31,21 @@ var (
 
 	// ErrNotFile is returned by [Store.Cat] for a directory or a symlink.
 	ErrNotFile = errors.New("content: not a file")
+
+	// ErrSymlinkRoot is returned by [Store.WriteToWith] with
+	// RefuseSymlinkRoot when the DAG's root is a symlink: a job input or an
+	// image must be the file or directory itself, never a link that the
+	// engine would follow on the executor's host.
+	ErrSymlinkRoot = errors.New("content: the root is a symlink")
+
+	// ErrBadName is matched by the [*TreeError] of a directory entry whose
+	// name would not stay one entry of its directory: empty, ".", "..", or
+	// containing "/" or NUL.
+	ErrBadName = fsname.ErrBadName
+
+	// ErrDuplicateName is matched by the [*TreeError] of a directory that
+	// lists one name twice (a hand-made DAG can; an imported one cannot).
+	ErrDuplicateName = errors.New("content: duplicate directory entry name")
 
 	// ErrClosed is returned by every method after [Store.Close].
 	ErrClosed = errors.New("content: store closed")
@@ -61,7 +78,9 @@ func (e *NoProvidersError) Is(target error) bool {
 var ErrTooLarge = errors.New("content: too large")
 
 // ErrTooDeep means a DAG has a link path longer than the walk follows
-// (Config.MaxDAGDepth, default [DefaultMaxDAGDepth]). Such DAGs are refused
+// (Config.MaxDAGDepth, default [DefaultMaxDAGDepth]), or, when it becomes
+// files, directories nested deeper than [MaxTreeDepth] (matched by the
+// [*TreeError]). Such DAGs are refused
 // rather than walked: no file tree needs that depth, and a walk per level
 // is what an attacker would use to exhaust the stack or the clock.
 var ErrTooDeep = errors.New("content: DAG too deep")

@@ -66,7 +66,13 @@ func (r dagReader) Size() int64 { return int64(r.DagReader.Size()) }
 
 // Get returns c as a files.Node (a files.File, files.Directory or
 // *files.Symlink) for writing it out, fetching missing blocks on demand like
-// Cat. ctx must stay live while the node is read.
+// Cat. ctx must stay live while the node is read, and cancelling it stops
+// the goroutines of directory iterators not read to the end.
+//
+// Directories enforce the rules of a tree that becomes files: an iterator
+// stops, its Err a [*TreeError], at an entry name that [CheckName] refuses,
+// at a name repeated in one directory, or below [MaxTreeDepth]. Symlinks
+// are returned with their targets as stored (any string).
 func (s *Store) Get(ctx context.Context, c cid.Cid) (files.Node, error) {
 	if err := s.check(); err != nil {
 		return nil, err
@@ -79,7 +85,7 @@ func (s *Store) Get(ctx context.Context, c cid.Cid) (files.Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("content: get %s: %w", c, err)
 	}
-	return fn, nil
+	return checkTree(fn), nil
 }
 
 // openRoot returns a session-backed node getter and the decoded root c.

@@ -148,8 +148,17 @@ func (c *contentAdapter) Fetch(ctx context.Context, k cid.Cid, hints []peer.Addr
 	return held, nil
 }
 
+// WriteTo materializes a job input or image tarball. A symlink as the
+// root is refused: the engines mount the path they are given, and a link
+// there would be followed on this host (`ln -s / x; shoal add x` would
+// mount the executor's file system). Symlinks inside a directory input are
+// written as symlinks; the engines keep them inside the mount.
 func (c *contentAdapter) WriteTo(ctx context.Context, k cid.Cid, path string) error {
-	return c.n.Content.WriteTo(ctx, k, path, true)
+	err := c.n.Content.WriteToWith(ctx, k, path, content.WriteOptions{Force: true, RefuseSymlinkRoot: true})
+	if errors.Is(err, content.ErrSymlinkRoot) {
+		return fmt.Errorf("%s is a symlink, and a job input or image must be a file or a directory: add the target itself, not a link to it (%w)", k, content.ErrSymlinkRoot)
+	}
+	return err
 }
 
 func (c *contentAdapter) Module(ctx context.Context, k cid.Cid, hints []peer.AddrInfo, max int64) ([]byte, [32]byte, error) {

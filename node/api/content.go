@@ -108,6 +108,9 @@ func contentError(err error) error {
 		return Errorf(http.StatusRequestEntityTooLarge, CodeTooLarge, "%v", err)
 	case errors.Is(err, content.ErrTooDeep):
 		return Errorf(http.StatusUnprocessableEntity, CodeTooDeep, "%v", err)
+	case errors.Is(err, content.ErrBadName), errors.Is(err, content.ErrDuplicateName):
+		return Errorf(http.StatusUnprocessableEntity, CodeUnsafeContent,
+			"%v: refused, as it could write outside the target directory", err)
 	}
 	return err
 }
@@ -276,30 +279,40 @@ func (s *Server) cat(w http.ResponseWriter, r *http.Request) error {
 }
 
 // get streams the DAG as a tar archive whose single top-level entry is
-// named by ?name= (default the CID).
+// named by ?name= (default the CID). A DAG that cannot become files (see
+// content.CheckTree) is refused with CodeUnsafeContent before the archive
+// starts; should the stream fail later, the connection is aborted so that
+// the client sees an error, never a shorter archive that looks complete.
 func (s *Server) get(w http.ResponseWriter, r *http.Request) error {
 	c, err := argCID(r)
 	if err != nil {
 		return err
+	}
+	name := r.URL.Query().Get("name")
+	if name == "" {
+		name = c.String()
+	}
+	if err := content.CheckName(name); err != nil {
+		return BadRequest("invalid ?name=: %v", err)
+	}
+	if err := s.n.Content.CheckTree(r.Context(), c); err != nil {
+		return contentError(err)
 	}
 	nd, err := s.n.Content.Get(r.Context(), c)
 	if err != nil {
 		return contentError(err)
 	}
 	defer nd.Close()
-	name := r.URL.Query().Get("name")
-	if name == "" {
-		name = c.String()
-	}
 	w.Header().Set("Content-Type", "application/x-tar")
 	tw, err := files.NewTarWriter(w)
 	if err != nil {
 		return err
 	}
 	if err := tw.WriteFile(nd, name); err != nil {
-		// Headers are sent: the client sees a truncated archive.
+		// Headers are sent: abort the response (no final chunk), so the
+		// client's read fails instead of ending at an entry boundary.
 		log.Warn("get: archive interrupted", "cid", c, "err", err)
-		return nil
+		panic(http.ErrAbortHandler)
 	}
 	return tw.Close()
 }

@@ -26,6 +26,9 @@ const (
 	CodeTooLarge = "too_large"
 	// CodeTooDeep: a DAG deeper than the node walks.
 	CodeTooDeep = "too_deep"
+	// CodeUnsafeContent: a DAG cannot become files (an entry name with "/",
+	// "..", NUL or nothing, a name twice in one directory).
+	CodeUnsafeContent = "unsafe_content"
 )
 
 // Error is an API error: a stable code and a message for people.

@@ -21,6 +21,7 @@ const (
 	CodeEngineError   Code = "engine_error"   // the engine failed (not the job)
 	CodePublishFailed Code = "publish_failed" // outputs could not be imported
 	CodeCancelled     Code = "cancelled"      // the requester cancelled
+	CodeBadInput      Code = "bad_input"      // an input cannot become files (a symlink root, unsafe names)
 )
 
 // Retryable reports whether a receipt error code is the executor's trouble

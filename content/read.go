@@ -88,6 +88,25 @@ func (s *Store) Get(ctx context.Context, c cid.Cid) (files.Node, error) {
 	return checkTree(fn), nil
 }
 
+// LocalType returns the type of c's root when its root block is held
+// here, reading that one block; ok is false when it is not held (nothing
+// is fetched).
+func (s *Store) LocalType(ctx context.Context, c cid.Cid) (typ NodeType, ok bool, err error) {
+	if !s.Has(ctx, c) {
+		return "", false, nil
+	}
+	blk, err := s.bs.Get(ctx, c)
+	if err != nil {
+		return "", false, fmt.Errorf("content: type of %s: %w", c, err)
+	}
+	nd, err := s.decode(ctx, blk)
+	if err != nil {
+		return "", false, fmt.Errorf("content: type of %s: decode root: %w", c, err)
+	}
+	typ, _ = nodeInfo(nd)
+	return typ, true, nil
+}
+
 // openRoot returns a session-backed node getter and the decoded root c.
 func (s *Store) openRoot(ctx context.Context, c cid.Cid) (ipld.NodeGetter, ipld.Node, error) {
 	ses := blockservice.NewSession(ctx, s.bserv)

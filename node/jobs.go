@@ -155,8 +155,11 @@ func (c *contentAdapter) Fetch(ctx context.Context, k cid.Cid, hints []peer.Addr
 // written as symlinks; the engines keep them inside the mount.
 func (c *contentAdapter) WriteTo(ctx context.Context, k cid.Cid, path string) error {
 	err := c.n.Content.WriteToWith(ctx, k, path, content.WriteOptions{Force: true, RefuseSymlinkRoot: true})
-	if errors.Is(err, content.ErrSymlinkRoot) {
-		return fmt.Errorf("%s is a symlink, and a job input or image must be a file or a directory: add the target itself, not a link to it (%w)", k, content.ErrSymlinkRoot)
+	switch {
+	case errors.Is(err, content.ErrSymlinkRoot):
+		return fmt.Errorf("%s is a symlink, and a job input or image must be a file or a directory: add the target itself, not a link to it (%w, %w)", k, content.ErrSymlinkRoot, market.ErrUnusableContent)
+	case errors.Is(err, content.ErrBadName), errors.Is(err, content.ErrDuplicateName), errors.Is(err, content.ErrTooDeep):
+		return fmt.Errorf("%w: %w", market.ErrUnusableContent, err)
 	}
 	return err
 }

@@ -55,6 +55,12 @@ type FetchLimit struct {
 // passed its FetchLimit.
 var ErrContentTooLarge = errors.New("market: content larger than the limit")
 
+// ErrUnusableContent is matched by a Content.WriteTo error when the
+// content itself cannot become the files of a job (a symlink as its root,
+// names that would leave their directory): every executor would refuse
+// it, so the job fails with bidding.CodeBadInput instead of moving on.
+var ErrUnusableContent = errors.New("market: content cannot be materialized")
+
 // Runner runs tasks on the node's engines.
 type Runner interface {
 	// Engines lists the engines available ("wasm", "docker").

@@ -538,6 +538,9 @@ func (m *Market) runTask(ctx context.Context, e *execution, rc *bidding.Receipt)
 			return fail(bidding.CodeEngineError, "inputs: %v", err)
 		}
 		if err := m.cfg.Content.WriteTo(ctx, in.CID, p); err != nil {
+			if errors.Is(err, ErrUnusableContent) {
+				return fail(bidding.CodeBadInput, "input %s: %v", in.CID, err)
+			}
 			return fail(bidding.CodeFetchFailed, "input %s: %v", in.CID, err)
 		}
 		task.Inputs = append(task.Inputs, exec.Mount{Source: p, Target: in.Path})
@@ -564,6 +567,9 @@ func (m *Market) runTask(ctx context.Context, e *execution, rc *bidding.Receipt)
 		if d.ImageCID.Defined() {
 			tar := filepath.Join(dir, "image.tar")
 			if err := m.cfg.Content.WriteTo(ctx, d.ImageCID, tar); err != nil {
+				if errors.Is(err, ErrUnusableContent) {
+					return fail(bidding.CodeBadInput, "image %s: %v", d.ImageCID, err)
+				}
 				return fail(bidding.CodeFetchFailed, "image %s: %v", d.ImageCID, err)
 			}
 			task.Docker.ImageTar = tar

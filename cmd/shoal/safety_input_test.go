@@ -14,10 +14,12 @@ import (
 // x`) and mounts it as a job input: the executor refuses the input when it
 // materializes it, with an error that says why, and the secret appears
 // nowhere in what the job returns. Before, the executor wrote the input as
-// a real symlink and the wasm engine followed it to the host.
+// a real symlink and the wasm engine followed it to the host. The symlink
+// is added on b, so the requester a does not hold it and the executors'
+// check is what refuses it; a requester that holds it refuses at submit.
 func TestJobRefusesSymlinkInput(t *testing.T) {
 	ds := jobNet(t, 2)
-	a := ds[0]
+	a, b := ds[0], ds[1]
 	prog := testnet.WasmModule(t, "exec/internal/testprog/prog")
 	dir := t.TempDir()
 	secretText := "executor-private-key-" + filepath.Base(dir)
@@ -29,13 +31,18 @@ func TestJobRefusesSymlinkInput(t *testing.T) {
 	if err := os.Symlink(secret, link); err != nil {
 		t.Fatal(err)
 	}
-	in := addQ(t, a, link)
+	in := addQ(t, b, link)
+
+	if out, err := b.Run("run", "wasm", prog, "--input", in+":/host", "--", "cat", "/host"); err == nil ||
+		!strings.Contains(err.Error(), "is a symlink") {
+		t.Fatalf("a requester holding a symlink input accepted the job: %v\n%s", err, out)
+	}
 
 	j, err := runJSON(t, a, "run", "wasm", prog, "--input", in+":/host", "--queue-timeout", "20s", "--", "cat", "/host")
 	if err == nil || j == nil || j.State != market.Failed {
 		t.Fatalf("job with a symlink input: %v %+v, want it failed", err, j)
 	}
-	if !strings.Contains(j.Error, "is a symlink") || !strings.Contains(j.Error, "must be a file or a directory") {
+	if !strings.HasPrefix(j.Error, "bad_input: ") || !strings.Contains(j.Error, "is a symlink") || !strings.Contains(j.Error, "must be a file or a directory") {
 		t.Fatalf("the failure does not say the input is a symlink: %s", j.Error)
 	}
 	for _, r := range j.Receipts {

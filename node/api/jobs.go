@@ -77,6 +77,9 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request) error {
 			return BadRequest("%v", err)
 		}
 	}
+	if err := s.checkLocalInputs(r.Context(), spec); err != nil {
+		return err
+	}
 	id, existing, err := s.n.Market.Submit(r.Context(), spec)
 	if err != nil {
 		return err
@@ -86,6 +89,23 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	writeJSON(w, SubmitResponse{ID: id.String(), Existing: existing, State: string(j.State)})
+	return nil
+}
+
+// checkLocalInputs refuses at once a job whose input, held here, is a
+// symlink: every executor refuses to materialize one (content
+// ErrSymlinkRoot), so the job could only fail after its queue timeout.
+// Inputs this node does not hold are left to the executors.
+func (s *Server) checkLocalInputs(ctx context.Context, spec *jobspec.Spec) error {
+	for _, in := range spec.Inputs {
+		typ, ok, err := s.n.Content.LocalType(ctx, in.CID)
+		if err != nil || !ok {
+			continue
+		}
+		if typ == content.TypeSymlink {
+			return BadRequest("input %s at %s is a symlink; a job input must be a file or a directory: add the target itself (shoal add follows no symlink)", in.CID, in.Path)
+		}
+	}
 	return nil
 }
 

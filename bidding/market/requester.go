@@ -93,6 +93,10 @@ func (m *Market) Submit(ctx context.Context, spec *jobspec.Spec) (id cid.Cid, ex
 		}
 		old, _ := m.jobs.Get(id.String())
 		if old.State != Failed && old.State != Cancelled {
+			// A concurrent Create may not have synced yet.
+			if err := m.jobs.Sync(ctx, id.String()); err != nil {
+				return cid.Undef, false, err
+			}
 			return id, true, nil
 		}
 		err = m.jobs.Update(ctx, id.String(), func(j *Job) error {
@@ -102,6 +106,9 @@ func (m *Market) Submit(ctx context.Context, spec *jobspec.Spec) (id cid.Cid, ex
 			return nil
 		})
 		if err != nil {
+			return cid.Undef, false, err
+		}
+		if err := m.jobs.Sync(ctx, id.String()); err != nil {
 			return cid.Undef, false, err
 		}
 	}
@@ -783,6 +790,11 @@ func (r *jobRun) award(ctx context.Context, b bidding.Bid) (*bidding.Receipt, er
 		}
 		j.log(Event{Type: "status", State: Running, Peer: b.Bidder.String(), Message: fmt.Sprintf("accepted by %s", short(b.Bidder.String()))})
 	})
+	// An accepted award survives a kill -9 of this node, so that a restart
+	// re-attaches to its run instead of awarding the job a second time.
+	if err := m.jobs.Sync(ctx, r.id.String()); err != nil {
+		m.log.Warn("job store sync failed", "job", r.id, "err", err)
+	}
 	return r.follow(ctx, conn, a.AwardID, b.Bidder, 0)
 }
 

@@ -223,7 +223,8 @@ func (m *Market) runJob(ctx context.Context, id cid.Cid) {
 		return
 	}
 	queueDeadline := job.Created.Add(spec.QueueTimeout)
-	sel, err := bidding.NewSelector(id, spec, time.Now(), bidding.WithWindow(m.cfg.BidWindow), bidding.WithOrgResolver(m.orgsOf()))
+	sel, err := bidding.NewSelector(id, spec, time.Now(), bidding.WithWindow(m.cfg.BidWindow), bidding.WithOrgResolver(m.orgsOf()),
+		bidding.WithTotal(m.inputsTotal(ctx, spec)))
 	if err != nil {
 		m.setState(id, Failed, "%v", err)
 		return

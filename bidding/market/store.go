@@ -67,6 +67,9 @@ type AwardInfo struct {
 	Executor string    `json:"executor"`
 	State    string    `json:"state"` // offered, accepted, fetching, running, publishing, completed, failed, declined, lost
 	Time     time.Time `json:"time"`
+	// Accepted is when the executor accepted: the run's deadline is
+	// Accepted + spec.timeout + PublishGrace.
+	Accepted time.Time `json:"accepted,omitzero"`
 	Error    string    `json:"error,omitempty"`
 }
 

@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/shoalnet/shoal/bidding/jobspec"
 	"github.com/shoalnet/shoal/exec"
 )

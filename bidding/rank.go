@@ -39,25 +39,33 @@ func Eligible(spec *jobspec.Spec, bidder peer.ID, orgsOf OrgResolver) bool {
 }
 
 // UnknownTotal is the job total of a requester that could not size the
-// job's inputs: ranking then falls back to the largest total a bid claims,
-// which one lying bid can inflate. A requester that holds (or fetched) the
-// inputs' roots passes their summed size instead.
+// job's inputs (it does not hold their roots): ranking then uses the
+// median of the totals bids claim, which one lying bid among honest sizers
+// cannot move. A requester that holds the inputs' roots passes their
+// summed size instead, which no bid can move.
 const UnknownTotal int64 = -1
 
 // jobTotal is the denominator of the locality ratio: known, the requester's
-// own total (it sized the inputs); else the largest TotalBytes any bid
-// reports (bidders cannot size content they hold nothing of, so the bid of
-// a node holding everything carries the true total, and a liar the total
-// it likes).
+// own total (it sized the inputs); else the upper median of the positive
+// TotalBytes the bids claim (bidders cannot size content they hold nothing
+// of, and report 0; every bidder that holds the root reports the true
+// total, so a liar moves the median only when honest sizers are not the
+// majority).
 func jobTotal(bids []Bid, known int64) int64 {
 	if known >= 0 {
 		return known
 	}
-	var t int64
+	var claims []int64
 	for _, b := range bids {
-		t = max(t, b.TotalBytes)
+		if b.TotalBytes > 0 {
+			claims = append(claims, b.TotalBytes)
+		}
 	}
-	return t
+	if len(claims) == 0 {
+		return 0
+	}
+	slices.Sort(claims)
+	return claims[len(claims)/2]
 }
 
 // localOf is a bid's locality numerator, comparable across bids sharing
@@ -67,8 +75,9 @@ func localOf(b *Bid, total int64) int64 { return min(max(b.LocalBytes, 0), total
 
 // Rank orders bids best first, by
 //
-//  1. locality: LocalBytes / T, where T is the largest TotalBytes of all
-//     bids (with T = 0, a stateless job, every bid is fully local);
+//  1. locality: LocalBytes / T, each LocalBytes capped at T, where T is
+//     the median TotalBytes the bids claim (see jobTotal; with T = 0, a
+//     stateless job, every bid is fully local);
 //  2. fewer queued jobs (QueueDepth), then more FreeSlots;
 //  3. earlier EstStart;
 //  4. a stable tie-break: sha256(job CID || bidder) then the bidder's ID.

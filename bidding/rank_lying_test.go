@@ -89,3 +89,23 @@ func TestSelectorUsesRequesterTotal(t *testing.T) {
 		t.Fatal("a negative total was accepted")
 	}
 }
+
+// TestRankUnknownTotalMedian: a requester that cannot size the inputs
+// ranks by the median of the totals claimed, which one liar among honest
+// sizers does not move.
+func TestRankUnknownTotalMedian(t *testing.T) {
+	ids := bidders(t, 4)
+	spec, _, job := testSpec(t)
+	bids := []Bid{
+		{JobCID: job, Bidder: ids[0], LocalBytes: 100, TotalBytes: 100, QueueDepth: 1},
+		{JobCID: job, Bidder: ids[1], LocalBytes: 50, TotalBytes: 100, FreeSlots: 1},
+		{JobCID: job, Bidder: ids[2], LocalBytes: 0, TotalBytes: 0, FreeSlots: 1}, // holds nothing: cannot size
+		{JobCID: job, Bidder: ids[3], LocalBytes: 1e15, TotalBytes: 1e15, QueueDepth: 2},
+	}
+	if got := jobTotal(bids, UnknownTotal); got != 100 {
+		t.Fatalf("total %d, want the honest 100", got)
+	}
+	if got := order(RankTotal(spec, bids, UnknownTotal), ids); !slices.Equal(got, []int{0, 3, 1, 2}) {
+		t.Fatalf("order %v", got)
+	}
+}

@@ -109,6 +109,13 @@ const (
 	// backoff, which doubles from the first to the second.
 	AnnounceBackoffMin = 500 * time.Millisecond
 	AnnounceBackoffMax = 8 * time.Second
+	// PublishGrace is what a requester grants an executor beyond the job's
+	// timeout: an accepted award that has no receipt PublishGrace after
+	// accept + spec.timeout is cancelled (Cancel to its executor) and the
+	// job fails over. It covers the executor's queue wait, fetching the
+	// inputs and publishing the outputs, which the run's timeout does not;
+	// heartbeats do not extend it.
+	PublishGrace = 2 * time.Minute
 	// StreamTimeout bounds one request/answer exchange on a stream (an ask
 	// and its bid, an award and its accept, a query and its first answer).
 	StreamTimeout = 5 * time.Second

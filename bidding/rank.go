@@ -38,43 +38,73 @@ func Eligible(spec *jobspec.Spec, bidder peer.ID, orgsOf OrgResolver) bool {
 	return false
 }
 
-// jobTotal is the denominator of the locality ratio: the largest TotalBytes
-// any bid reports. Bidders cannot size content they hold nothing of, so
-// the bid of a node holding everything carries the true total.
-func jobTotal(bids []Bid) int64 {
-	var t int64
-	for _, b := range bids {
-		t = max(t, b.TotalBytes)
+// UnknownTotal is the job total of a requester that could not size the
+// job's inputs (it does not hold their roots): ranking then uses the
+// median of the totals bids claim, which one lying bid among honest sizers
+// cannot move. A requester that holds the inputs' roots passes their
+// summed size instead, which no bid can move.
+const UnknownTotal int64 = -1
+
+// jobTotal is the denominator of the locality ratio: known, the requester's
+// own total (it sized the inputs); else the upper median of the positive
+// TotalBytes the bids claim (bidders cannot size content they hold nothing
+// of, and report 0; every bidder that holds the root reports the true
+// total, so a liar moves the median only when honest sizers are not the
+// majority).
+func jobTotal(bids []Bid, known int64) int64 {
+	if known >= 0 {
+		return known
 	}
-	return t
+	var claims []int64
+	for _, b := range bids {
+		if b.TotalBytes > 0 {
+			claims = append(claims, b.TotalBytes)
+		}
+	}
+	if len(claims) == 0 {
+		return 0
+	}
+	slices.Sort(claims)
+	return claims[len(claims)/2]
 }
 
 // localOf is a bid's locality numerator, comparable across bids sharing
-// the denominator total.
-func localOf(b *Bid, total int64) int64 { return min(b.LocalBytes, total) }
+// the denominator total: its claimed local bytes capped at the total (a bid
+// cannot hold more of the job than the job is).
+func localOf(b *Bid, total int64) int64 { return min(max(b.LocalBytes, 0), total) }
 
 // Rank orders bids best first, by
 //
-//  1. locality: LocalBytes / T, where T is the largest TotalBytes of all
-//     bids (with T = 0, a stateless job, every bid is fully local);
+//  1. locality: LocalBytes / T, each LocalBytes capped at T, where T is
+//     the median TotalBytes the bids claim (see jobTotal; with T = 0, a
+//     stateless job, every bid is fully local);
 //  2. fewer queued jobs (QueueDepth), then more FreeSlots;
 //  3. earlier EstStart;
 //  4. a stable tie-break: sha256(job CID || bidder) then the bidder's ID.
 //     Hashing with the job spreads ties across nodes instead of sending
 //     every tied job to the lowest peer ID.
 //
-// It returns a new slice; bids is not modified.
-func Rank(bids []Bid) []Bid { return rank(bids, true) }
+// It returns a new slice; bids is not modified. A requester that knows
+// the job's size uses RankTotal.
+func Rank(bids []Bid) []Bid { return rank(bids, true, UnknownTotal) }
 
 // RankFor is Rank honoring the spec's locality mode: with "anywhere",
 // locality is not a criterion.
 func RankFor(spec *jobspec.Spec, bids []Bid) []Bid {
-	return rank(bids, spec.Constraints.Locality != jobspec.Anywhere)
+	return RankTotal(spec, bids, UnknownTotal)
 }
 
-func rank(bids []Bid, byLocality bool) []Bid {
+// RankTotal is RankFor with T the requester's own total of the job's
+// inputs (UnknownTotal: the largest total claimed). Each bid's LocalBytes
+// counts at most total, so no claim, however large, outranks a bid holding
+// everything, and no claimed TotalBytes changes how the others compare.
+func RankTotal(spec *jobspec.Spec, bids []Bid, total int64) []Bid {
+	return rank(bids, spec.Constraints.Locality != jobspec.Anywhere, total)
+}
+
+func rank(bids []Bid, byLocality bool, known int64) []Bid {
 	out := slices.Clone(bids)
-	total := jobTotal(out)
+	total := jobTotal(out, known)
 	keys := make(map[peer.ID][32]byte, len(out))
 	for _, b := range out {
 		keys[b.Bidder] = tieKey(&b)
@@ -129,10 +159,14 @@ func cmpDesc[T int | int64](a, b T) int { return -cmpAsc(a, b) }
 // fully local everywhere; a spec with inputs that no bidder could size is
 // local nowhere.
 func FullyLocal(spec *jobspec.Spec, b *Bid, bids []Bid) bool {
+	return fullyLocal(spec, b, bids, UnknownTotal)
+}
+
+func fullyLocal(spec *jobspec.Spec, b *Bid, bids []Bid, known int64) bool {
 	if len(spec.InputCIDs()) == 0 {
 		return true
 	}
-	total := jobTotal(bids)
+	total := jobTotal(bids, known)
 	return total > 0 && b.LocalBytes >= total
 }
 
@@ -142,10 +176,10 @@ func FullyLocal(spec *jobspec.Spec, b *Bid, bids []Bid) bool {
 // a Count) once Count bids are fully local and idle. An ops job without a
 // Count waits the whole window: everyone who bids within it runs the job.
 func WindowDone(spec *jobspec.Spec, bids []Bid, elapsed time.Duration) bool {
-	return windowDone(spec, bids, elapsed, DefaultBidWindow)
+	return windowDone(spec, bids, elapsed, DefaultBidWindow, UnknownTotal)
 }
 
-func windowDone(spec *jobspec.Spec, bids []Bid, elapsed, window time.Duration) bool {
+func windowDone(spec *jobspec.Spec, bids []Bid, elapsed, window time.Duration, known int64) bool {
 	if elapsed >= window {
 		return true
 	}
@@ -154,7 +188,7 @@ func windowDone(spec *jobspec.Spec, bids []Bid, elapsed, window time.Duration) b
 	}
 	n := 0
 	for i := range bids {
-		if bids[i].Idle() && (spec.Constraints.Locality == jobspec.Anywhere || FullyLocal(spec, &bids[i], bids)) {
+		if bids[i].Idle() && (spec.Constraints.Locality == jobspec.Anywhere || fullyLocal(spec, &bids[i], bids, known)) {
 			n++
 		}
 	}
@@ -166,7 +200,11 @@ func windowDone(spec *jobspec.Spec, bids []Bid, elapsed, window time.Duration) b
 // peers for which skip returns true (nil: none) are left out; bids should
 // already be filtered by Eligible.
 func Select(spec *jobspec.Spec, bids []Bid, skip func(peer.ID) bool) []Bid {
-	ranked := RankFor(spec, bids)
+	return selectBids(spec, bids, skip, UnknownTotal)
+}
+
+func selectBids(spec *jobspec.Spec, bids []Bid, skip func(peer.ID) bool, known int64) []Bid {
+	ranked := RankTotal(spec, bids, known)
 	out := ranked[:0]
 	for _, b := range ranked {
 		if skip == nil || !skip(b.Bidder) {

@@ -29,6 +29,7 @@ type Selector struct {
 	spec     *jobspec.Spec
 	window   time.Duration
 	orgsOf   OrgResolver
+	total    int64 // the requester's size of the inputs, or UnknownTotal
 	opened   time.Time
 	bids     map[peer.ID]received
 	awarded  map[peer.ID]bool
@@ -67,6 +68,20 @@ func WithOrgResolver(f OrgResolver) SelectorOption {
 	}
 }
 
+// WithTotal sets the job's size as the requester knows it: the summed size
+// of its inputs (from the requester's content store). Ranking and the
+// fully-local test then use it instead of the largest total a bid claims,
+// and cap each bid's LocalBytes at it. Default UnknownTotal.
+func WithTotal(total int64) SelectorOption {
+	return func(s *Selector) error {
+		if total < 0 && total != UnknownTotal {
+			return fmt.Errorf("job total %d: want at least 0, or UnknownTotal", total)
+		}
+		s.total = total
+		return nil
+	}
+}
+
 // NewSelector starts selecting executors for job, whose bid window opens
 // at now.
 func NewSelector(job cid.Cid, spec *jobspec.Spec, now time.Time, opts ...SelectorOption) (*Selector, error) {
@@ -74,6 +89,7 @@ func NewSelector(job cid.Cid, spec *jobspec.Spec, now time.Time, opts ...Selecto
 		job:      job,
 		spec:     spec,
 		window:   DefaultBidWindow,
+		total:    UnknownTotal,
 		opened:   now,
 		bids:     map[peer.ID]received{},
 		awarded:  map[peer.ID]bool{},
@@ -158,7 +174,7 @@ func (s *Selector) Done(now time.Time) bool {
 	if len(s.asked) > 0 && s.allAnsweredLocked() {
 		return true
 	}
-	return windowDone(s.spec, s.openBidsLocked(time.Time{}), now.Sub(s.opened), s.boundLocked())
+	return windowDone(s.spec, s.openBidsLocked(time.Time{}), now.Sub(s.opened), s.boundLocked(), s.total)
 }
 
 func (s *Selector) allAnsweredLocked() bool {
@@ -207,7 +223,7 @@ func (s *Selector) Pick(now time.Time) []Bid {
 			return nil
 		}
 	}
-	out := Select(&spec, s.openBidsLocked(now), nil)
+	out := selectBids(&spec, s.openBidsLocked(now), nil, s.total)
 	for _, b := range out {
 		s.awarded[b.Bidder] = true
 	}
@@ -220,7 +236,7 @@ func (s *Selector) Pick(now time.Time) []Bid {
 func (s *Selector) Next(now time.Time) (Bid, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	ranked := RankFor(s.spec, s.openBidsLocked(now))
+	ranked := RankTotal(s.spec, s.openBidsLocked(now), s.total)
 	if len(ranked) == 0 {
 		return Bid{}, false
 	}
@@ -255,7 +271,7 @@ func (s *Selector) Bids() []Bid {
 	for _, r := range s.bids {
 		all = append(all, r.bid)
 	}
-	return RankFor(s.spec, all)
+	return RankTotal(s.spec, all, s.total)
 }
 
 // openBidsLocked returns bids of bidders neither awarded nor excluded; with

@@ -190,6 +190,28 @@ func (g *guard) Admit(ctx context.Context, r market.AdmitRequest) error {
 	return nil
 }
 
+// AdmitRequester implements market.Policy: the allow-list and the rate of
+// requester, from the certificates it presented (no lookup: this runs for
+// every announcement by CID, before its spec is fetched). The rate is
+// peeked, not taken: Admit takes it.
+func (g *guard) AdmitRequester(ctx context.Context, requester peer.ID) error {
+	if requester == g.self {
+		return nil
+	}
+	pol := g.pol.Load()
+	req := policy.Request{Requester: requester}
+	if len(pol.Requesters.Orgs) > 0 {
+		req.Orgs, req.OrgProblems = g.dir.Members(requester, trust.RoleRequester)
+	}
+	if ref := pol.CheckRequester(req); ref != nil {
+		return ref
+	}
+	if ref := g.limiter.Load().Check(requester, time.Now(), false); ref != nil {
+		return ref
+	}
+	return nil
+}
+
 // fetchCerts learns p's certificates from its capability record (an award
 // from a requester whose announce this node did not see, for example after
 // a restart). Failures are remembered for a minute, so a stream of awards

@@ -3,6 +3,7 @@ package market
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
@@ -47,9 +48,16 @@ func (m *Market) readAnnouncements() {
 		if !ok || a.Requester == m.self {
 			continue // our own jobs get our bid in-process
 		}
+		select {
+		case m.announceSlots <- struct{}{}:
+		default:
+			m.dropAnnouncement(a)
+			continue
+		}
 		m.wg.Add(1)
 		go func() {
 			defer m.wg.Done()
+			defer func() { <-m.announceSlots }()
 			reply := m.answer(m.ctx, a)
 			if reply == nil {
 				return
@@ -70,6 +78,31 @@ func (m *Market) readAnnouncements() {
 		}()
 	}
 }
+
+// maxAnnounceConcurrency bounds the gossip announcements answered at once
+// (each may fetch a spec, size inputs and hold a bid stream); more are
+// dropped and counted, like identify's maxPushConcurrency. A dropped job is
+// not lost: its requester asks data holders directly and re-announces.
+const maxAnnounceConcurrency = 32
+
+// dropLogEvery is the least time between two logs of dropped announcements.
+const dropLogEvery = 10 * time.Second
+
+// dropAnnouncement counts an announcement dropped because
+// maxAnnounceConcurrency were in progress, and logs the count (at most
+// once per dropLogEvery).
+func (m *Market) dropAnnouncement(a *bidding.Announce) {
+	n := m.announceDrops.Add(1)
+	now := time.Now().UnixNano()
+	last := m.dropLogged.Load()
+	if (last == 0 || now-last >= int64(dropLogEvery)) && m.dropLogged.CompareAndSwap(last, now) {
+		m.log.Warn("announcements dropped: too many in progress", "limit", maxAnnounceConcurrency, "dropped_total", n, "job", a.JobCID, "requester", a.Requester)
+	}
+}
+
+// AnnouncementsDropped is how many gossip announcements were dropped
+// because maxAnnounceConcurrency were in progress.
+func (m *Market) AnnouncementsDropped() int64 { return m.announceDrops.Load() }
 
 // handleBidStream serves ProtocolBid: either a requester asks us directly
 // (Announce in, Bid or Decline out) or a bidder delivers its answer to one
@@ -145,7 +178,15 @@ func (m *Market) answer(ctx context.Context, a *bidding.Announce) bidding.Messag
 	m.answers[key] = time.Now()
 	m.mu.Unlock()
 
-	spec, err := m.announcedSpec(ctx, a)
+	spec, err := a.JobSpec()
+	if errors.Is(err, bidding.ErrSpecNotInline) {
+		// Everything the announcement itself tells is checked before the
+		// spec is fetched: only a node that would bid fetches.
+		if r := m.beforeFetch(ctx, a); r != nil {
+			return bidding.NewDecline(a.JobCID, bidding.AwardID{}, m.self, r, time.Now())
+		}
+		spec, err = m.fetchSpec(ctx, a)
+	}
 	if err != nil {
 		return bidding.NewDecline(a.JobCID, bidding.AwardID{}, m.self, &bidding.Refusal{Code: bidding.CodeBadRequest, Reason: truncate(err.Error(), bidding.MaxReasonLen)}, time.Now())
 	}
@@ -164,17 +205,35 @@ func (m *Market) answer(ctx context.Context, a *bidding.Announce) bidding.Messag
 	return m.withCerts(bidding.NewBid(a.JobCID, m.self, offer, time.Now()))
 }
 
-// announcedSpec returns the announced spec: inline, or fetched by CID from
-// the requester.
-func (m *Market) announcedSpec(ctx context.Context, a *bidding.Announce) (*jobspec.Spec, error) {
-	spec, err := a.JobSpec()
-	if !errors.Is(err, bidding.ErrSpecNotInline) {
-		return spec, err
+// beforeFetch decides what can be decided of an announcement by CID
+// before its spec is fetched: the requester (policy allow-list with the
+// certificates it presented, and its rate) and whether this node could
+// take any job at all (an engine, room in its queue). Nil: fetch.
+func (m *Market) beforeFetch(ctx context.Context, a *bidding.Announce) *bidding.Refusal {
+	m.learn(a.Requester, a.Certs)
+	if r := m.requesterRefusal(ctx, a.JobCID, a.Requester); r != nil {
+		return r
 	}
+	v := m.view()
+	if len(v.Engines()) == 0 {
+		return &bidding.Refusal{Code: bidding.CodeEngineUnavailable, Reason: "this node runs no engine"}
+	}
+	if v.FreeSlots() == 0 && v.QueueLimit() > 0 && v.QueueDepth() >= v.QueueLimit() {
+		return &bidding.Refusal{Code: bidding.CodeNoCapacity, Reason: fmt.Sprintf("queue full (%d jobs waiting)", v.QueueDepth())}
+	}
+	return nil
+}
+
+// fetchSpec fetches the spec block of an announcement by CID. The hint is
+// the requester's peer ID only: the addresses an announcement carries came
+// through gossip, from anyone, and are never dialled (a node would
+// otherwise connect wherever a flood of announcements points it). The
+// block comes from connected peers (the requester over the connection a
+// direct ask came on) or from providers the DHT names.
+func (m *Market) fetchSpec(ctx context.Context, a *bidding.Announce) (*jobspec.Spec, error) {
 	ctx, cancel := context.WithTimeout(ctx, maxSpecFetch)
 	defer cancel()
-	hint := peer.AddrInfo{ID: a.Requester, Addrs: a.Addrs}
-	b, err := m.cfg.Content.GetBlock(ctx, a.JobCID, []peer.AddrInfo{hint})
+	b, err := m.cfg.Content.GetBlock(ctx, a.JobCID, []peer.AddrInfo{{ID: a.Requester}})
 	if err != nil {
 		return nil, err
 	}

@@ -41,6 +41,12 @@ type Policy interface {
 	// its award arrives (r.Award true; an admitted award counts against the
 	// requester's rate). It returns nil or a *bidding.Refusal.
 	Admit(ctx context.Context, r AdmitRequest) error
+	// AdmitRequester decides on what an announcement alone tells: its
+	// requester (allow-list, with the certificates the announcement
+	// presented, and rate). It runs before a spec announced by CID is
+	// fetched, so that a refused requester costs no fetch. It returns nil
+	// or a *bidding.Refusal; Admit still runs on the spec.
+	AdmitRequester(ctx context.Context, requester peer.ID) error
 	// AllowAnnounce reports whether an announcement authored by author and
 	// received from from may be processed now (per-peer rate limit).
 	AllowAnnounce(author, from peer.ID) bool
@@ -120,6 +126,25 @@ func (m *Market) policyRefusal(ctx context.Context, job cid.Cid, spec *jobspec.S
 		r = &bidding.Refusal{Code: bidding.CodePolicyDenied, Reason: err.Error()}
 	}
 	m.log.Info("job refused by policy", "job", job, "requester", requester, "award", award, "code", r.Code, "reason", r.Reason)
+	r.Reason = truncate(r.Reason, bidding.MaxReasonLen)
+	return r
+}
+
+// requesterRefusal applies the part of the operator's policy that needs
+// no spec (see Policy.AdmitRequester).
+func (m *Market) requesterRefusal(ctx context.Context, job cid.Cid, requester peer.ID) *bidding.Refusal {
+	if m.cfg.Policy == nil {
+		return nil
+	}
+	err := m.cfg.Policy.AdmitRequester(ctx, requester)
+	if err == nil {
+		return nil
+	}
+	var r *bidding.Refusal
+	if !errors.As(err, &r) {
+		r = &bidding.Refusal{Code: bidding.CodePolicyDenied, Reason: err.Error()}
+	}
+	m.log.Info("job refused by policy before its spec was fetched", "job", job, "requester", requester, "code", r.Code, "reason", r.Reason)
 	r.Reason = truncate(r.Reason, bidding.MaxReasonLen)
 	return r
 }

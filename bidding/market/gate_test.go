@@ -25,7 +25,10 @@ type fakePolicy struct{ allow bool }
 
 func (f fakePolicy) Admit(context.Context, AdmitRequest) error { return nil }
 func (f fakePolicy) AllowAnnounce(peer.ID, peer.ID) bool       { return f.allow }
-func (f fakePolicy) AllowStream(peer.ID, protocol.ID) bool     { return f.allow }
+func (f fakePolicy) AdmitRequester(context.Context, peer.ID) error {
+	return nil
+}
+func (f fakePolicy) AllowStream(peer.ID, protocol.ID) bool { return f.allow }
 
 func gatePeer(t *testing.T) peer.ID {
 	t.Helper()

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ipfs/go-cid"
@@ -65,6 +66,10 @@ type Config struct {
 	// Policy is the operator's admission policy and abuse limits (nil:
 	// open; see gate.go).
 	Policy Policy
+	// PublishGrace is how long past accept + spec.timeout the requester
+	// follows an award before it cancels it and fails over (default
+	// bidding.PublishGrace).
+	PublishGrace time.Duration
 	// Logger (default slog.Default()).
 	Logger *slog.Logger
 }
@@ -97,6 +102,10 @@ type Market struct {
 	queued  int                            // executor: runs waiting for a slot
 	avgRun  time.Duration                  // executor: moving average run time
 
+	announceSlots chan struct{} // bidder: gossip announcements in progress
+	announceDrops atomic.Int64  // bidder: announcements dropped (slots full)
+	dropLogged    atomic.Int64  // unix ns of the last log of drops
+
 	closeOnce sync.Once
 }
 
@@ -122,6 +131,9 @@ func New(ctx context.Context, cfg Config) (*Market, error) {
 	}
 	if cfg.BidWindow <= 0 {
 		cfg.BidWindow = bidding.DefaultBidWindow
+	}
+	if cfg.PublishGrace <= 0 {
+		cfg.PublishGrace = bidding.PublishGrace
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default().With("pkg", "market")
@@ -160,6 +172,8 @@ func New(ctx context.Context, cfg Config) (*Market, error) {
 		answers: map[answerKey]time.Time{},
 		execs:   map[bidding.AwardID]*execution{},
 		queue:   make(chan *execution, cfg.QueueLimit),
+
+		announceSlots: make(chan struct{}, maxAnnounceConcurrency),
 	}
 	if err := m.cfg.PubSub.RegisterTopicValidator(bidding.AnnounceTopic, m.validateAnnounce); err != nil {
 		cancel()

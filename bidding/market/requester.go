@@ -93,6 +93,10 @@ func (m *Market) Submit(ctx context.Context, spec *jobspec.Spec) (id cid.Cid, ex
 		}
 		old, _ := m.jobs.Get(id.String())
 		if old.State != Failed && old.State != Cancelled {
+			// A concurrent Create may not have synced yet.
+			if err := m.jobs.Sync(ctx, id.String()); err != nil {
+				return cid.Undef, false, err
+			}
 			return id, true, nil
 		}
 		err = m.jobs.Update(ctx, id.String(), func(j *Job) error {
@@ -102,6 +106,9 @@ func (m *Market) Submit(ctx context.Context, spec *jobspec.Spec) (id cid.Cid, ex
 			return nil
 		})
 		if err != nil {
+			return cid.Undef, false, err
+		}
+		if err := m.jobs.Sync(ctx, id.String()); err != nil {
 			return cid.Undef, false, err
 		}
 	}
@@ -216,7 +223,8 @@ func (m *Market) runJob(ctx context.Context, id cid.Cid) {
 		return
 	}
 	queueDeadline := job.Created.Add(spec.QueueTimeout)
-	sel, err := bidding.NewSelector(id, spec, time.Now(), bidding.WithWindow(m.cfg.BidWindow), bidding.WithOrgResolver(m.orgsOf()))
+	sel, err := bidding.NewSelector(id, spec, time.Now(), bidding.WithWindow(m.cfg.BidWindow), bidding.WithOrgResolver(m.orgsOf()),
+		bidding.WithTotal(m.inputsTotal(ctx, spec)))
 	if err != nil {
 		m.setState(id, Failed, "%v", err)
 		return
@@ -776,14 +784,20 @@ func (r *jobRun) award(ctx context.Context, b bidding.Bid) (*bidding.Receipt, er
 			return nil, r.lose(b.Bidder, idStr, errors.New("accept for another award"))
 		}
 	}
+	accepted := time.Now()
 	m.update(r.id, func(j *Job) {
 		j.State = Running
 		if aw := j.award(idStr); aw != nil {
-			aw.State = "accepted"
+			aw.State, aw.Accepted = "accepted", accepted
 		}
 		j.log(Event{Type: "status", State: Running, Peer: b.Bidder.String(), Message: fmt.Sprintf("accepted by %s", short(b.Bidder.String()))})
 	})
-	return r.follow(ctx, conn, a.AwardID, b.Bidder, 0)
+	// An accepted award survives a kill -9 of this node, so that a restart
+	// re-attaches to its run instead of awarding the job a second time.
+	if err := m.jobs.Sync(ctx, r.id.String()); err != nil {
+		m.log.Warn("job store sync failed", "job", r.id, "err", err)
+	}
+	return r.follow(ctx, conn, a.AwardID, b.Bidder, accepted)
 }
 
 // reattach follows an award accepted before a restart, by querying its
@@ -798,25 +812,53 @@ func (r *jobRun) reattach(ctx context.Context, a AwardInfo) (*bidding.Receipt, e
 		return nil, err
 	}
 	r.sel.Exclude(exec) // do not award it the same job again
-	return r.follow(ctx, nil, id, exec, 0)
+	accepted := a.Accepted
+	if accepted.IsZero() { // a record written before Accepted existed
+		accepted = a.Time
+	}
+	return r.follow(ctx, nil, id, exec, accepted)
 }
 
 // follow reads statuses and the receipt of an accepted award. When the
 // stream breaks or heartbeats stop, it asks the executor once over
-// ProtocolReceipt before it declares the award lost.
-func (r *jobRun) follow(ctx context.Context, conn io.ReadWriteCloser, award bidding.AwardID, exec peer.ID, seq int64) (*bidding.Receipt, error) {
+// ProtocolReceipt before it declares the award lost. Heartbeats keep an
+// award alive only until its run deadline, accepted + spec.timeout +
+// PublishGrace: past it the award is cancelled on its executor and lost,
+// so the job fails over.
+func (r *jobRun) follow(ctx context.Context, conn io.ReadWriteCloser, award bidding.AwardID, exec peer.ID, accepted time.Time) (*bidding.Receipt, error) {
 	m := r.m
 	idStr := award.String()
 	live := bidding.NewLiveness(award, exec, time.Now())
+	runDeadline := accepted.Add(r.spec.Timeout + m.cfg.PublishGrace)
+	var seq int64
 	requeried := false
 	resuming := conn == nil
+	if resuming {
+		// A requester back from a restart asks once, however late: the
+		// receipt may be waiting.
+		runDeadline = maxTime(runDeadline, time.Now().Add(2*bidding.StreamTimeout))
+	}
 	stop := context.AfterFunc(ctx, func() {
 		if conn != nil {
 			_ = conn.Close()
 		}
 	})
 	defer stop()
+	overdue := func() error {
+		if conn != nil {
+			// The award stream carries the Cancel first; ProtocolReceipt
+			// too, for an executor that stopped reading it.
+			writeDeadline(conn, time.Second)
+			_ = m.send(conn, r.cancelMsg(award, "the run exceeded its deadline"))
+		}
+		r.cancelRemote(award, exec)
+		return r.lose(exec, idStr, fmt.Errorf("%w: no receipt by %s (accepted %s, timeout %s, publish grace %s); cancelled",
+			errRunOverdue, runDeadline.Format(time.RFC3339), accepted.Format(time.RFC3339), r.spec.Timeout, m.cfg.PublishGrace))
+	}
 	for {
+		if !time.Now().Before(runDeadline) {
+			return nil, overdue()
+		}
 		if conn == nil {
 			// The re-query may take no longer than the executor's heartbeat
 			// deadline: a dead peer's QUIC address answers nothing and
@@ -827,22 +869,28 @@ func (r *jobRun) follow(ctx context.Context, conn io.ReadWriteCloser, award bidd
 				limit = time.Now().Add(2 * bidding.StreamTimeout)
 				resuming = false
 			}
-			qctx, cancel := context.WithDeadline(ctx, limit)
+			qctx, cancel := context.WithDeadline(ctx, minTime(limit, runDeadline))
 			var err error
 			conn, err = r.query(qctx, award, exec)
 			cancel()
 			if err != nil {
+				if !time.Now().Before(runDeadline) {
+					return nil, overdue()
+				}
 				return nil, r.lose(exec, idStr, err)
 			}
 			requeried = true
 			defer conn.Close()
 		}
-		deadline(conn, time.Until(live.Deadline()))
+		deadline(conn, max(time.Until(minTime(live.Deadline(), runDeadline)), time.Millisecond))
 		msg, raw, err := recv(conn, bidding.MaxMessageSize, bidding.KindStatus, bidding.KindReceipt, bidding.KindDecline)
 		if err != nil {
 			if ctx.Err() != nil {
 				r.cancelRemote(award, exec)
 				return nil, ctx.Err()
+			}
+			if !time.Now().Before(runDeadline) {
+				return nil, overdue()
 			}
 			if requeried {
 				return nil, r.lose(exec, idStr, fmt.Errorf("executor unreachable: %v", err))
@@ -965,6 +1013,13 @@ func (r *jobRun) query(ctx context.Context, award bidding.AwardID, exec peer.ID)
 	return conn, nil
 }
 
+// errRunOverdue: an accepted award had no receipt by its run deadline.
+var errRunOverdue = errors.New("run overdue")
+
+func (r *jobRun) cancelMsg(award bidding.AwardID, reason string) *bidding.Cancel {
+	return &bidding.Cancel{Version: bidding.WireVersion, AwardID: award, JobCID: r.id, Requester: r.m.self, Reason: reason, IssuedAt: time.Now()}
+}
+
 // cancelRemote tells an executor to stop an award (best effort).
 func (r *jobRun) cancelRemote(award bidding.AwardID, exec peer.ID) {
 	m := r.m
@@ -976,8 +1031,7 @@ func (r *jobRun) cancelRemote(award bidding.AwardID, exec peer.ID) {
 	}
 	defer conn.Close()
 	deadline(conn, bidding.StreamTimeout)
-	c := &bidding.Cancel{Version: bidding.WireVersion, AwardID: award, JobCID: r.id, Requester: m.self, Reason: "cancelled by the requester", IssuedAt: time.Now()}
-	_ = m.send(conn, c)
+	_ = m.send(conn, r.cancelMsg(award, "cancelled by the requester"))
 }
 
 // providerHints are the peers an executor should ask for the job's content
@@ -1008,6 +1062,13 @@ func (m *Market) dial(ctx context.Context, p peer.ID, proto protocolID) (io.Read
 		return nil, err
 	}
 	return s, nil
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
 }
 
 func maxTime(a, b time.Time) time.Time {

@@ -67,6 +67,9 @@ type AwardInfo struct {
 	Executor string    `json:"executor"`
 	State    string    `json:"state"` // offered, accepted, fetching, running, publishing, completed, failed, declined, lost
 	Time     time.Time `json:"time"`
+	// Accepted is when the executor accepted: the run's deadline is
+	// Accepted + spec.timeout + PublishGrace.
+	Accepted time.Time `json:"accepted,omitzero"`
 	Error    string    `json:"error,omitempty"`
 }
 
@@ -268,8 +271,30 @@ func (s *JobStore) read(ctx context.Context, id string) (*Job, error) {
 	return &j, nil
 }
 
-// Create stores a new job record; it fails with ErrJobExists when one exists.
+// Create stores a new job record durably (see Sync); it fails with
+// ErrJobExists when one exists.
 func (s *JobStore) Create(ctx context.Context, j *Job) error {
+	if err := s.create(ctx, j); err != nil {
+		return err
+	}
+	return s.Sync(ctx, j.ID)
+}
+
+// Sync makes every record written so far durable: on pebble it syncs the
+// write-ahead log, which holds the writes of the whole node's store in
+// order (so the spec block stored before the job record too). A job whose
+// ID the API answered must survive a kill -9 of the daemon; without it
+// go-ds-pebble (NoSync) leaves the last, partial WAL block in memory. The
+// sync runs outside the store's lock so that concurrent submissions share
+// one fsync (pebble's WAL writer groups waiting syncs).
+func (s *JobStore) Sync(ctx context.Context, id string) error {
+	if err := s.d.Sync(ctx, jobKey(id)); err != nil {
+		return fmt.Errorf("sync job %s: %w", id, err)
+	}
+	return nil
+}
+
+func (s *JobStore) create(ctx context.Context, j *Job) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, ok := s.live[j.ID]; ok {

@@ -80,6 +80,10 @@ func (p *Policy) Check(r Request) *bidding.Refusal {
 	return nil
 }
 
+// CheckRequester applies the requester allow-list alone (r.Spec is not
+// read): what a bidder can check of an announcement before it has the spec.
+func (p *Policy) CheckRequester(r Request) *bidding.Refusal { return p.checkRequester(r) }
+
 func (p *Policy) checkRequester(r Request) *bidding.Refusal {
 	rq := p.Requesters
 	if r.Self || rq.Anyone() || rq.allowsPeer(r.Requester) {

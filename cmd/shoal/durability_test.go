@@ -1,0 +1,54 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/shoalnet/shoal/bidding/market"
+	"github.com/shoalnet/shoal/internal/testnet"
+)
+
+// TestJobAcknowledgedSurvivesKill9: a job whose ID `run --detach` printed is
+// on the requester after a kill -9 right after the acknowledgment, and its
+// run completes. The last submissions fill a WAL block only partly, which
+// an unsynced store loses.
+func TestJobAcknowledgedSurvivesKill9(t *testing.T) {
+	if testing.Short() {
+		t.Skip("kills a daemon with SIGKILL and restarts it")
+	}
+	ds := jobNet(t, 2, nil, []string{"role=worker"})
+	a := ds[0]
+	sleep := addQ(t, a, testnet.WasmModule(t, "internal/testnet/wasm/sleep"))
+	const n = 5
+	var ids []string
+	for i := range n {
+		out, err := a.Run("run", "wasm", sleep, "--detach", "--name", fmt.Sprintf("kill9-%d", i), "--label", "role=worker", "--", "1s")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, strings.TrimSpace(out))
+	}
+	a.Kill() // SIGKILL the moment the last ID was acknowledged
+	if err := a.Restart([]string{ds[1].TCPAddr()}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	for _, id := range ids {
+		if _, err := a.Client.Job(ctx, id); err != nil {
+			t.Fatalf("job %s acknowledged before the kill: %v", id, err)
+		}
+	}
+	for _, id := range ids {
+		final, err := a.Client.Events(ctx, id, nil)
+		if err != nil {
+			t.Fatalf("job %s: %v", id, err)
+		}
+		if final.State != market.Completed {
+			t.Fatalf("job %s after the kill: %s (%s)", id, final.State, final.Error)
+		}
+	}
+}

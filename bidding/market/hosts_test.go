@@ -108,9 +108,11 @@ func (c *testContent) GetBlock(ctx context.Context, k cid.Cid, hints []peer.Addr
 	return nil, errors.New("block not found")
 }
 
-func (c *testContent) LocalBytes(context.Context, cid.Cid) (int64, int64)    { return 0, 0 }
-func (c *testContent) Fetch(context.Context, cid.Cid, []peer.AddrInfo) error { return nil }
-func (c *testContent) WriteTo(context.Context, cid.Cid, string) error        { return nil }
+func (c *testContent) LocalBytes(context.Context, cid.Cid) (int64, int64) { return 0, 0 }
+func (c *testContent) Fetch(context.Context, cid.Cid, []peer.AddrInfo, FetchLimit) (int64, error) {
+	return 0, nil
+}
+func (c *testContent) WriteTo(context.Context, cid.Cid, string) error { return nil }
 func (c *testContent) Module(context.Context, cid.Cid, []peer.AddrInfo, int64) ([]byte, [32]byte, error) {
 	return testModuleBytes, sha256.Sum256(testModuleBytes), nil
 }

@@ -6,7 +6,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strconv"
@@ -19,6 +18,7 @@ import (
 	"github.com/ipfs/go-datastore"
 	dssync "github.com/ipfs/go-datastore/sync"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/shoalnet/shoal/internal/kubotest"
 )
 
 const benchFetchSize = 256 << 20
@@ -136,7 +136,7 @@ func tcpBaseline(tb testing.TB, n int64) float64 {
 // another, connected over loopback.
 func kuboToKubo(tb testing.TB, n int64) time.Duration {
 	tb.Helper()
-	k1, k2 := startKubo(tb), startKubo(tb)
+	k1, k2 := kubotest.Start(tb), kubotest.Start(tb)
 	p := filepath.Join(tb.TempDir(), "data")
 	f, err := os.Create(p)
 	if err != nil {
@@ -148,10 +148,9 @@ func kuboToKubo(tb testing.TB, n int64) time.Duration {
 	if err := f.Close(); err != nil {
 		tb.Fatal(err)
 	}
-	root := k1.add(tb, p, "--cid-version=1")
-	k2.run(tb, nil, "swarm", "connect", k1.addr.String()+"/p2p/"+k1.id.String())
-	cmd := exec.Command(k2.bin, "cat", root)
-	cmd.Env = k2.env()
+	root := k1.Add(tb, p, "--cid-version=1")
+	k2.Run(tb, nil, "swarm", "connect", k1.P2PAddr())
+	cmd := k2.Command(context.Background(), "cat", root)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		tb.Fatal(err)

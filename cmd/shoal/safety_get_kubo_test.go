@@ -70,7 +70,7 @@ func TestGetRefusesHostileDAGFromKubo(t *testing.T) {
 		k.Run(t, n.RawData(), "block", "put", "--cid-codec", "dag-pb")
 	}
 	short := testnet.EditConfig(func(c *node.Config) { c.Content.FindProvidersTimeout = node.Duration(10 * time.Second) })
-	daemon := testnet.Start(t, testnet.Options{Configure: short, Bootstrap: []string{k.Addr}})
+	daemon := testnet.Start(t, testnet.Options{Configure: short, Bootstrap: []string{k.P2PAddr()}})
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
 			c := kuboCID[tc.root.Cid().String()]

@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/shoalnet/shoal/bidding/market"
 	"github.com/shoalnet/shoal/internal/testnet"
 	"github.com/shoalnet/shoal/node"
 	"github.com/shoalnet/shoal/node/api"
@@ -78,7 +77,7 @@ func TestDockerJobByImageCID(t *testing.T) {
 	if err != nil {
 		t.Fatalf("docker job: %v", err)
 	}
-	if j.State != market.Completed || len(j.Receipts) != 1 || j.Receipts[0].Executor != b.ID {
+	if j.State != api.JobCompleted || len(j.Receipts) != 1 || j.Receipts[0].Executor != b.ID {
 		t.Fatalf("docker job: %s on %+v", j.State, j.Receipts)
 	}
 	out, err := a.Run("job", "logs", j.ID)
@@ -108,7 +107,7 @@ func TestJobRunByCID(t *testing.T) {
 		t.Fatal(err)
 	}
 	j, err := runJSON(t, b, "job", "run", "--cid", res.ID)
-	if err != nil || j.ID != res.ID || j.State != market.Completed {
+	if err != nil || j.ID != res.ID || j.State != api.JobCompleted {
 		t.Fatalf("job run --cid on another node: %v %+v", err, j)
 	}
 }

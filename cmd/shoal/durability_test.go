@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/shoalnet/shoal/bidding/market"
 	"github.com/shoalnet/shoal/internal/testnet"
+	"github.com/shoalnet/shoal/node/api"
 )
 
 // TestJobAcknowledgedSurvivesKill9: a job whose ID `run --detach` printed is
@@ -47,7 +47,7 @@ func TestJobAcknowledgedSurvivesKill9(t *testing.T) {
 		if err != nil {
 			t.Fatalf("job %s: %v", id, err)
 		}
-		if final.State != market.Completed {
+		if final.State != api.JobCompleted {
 			t.Fatalf("job %s after the kill: %s (%s)", id, final.State, final.Error)
 		}
 	}

@@ -14,7 +14,6 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/shoalnet/shoal/bidding/jobspec"
-	"github.com/shoalnet/shoal/bidding/market"
 	"github.com/shoalnet/shoal/content"
 	"github.com/shoalnet/shoal/node/api"
 )
@@ -83,7 +82,7 @@ Example:
 					if err != nil {
 						return err
 					}
-					return follow(c, cl, &api.SubmitResponse{ID: j.ID, Existing: true, State: string(j.State)})
+					return follow(c, cl, &api.SubmitResponse{ID: j.ID, Existing: true, State: j.State})
 				},
 			},
 			{
@@ -252,7 +251,7 @@ func follow(c *cli.Context, cl *api.Client, res *api.SubmitResponse) error {
 			fmt.Fprintf(os.Stderr, "job %s submitted\n", res.ID)
 		}
 	}
-	final, err := cl.Events(c.Context, res.ID, func(e market.Event) {
+	final, err := cl.Events(c.Context, res.ID, func(e api.Event) {
 		if show && e.Time.After(start.Add(-time.Second)) {
 			fmt.Fprintf(os.Stderr, "  %6.3fs  %s\n", time.Since(start).Seconds(), e.Message)
 		}
@@ -281,7 +280,7 @@ func follow(c *cli.Context, cl *api.Client, res *api.SubmitResponse) error {
 			}
 		}
 	}
-	if final.State != market.Completed {
+	if final.State != api.JobCompleted {
 		return cli.Exit(fmt.Sprintf("job %s %s: %s", final.ID, final.State, final.Error), 2)
 	}
 	return nil

@@ -16,8 +16,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/shoalnet/shoal/bidding/market"
 	"github.com/shoalnet/shoal/internal/testnet"
+	"github.com/shoalnet/shoal/node/api"
 )
 
 // Baselines measured for Bacalhau v1.9.3 on this kind of machine (issue 4).
@@ -62,7 +62,7 @@ func helloSpec(mod, name string) []byte {
 }
 
 // submitWait submits spec on d through the API and waits for the result.
-func submitWait(ctx context.Context, d *testnet.Daemon, spec []byte) (*market.Job, error) {
+func submitWait(ctx context.Context, d *testnet.Daemon, spec []byte) (*api.Job, error) {
 	res, err := d.Client.Submit(ctx, spec, false)
 	if err != nil {
 		return nil, err
@@ -71,7 +71,7 @@ func submitWait(ctx context.Context, d *testnet.Daemon, spec []byte) (*market.Jo
 	if err != nil {
 		return nil, err
 	}
-	if j.State != market.Completed {
+	if j.State != api.JobCompleted {
 		return j, fmt.Errorf("job %s %s: %s", j.ID, j.State, j.Error)
 	}
 	return j, nil
@@ -277,7 +277,7 @@ func BenchmarkFailover(b *testing.B) {
 		var killedAt time.Time
 		var took time.Duration
 		var mu sync.Mutex
-		_, err = a.Client.Events(context.Background(), res.ID, func(e market.Event) {
+		_, err = a.Client.Events(context.Background(), res.ID, func(e api.Event) {
 			mu.Lock()
 			defer mu.Unlock()
 			switch {

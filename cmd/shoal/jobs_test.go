@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/shoalnet/shoal/bidding/market"
 	"github.com/shoalnet/shoal/internal/testnet"
 	"github.com/shoalnet/shoal/node"
 	"github.com/shoalnet/shoal/node/api"
@@ -73,7 +72,7 @@ func labelArgs(labels [][]string, i int) []string {
 
 // runJSON runs `shoal run ...` or `shoal job run ...` with --json on d and
 // returns the final job record; a failed job is returned with its error.
-func runJSON(t *testing.T, d *testnet.Daemon, args ...string) (*market.Job, error) {
+func runJSON(t *testing.T, d *testnet.Daemon, args ...string) (*api.Job, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -85,7 +84,7 @@ func runJSON(t *testing.T, d *testnet.Daemon, args ...string) (*market.Job, erro
 		withJSON = append(withJSON, "--json")
 	}
 	out, err := d.RunContext(ctx, nil, withJSON...)
-	var j market.Job
+	var j api.Job
 	if jerr := json.Unmarshal([]byte(out), &j); jerr != nil {
 		if err != nil {
 			return nil, err
@@ -114,7 +113,7 @@ func TestJobPlacementOnDataHolder(t *testing.T) {
 	if err != nil {
 		t.Fatalf("job failed: %v", err)
 	}
-	if j.State != market.Completed || len(j.Receipts) != 1 {
+	if j.State != api.JobCompleted || len(j.Receipts) != 1 {
 		t.Fatalf("job %s: state %s, %d receipts", j.ID, j.State, len(j.Receipts))
 	}
 	if got := j.Receipts[0].Executor; got != b.ID {
@@ -141,7 +140,7 @@ func TestJobPlacementOnDataHolder(t *testing.T) {
 	// clear failure listing the reasons.
 	missing := "bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy"
 	j, err = runJSON(t, a, "run", "wasm", wc, "--input", missing+":/inputs", "--locality", "required", "--queue-timeout", "2s")
-	if err == nil || j == nil || j.State != market.Failed {
+	if err == nil || j == nil || j.State != api.JobFailed {
 		t.Fatalf("locality required without a holder: %v %+v", err, j)
 	}
 	if !strings.Contains(j.Error, "locality required") {
@@ -166,7 +165,7 @@ func TestJobSolicitedRoundFallsBackToGossip(t *testing.T) {
 	if err != nil {
 		t.Fatalf("job failed: %v", err)
 	}
-	if j.State != market.Completed || len(j.Receipts) != 1 || j.Receipts[0].Executor != c.ID {
+	if j.State != api.JobCompleted || len(j.Receipts) != 1 || j.Receipts[0].Executor != c.ID {
 		t.Fatalf("job %s: state %s, receipts %+v; want one from C %s", j.ID, j.State, j.Receipts, c.ID)
 	}
 	var rounds []string
@@ -195,7 +194,7 @@ func TestJobNobodyCanRunListsDeclines(t *testing.T) {
 	ds := jobNet(t, 3)
 	hello := testnet.WasmModule(t, "examples/hello")
 	j, err := runJSON(t, ds[0], "run", "wasm", hello, "--label", "gpu=h100", "--queue-timeout", "2s")
-	if err == nil || j.State != market.Failed {
+	if err == nil || j.State != api.JobFailed {
 		t.Fatalf("job nobody can run: %v, %+v", err, j)
 	}
 	for _, d := range ds {
@@ -215,7 +214,7 @@ func TestJobNobodyCanRunListsDeclines(t *testing.T) {
 	// declined, and the announcements still back off (0.5 s, 1 s, ...)
 	// rather than follow each other at once.
 	j, err = runJSON(t, ds[0], "run", "wasm", hello, "--type", "ops", "--label", "gpu=h100", "--queue-timeout", "2s")
-	if err == nil || j.State != market.Failed {
+	if err == nil || j.State != api.JobFailed {
 		t.Fatalf("ops job nobody can run: %v, %+v", err, j)
 	}
 	announces := 0
@@ -234,7 +233,7 @@ func TestJobUnknownInput(t *testing.T) {
 	hello := testnet.WasmModule(t, "examples/hello")
 	missing := "bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy"
 	j, err := runJSON(t, ds[0], "run", "wasm", hello, "--input", missing+":/data", "--queue-timeout", "5s")
-	if err == nil || j.State != market.Failed {
+	if err == nil || j.State != api.JobFailed {
 		t.Fatalf("job with an unknown input: %v %+v", err, j)
 	}
 	if !strings.Contains(j.Error, "input CID "+missing+" not found") {
@@ -290,7 +289,7 @@ func TestJobFailoverAfterKill(t *testing.T) {
 	defer cancel()
 	killed := ""
 	var mu sync.Mutex
-	final, err := a.Client.Events(ctx, res.ID, func(e market.Event) {
+	final, err := a.Client.Events(ctx, res.ID, func(e api.Event) {
 		mu.Lock()
 		defer mu.Unlock()
 		if killed == "" && strings.HasPrefix(e.Message, "running on ") {
@@ -308,7 +307,7 @@ func TestJobFailoverAfterKill(t *testing.T) {
 	if killed == "" {
 		t.Fatal("the job never ran on a worker")
 	}
-	if final.State != market.Completed {
+	if final.State != api.JobCompleted {
 		t.Fatalf("job %s after failover: %s (%s)", final.ID, final.State, final.Error)
 	}
 	if len(final.Receipts) != 1 {
@@ -355,7 +354,7 @@ func TestJobRequesterRestart(t *testing.T) {
 	running := make(chan struct{})
 	var once sync.Once
 	go func() {
-		_, _ = a.Client.Events(ctx, res.ID, func(e market.Event) {
+		_, _ = a.Client.Events(ctx, res.ID, func(e api.Event) {
 			if strings.HasPrefix(e.Message, "running on ") {
 				once.Do(func() { close(running) })
 			}
@@ -373,7 +372,7 @@ func TestJobRequesterRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if final.State != market.Completed || len(final.Receipts) != 1 || final.Receipts[0].Executor != ds[1].ID {
+	if final.State != api.JobCompleted || len(final.Receipts) != 1 || final.Receipts[0].Executor != ds[1].ID {
 		t.Fatalf("after the requester restarted: %s (%s), receipts %+v", final.State, final.Error, final.Receipts)
 	}
 }
@@ -389,7 +388,7 @@ func TestJobOpsRunsEverywhere(t *testing.T) {
 	for _, r := range j.Receipts {
 		seen[r.Executor] = true
 	}
-	if j.State != market.Completed || len(j.Receipts) != 4 || len(seen) != 4 {
+	if j.State != api.JobCompleted || len(j.Receipts) != 4 || len(seen) != 4 {
 		for _, e := range j.Events {
 			t.Logf("%s %s %s", e.Time.Format("05.000"), e.Type, e.Message)
 		}
@@ -435,7 +434,7 @@ func TestJobBurst(t *testing.T) {
 				errs <- err
 				return
 			}
-			if final.State != market.Completed || len(final.Receipts) != 1 {
+			if final.State != api.JobCompleted || len(final.Receipts) != 1 {
 				errs <- fmt.Errorf("job %d: %s (%s)", i, final.State, final.Error)
 				return
 			}

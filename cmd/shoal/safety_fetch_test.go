@@ -13,7 +13,6 @@ import (
 	blocks "github.com/ipfs/go-block-format"
 	ipld "github.com/ipfs/go-ipld-format"
 
-	"github.com/shoalnet/shoal/bidding/market"
 	"github.com/shoalnet/shoal/internal/testnet"
 	"github.com/shoalnet/shoal/node"
 	"github.com/shoalnet/shoal/node/api"
@@ -54,7 +53,7 @@ func TestFetchBoundsOnDaemons(t *testing.T) {
 	// The executor cannot size the input when it bids (it lacks the root),
 	// so the bound is enforced by its fetch.
 	j, err := runJSON(t, a, "run", "wasm", hello, "--input", bigCID+":/in/big.bin", "--label", "zone=b", "--name", "too-big")
-	if err == nil || j == nil || j.State != market.Failed {
+	if err == nil || j == nil || j.State != api.JobFailed {
 		t.Fatalf("job with a 4 MiB input on an executor bounded to 1 MiB: %v %+v", err, j)
 	}
 	if !strings.Contains(j.Error, "more than 1 MiB (jobs.max_input_bytes)") || !strings.Contains(j.Error, bigCID) {
@@ -71,7 +70,7 @@ func TestFetchBoundsOnDaemons(t *testing.T) {
 	}
 	wc := testnet.WasmModule(t, "examples/wordcount")
 	j, err = runJSON(t, a, "run", "wasm", wc, "--input", addQ(t, a, small)+":/inputs/small.txt", "--label", "zone=b", "--name", "fits")
-	if err != nil || j.State != market.Completed {
+	if err != nil || j.State != api.JobCompleted {
 		t.Fatalf("job within the bound: %v %+v", err, j)
 	}
 	out, err := a.Run("job", "get", j.ID, "-o", filepath.Join(dir, "out"))
@@ -123,7 +122,7 @@ func TestDeepDAGDaemonStaysUp(t *testing.T) {
 	}
 	hello := testnet.WasmModule(t, "examples/hello")
 	j, err := runJSON(t, d, "run", "wasm", hello, "--input", top+":/in", "--name", "deep", "--queue-timeout", "5s")
-	if err == nil || j == nil || j.State != market.Failed || !strings.Contains(j.Error, "DAG too deep") {
+	if err == nil || j == nil || j.State != api.JobFailed || !strings.Contains(j.Error, "DAG too deep") {
 		t.Fatalf("job with a DAG %d deep as input: %v %+v", depth, err, j)
 	}
 	select {

@@ -6,8 +6,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/shoalnet/shoal/bidding/market"
 	"github.com/shoalnet/shoal/internal/testnet"
+	"github.com/shoalnet/shoal/node/api"
 )
 
 // A requester adds a symlink to a file outside (`ln -s SECRET x; shoal add
@@ -39,7 +39,7 @@ func TestJobRefusesSymlinkInput(t *testing.T) {
 	}
 
 	j, err := runJSON(t, a, "run", "wasm", prog, "--input", in+":/host", "--queue-timeout", "20s", "--", "cat", "/host")
-	if err == nil || j == nil || j.State != market.Failed {
+	if err == nil || j == nil || j.State != api.JobFailed {
 		t.Fatalf("job with a symlink input: %v %+v, want it failed", err, j)
 	}
 	if !strings.HasPrefix(j.Error, "bad_input: ") || !strings.Contains(j.Error, "is a symlink") || !strings.Contains(j.Error, "must be a file or a directory") {

@@ -22,7 +22,6 @@ import (
 
 	"github.com/shoalnet/shoal/bidding"
 	"github.com/shoalnet/shoal/bidding/jobspec"
-	"github.com/shoalnet/shoal/bidding/market"
 	"github.com/shoalnet/shoal/bidding/policy"
 	"github.com/shoalnet/shoal/bidding/trust"
 	"github.com/shoalnet/shoal/internal/testnet"
@@ -75,18 +74,18 @@ func trSubmit(t *testing.T, d *testnet.Daemon, spec string) string {
 }
 
 // trPoll polls d's record of job until done says so, or fails after limit.
-func trPoll(t *testing.T, d *testnet.Daemon, job string, limit time.Duration, done func(*market.Job) bool) *market.Job {
+func trPoll(t *testing.T, d *testnet.Daemon, job string, limit time.Duration, done func(*api.Job) bool) *api.Job {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	defer cancel()
 	for {
 		j, err := d.Client.Job(ctx, job)
-		if err == nil && done(j.Job) {
-			return j.Job
+		if err == nil && done(&j.Job) {
+			return &j.Job
 		}
 		select {
 		case <-ctx.Done():
-			if j != nil && j.Job != nil {
+			if j != nil && j.ID != "" {
 				b, _ := json.MarshalIndent(j.Job, "", "  ")
 				t.Fatalf("job %s: condition not met within %s:\n%s", job, limit, b)
 			}
@@ -96,16 +95,16 @@ func trPoll(t *testing.T, d *testnet.Daemon, job string, limit time.Duration, do
 	}
 }
 
-func trDone(t *testing.T, d *testnet.Daemon, job string) *market.Job {
+func trDone(t *testing.T, d *testnet.Daemon, job string) *api.Job {
 	t.Helper()
-	return trPoll(t, d, job, time.Minute, func(j *market.Job) bool { return j.State.Terminal() })
+	return trPoll(t, d, job, time.Minute, func(j *api.Job) bool { return j.State.Terminal() })
 }
 
 // trDecline waits until peer declined job on d, failing if it bid instead.
-func trDecline(t *testing.T, d *testnet.Daemon, job, by string) market.DeclineInfo {
+func trDecline(t *testing.T, d *testnet.Daemon, job, by string) api.Decline {
 	t.Helper()
-	var got market.DeclineInfo
-	trPoll(t, d, job, 30*time.Second, func(j *market.Job) bool {
+	var got api.Decline
+	trPoll(t, d, job, 30*time.Second, func(j *api.Job) bool {
 		for _, b := range j.Bids {
 			if b.Peer == by {
 				t.Fatalf("job %s: %s bid, want a decline", job, by)
@@ -231,7 +230,7 @@ func TestTrustAcrossOrgs(t *testing.T) {
 	t.Run("member-admitted", func(t *testing.T) {
 		setPolicy(`{"requesters":{"orgs":["acme"]}}`)
 		j := trDone(t, r, trSubmit(t, r, trSpec(t, "member-admitted", module, onlyA)))
-		if j.State != market.Completed || j.Receipts[0].Executor != a.ID {
+		if j.State != api.JobCompleted || j.Receipts[0].Executor != a.ID {
 			t.Fatalf("job %s on %v, want completed on A: %s", j.State, j.Receipts, j.Error)
 		}
 	})
@@ -264,7 +263,7 @@ func TestTrustAcrossOrgs(t *testing.T) {
 		trRun(t, r, "org", "join", requesterCert)
 		setPolicy(`{"per_requester":{"jobs_per_minute":1}}`)
 		j := trDone(t, r, trSubmit(t, r, trSpec(t, "rate-1", module, onlyA)))
-		if j.State != market.Completed {
+		if j.State != api.JobCompleted {
 			t.Fatalf("first job: %s %s", j.State, j.Error)
 		}
 		job := trSubmit(t, r, trSpec(t, "rate-2", module, onlyA))
@@ -321,11 +320,11 @@ func TestTrustAcrossOrgs(t *testing.T) {
 		input := addQ(t, b, data)
 		in := "inputs:\n  - {cid: " + input + ", path: /in}\n"
 		j := trDone(t, r, trSubmit(t, r, trSpec(t, "anyone", module, in)))
-		if j.State != market.Completed || j.Receipts[0].Executor != b.ID {
+		if j.State != api.JobCompleted || j.Receipts[0].Executor != b.ID {
 			t.Fatalf("unconstrained job: %s on %v, want B (the data holder)", j.State, j.Receipts)
 		}
 		j = trDone(t, r, trSubmit(t, r, trSpec(t, "acme-only", module, in+"constraints:\n  executors:\n    orgs: [acme]\n")))
-		if j.State != market.Completed || len(j.Receipts) != 1 || j.Receipts[0].Executor != a.ID {
+		if j.State != api.JobCompleted || len(j.Receipts) != 1 || j.Receipts[0].Executor != a.ID {
 			t.Fatalf("acme-only job: %s on %v (%s), want A", j.State, j.Receipts, j.Error)
 		}
 		for _, aw := range j.Awards {
@@ -337,7 +336,7 @@ func TestTrustAcrossOrgs(t *testing.T) {
 		for _, e := range j.Events {
 			ignored = ignored || strings.Contains(e.Message, "bid from "+shortID(b.ID)+" ignored")
 		}
-		if !ignored || slices.ContainsFunc(j.Bids, func(x market.BidInfo) bool { return x.Peer == b.ID }) {
+		if !ignored || slices.ContainsFunc(j.Bids, func(x api.Bid) bool { return x.Peer == b.ID }) {
 			t.Fatalf("B's bid was not ignored visibly: events %+v, bids %+v", j.Events, j.Bids)
 		}
 	})
@@ -385,7 +384,7 @@ func TestPrivateSwarm(t *testing.T) {
 	// Inside, jobs run across nodes.
 	module := addQ(t, k1, testnet.WasmModule(t, "examples/hello"))
 	j := trDone(t, k1, trSubmit(t, k1, trSpec(t, "private", module, "constraints:\n  executors:\n    peers: ["+k2.ID+"]\n")))
-	if j.State != market.Completed || j.Receipts[0].Executor != k2.ID {
+	if j.State != api.JobCompleted || j.Receipts[0].Executor != k2.ID {
 		t.Fatalf("job in the private swarm: %s on %v (%s)", j.State, j.Receipts, j.Error)
 	}
 }
@@ -530,7 +529,7 @@ func TestAnnouncementFlood(t *testing.T) {
 	completedBy := time.Duration(0)
 	for _, id := range ids {
 		j := trDone(t, victim, id)
-		if j.State != market.Completed {
+		if j.State != api.JobCompleted {
 			t.Fatalf("job %s %s: %s", id, j.State, j.Error)
 		}
 		completedBy = max(completedBy, j.Updated.Sub(floodStart))

@@ -9,9 +9,12 @@ import (
 
 // Stable error codes carried in API error bodies.
 const (
-	CodeBadRequest   = "bad_request"
-	CodeNotFound     = "not_found"
-	CodeUnauthorized = "unauthorized"
+	CodeBadRequest = "bad_request"
+	CodeNotFound   = "not_found"
+	// CodeMethodNotAllowed: the path is an endpoint, the method is not
+	// one it takes (the Allow header lists those).
+	CodeMethodNotAllowed = "method_not_allowed"
+	CodeUnauthorized     = "unauthorized"
 	// CodeForbidden: a Host or Origin that is not this API's (web pages).
 	CodeForbidden = "forbidden"
 	// CodeUnsupportedMediaType: a mutating call with a type pages can send.

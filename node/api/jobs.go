@@ -15,26 +15,6 @@ import (
 // maxSpecBody bounds a submitted spec document.
 const maxSpecBody = jobspec.MaxDocumentSize
 
-// SubmitResponse is POST /jobs.
-type SubmitResponse struct {
-	ID       string `json:"id"`
-	Existing bool   `json:"existing"`
-	State    string `json:"state"`
-}
-
-// JobResponse is GET /jobs/{id}: the record and the spec.
-type JobResponse struct {
-	*market.Job
-	Spec string `json:"spec"` // YAML
-}
-
-// JobEvent is one line of GET /jobs/{id}/events: an event, or the final
-// record when the job ended (Final set).
-type JobEvent struct {
-	Event *market.Event `json:"event,omitempty"`
-	Final *market.Job   `json:"final,omitempty"`
-}
-
 func (s *Server) jobRoutes() {
 	s.Handle("POST /jobs", s.submit)
 	s.Handle("GET /jobs", s.listJobs)
@@ -88,7 +68,7 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, SubmitResponse{ID: id.String(), Existing: existing, State: string(j.State)})
+	writeJSON(w, SubmitResponse{ID: id.String(), Existing: existing, State: JobState(j.State)})
 	return nil
 }
 
@@ -110,7 +90,7 @@ func (s *Server) checkLocalInputs(ctx context.Context, spec *jobspec.Spec) error
 }
 
 func (s *Server) listJobs(w http.ResponseWriter, r *http.Request) error {
-	writeJSON(w, s.n.Market.Jobs().List())
+	writeJSON(w, jobSummariesOf(s.n.Market.Jobs().List()))
 	return nil
 }
 
@@ -127,7 +107,7 @@ func (s *Server) describeJob(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	resp := JobResponse{Job: j}
+	resp := JobResponse{Job: *jobOf(j)}
 	if id, err := content.ParseCID(j.ID); err == nil {
 		if b, err := s.n.Content.GetBlock(r.Context(), id); err == nil {
 			if spec, err := jobspec.Decode(b.RawData()); err == nil {
@@ -153,8 +133,9 @@ func (s *Server) jobEvents(w http.ResponseWriter, r *http.Request) error {
 	}
 	defer cancel()
 	out := newNDJSON(w)
-	for i := range j.Events {
-		out.send(JobEvent{Event: &j.Events[i]})
+	for _, e := range j.Events {
+		x := eventOf(e)
+		out.send(JobEvent{Event: &x})
 	}
 	if !j.State.Terminal() {
 		for {
@@ -165,7 +146,8 @@ func (s *Server) jobEvents(w http.ResponseWriter, r *http.Request) error {
 				if !ok {
 					goto final
 				}
-				out.send(JobEvent{Event: &e})
+				x := eventOf(e)
+				out.send(JobEvent{Event: &x})
 			}
 		}
 	}
@@ -175,7 +157,7 @@ final:
 		return nil
 	}
 	if final.State.Terminal() {
-		out.send(JobEvent{Final: final})
+		out.send(JobEvent{Final: jobOf(final)})
 	}
 	return nil
 }
@@ -188,6 +170,6 @@ func (s *Server) cancelJob(w http.ResponseWriter, r *http.Request) error {
 	if err := s.n.Market.Cancel(r.Context(), j.ID); err != nil {
 		return Errorf(http.StatusConflict, CodeConflict, "%v", err)
 	}
-	writeJSON(w, SubmitResponse{ID: j.ID, State: string(market.Cancelled)})
+	writeJSON(w, SubmitResponse{ID: j.ID, State: JobCancelled})
 	return nil
 }

@@ -5,8 +5,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-
-	"github.com/shoalnet/shoal/bidding/market"
 )
 
 // Submit sends a spec document (YAML or JSON).
@@ -31,8 +29,8 @@ func (c *Client) SubmitCID(ctx context.Context, id string) (*SubmitResponse, err
 }
 
 // Jobs lists the jobs this node submitted.
-func (c *Client) Jobs(ctx context.Context) ([]*market.Job, error) {
-	var r []*market.Job
+func (c *Client) Jobs(ctx context.Context) ([]JobSummary, error) {
+	var r []JobSummary
 	return r, c.GetJSON(ctx, "/jobs", nil, &r)
 }
 
@@ -49,13 +47,13 @@ func (c *Client) CancelJob(ctx context.Context, id string) error {
 
 // Events streams a job's events to fn until the job ends (the final record
 // is returned) or ctx ends.
-func (c *Client) Events(ctx context.Context, id string, fn func(market.Event)) (*market.Job, error) {
+func (c *Client) Events(ctx context.Context, id string, fn func(Event)) (*Job, error) {
 	resp, err := c.Do(ctx, http.MethodGet, "/jobs/"+url.PathEscape(id)+"/events", nil, nil, "")
 	if err != nil {
 		return nil, err
 	}
 	defer resp.Body.Close()
-	var final *market.Job
+	var final *Job
 	err = drain(resp.Body, func(e JobEvent) error {
 		if e.Event != nil && fn != nil {
 			fn(*e.Event)
@@ -77,10 +75,10 @@ func (c *Client) Events(ctx context.Context, id string, fn func(market.Event)) (
 	return final, nil
 }
 
-func (c *Client) jobRecord(ctx context.Context, id string) (*market.Job, error) {
+func (c *Client) jobRecord(ctx context.Context, id string) (*Job, error) {
 	r, err := c.Job(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	return r.Job, nil
+	return &r.Job, nil
 }

@@ -28,6 +28,13 @@ func jobYAML(name string) string {
 // testToken. It returns the server and its port.
 func apiNode(t *testing.T) (*Server, string) {
 	t.Helper()
+	return apiNodeWith(t, nil)
+}
+
+// apiNodeWith is apiNode with its config changed by mutate (when set) and
+// built with opts (node.WithRepo for a node with a repo).
+func apiNodeWith(t *testing.T, mutate func(*node.Config), opts ...node.Option) (*Server, string) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	cfg, err := node.DefaultConfig(node.ProfileLocal)
@@ -35,7 +42,10 @@ func apiNode(t *testing.T) (*Server, string) {
 		t.Fatal(err)
 	}
 	cfg.Jobs.DisableDocker = true
-	n, err := node.New(ctx, cfg)
+	if mutate != nil {
+		mutate(cfg)
+	}
+	n, err := node.New(ctx, cfg, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}

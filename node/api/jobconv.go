@@ -1,0 +1,101 @@
+package api
+
+import (
+	"strings"
+
+	"github.com/shoalnet/shoal/bidding"
+	"github.com/shoalnet/shoal/bidding/market"
+)
+
+// Conversions from the requester's storage records to the API's types: one
+// function per type, and no other code of this package reads a market
+// record's fields for a response.
+
+func jobSummaryOf(j *market.Job) JobSummary {
+	return JobSummary{ID: j.ID, Name: j.Name, Type: j.Type, Engine: j.Engine, Count: j.Count, State: JobState(j.State),
+		Created: j.Created, Updated: j.Updated, Attempts: j.Attempts, Error: j.Error, ErrorCode: errorCode(j.Error)}
+}
+
+func jobSummariesOf(js []*market.Job) []JobSummary {
+	out := make([]JobSummary, 0, len(js))
+	for _, j := range js {
+		out = append(out, jobSummaryOf(j))
+	}
+	return out
+}
+
+func jobOf(j *market.Job) *Job {
+	out := &Job{JobSummary: jobSummaryOf(j), Events: make([]Event, 0, len(j.Events))}
+	for _, b := range j.Bids {
+		out.Bids = append(out.Bids, bidOf(b))
+	}
+	for _, d := range j.Declines {
+		out.Declines = append(out.Declines, declineOf(d))
+	}
+	for _, a := range j.Awards {
+		out.Awards = append(out.Awards, awardOf(a))
+	}
+	for _, r := range j.Receipts {
+		out.Receipts = append(out.Receipts, receiptOf(r))
+	}
+	for _, e := range j.Events {
+		out.Events = append(out.Events, eventOf(e))
+	}
+	return out
+}
+
+func bidOf(b market.BidInfo) Bid {
+	return Bid{Peer: b.Peer, LocalBytes: b.LocalBytes, TotalBytes: b.TotalBytes, FreeSlots: b.FreeSlots,
+		QueueDepth: b.QueueDepth, EstStart: b.EstStart, Received: b.Received}
+}
+
+func declineOf(d market.DeclineInfo) Decline {
+	return Decline{Peer: d.Peer, Code: d.Code, Reason: d.Reason, Time: d.Time}
+}
+
+func awardOf(a market.AwardInfo) Award {
+	return Award{ID: a.ID, Executor: a.Executor, State: a.State, Time: a.Time, Accepted: a.Accepted,
+		Error: a.Error, ErrorCode: errorCode(a.Error)}
+}
+
+func receiptOf(r market.ReceiptInfo) Receipt {
+	return Receipt{CID: r.CID, AwardID: r.AwardID, Executor: r.Executor, ExitCode: r.ExitCode,
+		Error: r.Error, ErrorCode: errorCode(r.Error), Outputs: r.Outputs, Stdout: r.Stdout, Stderr: r.Stderr,
+		Started: r.Started, Finished: r.Finished}
+}
+
+func eventOf(e market.Event) Event {
+	return Event{Time: e.Time, Type: e.Type, State: JobState(e.State), Peer: e.Peer, Message: e.Message}
+}
+
+// knownCode reports whether c is a stable code of docs/protocol.md §6 (a
+// receipt error code or a decline code). A code added there is added here,
+// or the API shows its errors without an error_code.
+func knownCode(c bidding.Code) bool {
+	switch c {
+	case bidding.CodeTimeout, bidding.CodeOutOfMemory, bidding.CodeDiskLimit, bidding.CodeFetchFailed,
+		bidding.CodeEngineError, bidding.CodePublishFailed, bidding.CodeCancelled, bidding.CodeBadInput,
+		bidding.CodeEngineUnavailable, bidding.CodeLabelsMismatch, bidding.CodeResourcesExceeded,
+		bidding.CodeNoCapacity, bidding.CodeLocalityRequired, bidding.CodeInputTooLarge, bidding.CodeNotEligible,
+		bidding.CodePolicyDenied, bidding.CodeRequesterDenied, bidding.CodeEngineDenied, bidding.CodeImageDenied,
+		bidding.CodeInputsNotHeld, bidding.CodeRateLimited, bidding.CodeConcurrencyLimit,
+		bidding.CodeAwardExpired, bidding.CodeAwardReplayed, bidding.CodeWrongExecutor, bidding.CodeBadRequest,
+		bidding.CodeUnknownAward, bidding.CodeShuttingDown:
+		return true
+	}
+	return false
+}
+
+// errorCode returns the code msg starts with ("timeout: ran past 5s",
+// "fetch_failed", "no_capacity: queue full; …"), or "" when msg is free
+// text that starts with no known code.
+func errorCode(msg string) string {
+	head := msg
+	if i := strings.IndexByte(msg, ':'); i >= 0 {
+		head = msg[:i]
+	}
+	if knownCode(bidding.Code(head)) {
+		return head
+	}
+	return ""
+}

@@ -1,0 +1,145 @@
+package api
+
+import "time"
+
+// The job types of the API. They are the API's own, not the requester's
+// storage records (bidding/market): the conversions in jobconv.go are the
+// one place where a change of the store meets the API, so the disk format
+// may change while these JSON names and shapes stay. The names are those
+// the API has shown since v0.
+
+// JobState is the state of a job as the API shows it; the values are the
+// requester's job states of docs/protocol.md §7.
+type JobState string
+
+// Job states.
+const (
+	JobPending   JobState = "pending"
+	JobBidding   JobState = "bidding"
+	JobAwarded   JobState = "awarded"
+	JobRunning   JobState = "running"
+	JobCompleted JobState = "completed"
+	JobFailed    JobState = "failed"
+	JobCancelled JobState = "cancelled"
+)
+
+// Terminal reports whether the job has ended (completed, failed or
+// cancelled): its record no longer changes.
+func (s JobState) Terminal() bool {
+	return s == JobCompleted || s == JobFailed || s == JobCancelled
+}
+
+// SubmitResponse is POST /jobs and POST /jobs/{id}/cancel.
+type SubmitResponse struct {
+	ID string `json:"id"`
+	// Existing: a job with this spec (so this ID) was submitted before;
+	// the answer is that job.
+	Existing bool     `json:"existing"`
+	State    JobState `json:"state"`
+}
+
+// JobSummary is one entry of GET /jobs: a job without its bids, awards,
+// receipts and events (GET /jobs/{id} has them).
+type JobSummary struct {
+	ID       string    `json:"id"`
+	Name     string    `json:"name,omitempty"`
+	Type     string    `json:"type"`
+	Engine   string    `json:"engine"`
+	Count    int       `json:"count"`
+	State    JobState  `json:"state"`
+	Created  time.Time `json:"created"`
+	Updated  time.Time `json:"updated"`
+	Attempts int       `json:"attempts"`
+	// Error says why the job failed, for people.
+	Error string `json:"error,omitempty"`
+	// ErrorCode is the stable code Error starts with, when it starts with
+	// one of docs/protocol.md §6 (a script tests this, not Error's text).
+	ErrorCode string `json:"error_code,omitempty"`
+}
+
+// Job is a job's whole record as the requester keeps it: the final line of
+// GET /jobs/{id}/events, and the body of GET /jobs/{id} (JobResponse).
+type Job struct {
+	JobSummary
+	Bids     []Bid     `json:"bids,omitempty"`
+	Declines []Decline `json:"declines,omitempty"`
+	Awards   []Award   `json:"awards,omitempty"`
+	Receipts []Receipt `json:"receipts,omitempty"`
+	Events   []Event   `json:"events"`
+}
+
+// JobResponse is GET /jobs/{id}: the record and the spec.
+type JobResponse struct {
+	Job
+	Spec string `json:"spec"` // YAML; empty when the spec block is not here
+}
+
+// Bid is a bid the requester received.
+type Bid struct {
+	Peer       string `json:"peer"`
+	LocalBytes int64  `json:"local_bytes"`
+	TotalBytes int64  `json:"total_bytes"`
+	FreeSlots  int    `json:"free_slots"`
+	QueueDepth int    `json:"queue_depth"`
+	// EstStart is the bidder's estimate of the wait before the job starts,
+	// in nanoseconds (a Go time.Duration).
+	EstStart time.Duration `json:"est_start"`
+	Received time.Time     `json:"received"`
+}
+
+// Decline is a node's refusal of the job, with its stable code
+// (docs/protocol.md §6).
+type Decline struct {
+	Peer   string    `json:"peer"`
+	Code   string    `json:"code"`
+	Reason string    `json:"reason"`
+	Time   time.Time `json:"time"`
+}
+
+// Award is one award of the job to an executor.
+type Award struct {
+	ID       string `json:"id"`
+	Executor string `json:"executor"`
+	// State: offered, accepted, fetching, running, publishing, completed,
+	// failed, declined or lost.
+	State string    `json:"state"`
+	Time  time.Time `json:"time"`
+	// Accepted is when the executor accepted; absent before.
+	Accepted  time.Time `json:"accepted,omitzero"`
+	Error     string    `json:"error,omitempty"`
+	ErrorCode string    `json:"error_code,omitempty"` // the code Error starts with, if any
+}
+
+// Receipt is a verified receipt of a run.
+type Receipt struct {
+	CID      string `json:"cid"`
+	AwardID  string `json:"award_id"`
+	Executor string `json:"executor"`
+	ExitCode int    `json:"exit_code"`
+	// Error and ErrorCode are set when the run did not complete: the
+	// receipt's error_code (docs/protocol.md §6) and its message.
+	Error     string    `json:"error,omitempty"`
+	ErrorCode string    `json:"error_code,omitempty"`
+	Outputs   string    `json:"outputs,omitempty"` // CID of the outputs directory
+	Stdout    string    `json:"stdout,omitempty"`  // CID of the stdout file
+	Stderr    string    `json:"stderr,omitempty"`  // CID of the stderr file
+	Started   time.Time `json:"started"`
+	Finished  time.Time `json:"finished"`
+}
+
+// Event is one line of a job's log.
+type Event struct {
+	Time time.Time `json:"time"`
+	// Type: state, bid, decline, award, status, receipt, error, announce.
+	Type    string   `json:"type"`
+	State   JobState `json:"state,omitempty"` // with Type state
+	Peer    string   `json:"peer,omitempty"`
+	Message string   `json:"message"`
+}
+
+// JobEvent is one line of GET /jobs/{id}/events: an event, or the final
+// record when the job ended (Final set).
+type JobEvent struct {
+	Event *Event `json:"event,omitempty"`
+	Final *Job   `json:"final,omitempty"`
+}

@@ -119,4 +119,14 @@ const (
 	// StreamTimeout bounds one request/answer exchange on a stream (an ask
 	// and its bid, an award and its accept, a query and its first answer).
 	StreamTimeout = 5 * time.Second
+	// ReattachTimeout bounds the redial and Query a requester tries when
+	// an award stream broke and no connection to its executor remains
+	// (the executor's process likely died): a live executor answers a
+	// Query within it, and the job fails over right after it otherwise,
+	// instead of after MissedHeartbeats silent intervals.
+	ReattachTimeout = 300 * time.Millisecond
+	// CancelChase bounds how long a requester keeps trying to deliver the
+	// Cancel of a superseded award (and to read its late receipt) to an
+	// executor that is unreachable.
+	CancelChase = time.Minute
 )

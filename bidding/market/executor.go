@@ -128,6 +128,10 @@ func (m *Market) serveAward(conn io.ReadWriteCloser, remote peer.ID) {
 		decline(&bidding.Refusal{Code: bidding.CodeBadRequest, Reason: "award not sent by its requester"})
 		return
 	}
+	if m.cancels.has(a.AwardID, remote, time.Now()) {
+		decline(&bidding.Refusal{Code: bidding.CodeCancelled, Reason: "award " + a.AwardID.String() + " was cancelled by its requester before it arrived"})
+		return
+	}
 	if _, seen := m.awards.get(a.AwardID.String()); seen {
 		decline(&bidding.Refusal{Code: bidding.CodeAwardReplayed, Reason: "award " + a.AwardID.String() + " already seen"})
 		return
@@ -276,13 +280,18 @@ func (m *Market) serveQuery(conn io.ReadWriteCloser, remote peer.ID) {
 	case *bidding.Query:
 		award, job = x.AwardID, x.JobCID
 	case *bidding.Cancel:
+		// Stop the run; its receipt (cancelled) follows on this stream.
+		// A Cancel for an award not seen yet is remembered, so that the
+		// award is refused if it arrives late.
+		award, job = x.AwardID, x.JobCID
 		m.mu.Lock()
-		e := m.execs[x.AwardID]
+		e := m.execs[award]
 		m.mu.Unlock()
 		if e != nil && e.award.Requester == remote {
 			e.stop()
+		} else if _, ok := m.awards.get(award.String()); !ok {
+			m.cancels.add(award, remote, time.Now())
 		}
-		return
 	}
 	m.mu.Lock()
 	e := m.execs[award]

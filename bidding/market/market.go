@@ -87,6 +87,11 @@ type Market struct {
 	awards *awardStore
 	res    *bidding.Reservations
 	dedup  *bidding.Dedup
+	// cancels: awards cancelled before they arrived (executor)
+	cancels earlyCancels
+	// lateHook, when set (by tests, before the first Submit), is called
+	// after a late receipt was recorded on a job.
+	lateHook func(job string)
 
 	ctx    context.Context
 	cancel context.CancelFunc

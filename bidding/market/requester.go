@@ -16,6 +16,7 @@ import (
 
 	blocks "github.com/ipfs/go-block-format"
 	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 
@@ -240,9 +241,11 @@ func (m *Market) runJob(ctx context.Context, id cid.Cid) {
 		sk.releaseAll()
 	}()
 
-	run := &jobRun{m: m, id: id, spec: spec, block: block, sel: sel, attempt: job.Attempts}
+	ops := spec.Type == jobspec.Ops
+	run := &jobRun{m: m, id: id, spec: spec, block: block, sel: sel, attempt: job.Attempts, ops: ops,
+		need: max(spec.Count-len(job.Receipts), 0)}
 	want := spec.Count
-	if spec.Type == jobspec.Ops {
+	if ops {
 		want = -1 // every node that bids in the first window
 	}
 	// Reattach to awards accepted before a restart.
@@ -258,10 +261,10 @@ func (m *Market) runJob(ctx context.Context, id cid.Cid) {
 		want -= done
 	}
 	if len(resumed) > 0 {
-		got := run.slots(ctx, nil, resumed, spec.Type == jobspec.Ops)
+		got := run.slots(ctx, nil, resumed, ops)
 		done += got
-		if want > 0 {
-			want -= got
+		if !ops {
+			want = run.remaining()
 		} else if want < 0 && done > 0 {
 			want = 0
 		}
@@ -272,6 +275,12 @@ func (m *Market) runJob(ctx context.Context, id cid.Cid) {
 	for want != 0 {
 		if ctx.Err() != nil {
 			return
+		}
+		if !ops {
+			// A late receipt of a superseded award may have settled it.
+			if want = run.remaining(); want == 0 {
+				break
+			}
 		}
 		if time.Now().After(queueDeadline) {
 			m.failNoExecutor(id, spec)
@@ -321,11 +330,11 @@ func (m *Market) runJob(ctx context.Context, id cid.Cid) {
 		} else if len(picks) > want {
 			picks = picks[:want]
 		}
-		got := run.slots(ctx, picks, nil, spec.Type == jobspec.Ops)
-		if spec.Type == jobspec.Ops {
+		run.slots(ctx, picks, nil, ops)
+		if ops {
 			want = 0 // ops awards do not fail over: each names its node
 		} else {
-			want -= got
+			want = run.remaining()
 		}
 	}
 	if ctx.Err() != nil {
@@ -700,8 +709,11 @@ type jobRun struct {
 	block   []byte
 	sel     *bidding.Selector
 	attempt int
+	ops     bool
 	mu      sync.Mutex
 	awards  int
+	need    int                 // batch: receipts still needed
+	chains  map[*chain]struct{} // award slots following an award
 }
 
 // slots runs one award slot per pick (or per resumed award) in parallel and
@@ -711,15 +723,17 @@ func (r *jobRun) slots(ctx context.Context, picks []bidding.Bid, resumed []Award
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	got := 0
-	run := func(first func() (*bidding.Receipt, error)) {
+	run := func(first func(context.Context, *chain) (*bidding.Receipt, error)) {
 		defer wg.Done()
-		rc, err := first()
-		for err != nil && !ops && ctx.Err() == nil {
+		cctx, ch := r.newChain(ctx)
+		defer r.endChain(ch)
+		rc, err := first(cctx, ch)
+		for err != nil && !ops && cctx.Err() == nil && r.remaining() > 0 {
 			next, ok := r.sel.Next(time.Now())
 			if !ok {
 				return
 			}
-			rc, err = r.award(ctx, next)
+			rc, err = r.award(cctx, next, ch)
 		}
 		if rc != nil {
 			mu.Lock()
@@ -729,20 +743,24 @@ func (r *jobRun) slots(ctx context.Context, picks []bidding.Bid, resumed []Award
 	}
 	for _, b := range picks {
 		wg.Add(1)
-		go run(func() (*bidding.Receipt, error) { return r.award(ctx, b) })
+		go run(func(ctx context.Context, ch *chain) (*bidding.Receipt, error) { return r.award(ctx, b, ch) })
 	}
 	for _, a := range resumed {
 		wg.Add(1)
-		go run(func() (*bidding.Receipt, error) { return r.reattach(ctx, a) })
+		go run(func(ctx context.Context, ch *chain) (*bidding.Receipt, error) { return r.reattach(ctx, a, ch) })
 	}
 	wg.Wait()
 	return got
 }
 
 // award offers the job to a bidder and follows the run to its receipt.
-func (r *jobRun) award(ctx context.Context, b bidding.Bid) (*bidding.Receipt, error) {
+func (r *jobRun) award(ctx context.Context, b bidding.Bid, ch *chain) (*bidding.Receipt, error) {
 	m := r.m
 	r.mu.Lock()
+	if !r.ops && (ch.settled || r.need <= 0) {
+		r.mu.Unlock()
+		return nil, errSettled
+	}
 	r.awards++
 	n := r.awards
 	r.mu.Unlock()
@@ -760,11 +778,11 @@ func (r *jobRun) award(ctx context.Context, b bidding.Bid) (*bidding.Receipt, er
 	defer conn.Close()
 	deadline(conn, bidding.StreamTimeout)
 	if err := m.send(conn, a); err != nil {
-		return nil, r.lose(b.Bidder, idStr, err)
+		return r.unconfirmed(ctx, conn, a.AwardID, b.Bidder, ch, err)
 	}
 	msg, _, err := recv(conn, bidding.MaxMessageSize, bidding.KindAccept, bidding.KindDecline)
 	if err != nil {
-		return nil, r.lose(b.Bidder, idStr, err)
+		return r.unconfirmed(ctx, conn, a.AwardID, b.Bidder, ch, err)
 	}
 	if msg.Signer() != b.Bidder {
 		return nil, r.lose(b.Bidder, idStr, fmt.Errorf("answer signed by %s", msg.Signer()))
@@ -785,24 +803,43 @@ func (r *jobRun) award(ctx context.Context, b bidding.Bid) (*bidding.Receipt, er
 		}
 	}
 	accepted := time.Now()
+	r.markAccepted(ctx, idStr, b.Bidder, accepted, "accepted by %s")
+	return r.follow(ctx, conn, a.AwardID, b.Bidder, accepted, ch, false)
+}
+
+// markAccepted records an award as accepted, and syncs it: an accepted
+// award survives a kill -9 of this node, so that a restart re-attaches to
+// its run instead of awarding the job a second time.
+func (r *jobRun) markAccepted(ctx context.Context, idStr string, exec peer.ID, at time.Time, format string) {
+	m := r.m
 	m.update(r.id, func(j *Job) {
 		j.State = Running
 		if aw := j.award(idStr); aw != nil {
-			aw.State, aw.Accepted = "accepted", accepted
+			aw.State, aw.Accepted = "accepted", at
 		}
-		j.log(Event{Type: "status", State: Running, Peer: b.Bidder.String(), Message: fmt.Sprintf("accepted by %s", short(b.Bidder.String()))})
+		j.log(Event{Type: "status", State: Running, Peer: exec.String(), Message: fmt.Sprintf(format, short(exec.String()))})
 	})
-	// An accepted award survives a kill -9 of this node, so that a restart
-	// re-attaches to its run instead of awarding the job a second time.
 	if err := m.jobs.Sync(ctx, r.id.String()); err != nil {
 		m.log.Warn("job store sync failed", "job", r.id, "err", err)
 	}
-	return r.follow(ctx, conn, a.AwardID, b.Bidder, accepted)
+}
+
+// unconfirmed follows an award whose Accept did not arrive (the stream
+// broke or the Accept deadline passed after the award was written): the
+// executor may have accepted and be running it, so the requester asks it
+// (Query, bounded by the heartbeat deadline) before it fails over, and
+// re-attaches when the executor answers with the award's status.
+func (r *jobRun) unconfirmed(ctx context.Context, conn io.Closer, award bidding.AwardID, exec peer.ID, ch *chain, cause error) (*bidding.Receipt, error) {
+	_ = conn.Close()
+	r.m.update(r.id, func(j *Job) {
+		j.log(Event{Type: "status", Peer: exec.String(), Message: fmt.Sprintf("no Accept from %s (%v); asking it for award %s", short(exec.String()), cause, award.String()[:8])})
+	})
+	return r.follow(ctx, nil, award, exec, time.Now(), ch, true)
 }
 
 // reattach follows an award accepted before a restart, by querying its
 // executor.
-func (r *jobRun) reattach(ctx context.Context, a AwardInfo) (*bidding.Receipt, error) {
+func (r *jobRun) reattach(ctx context.Context, a AwardInfo, ch *chain) (*bidding.Receipt, error) {
 	id, err := bidding.ParseAwardID(a.ID)
 	if err != nil {
 		return nil, err
@@ -816,45 +853,51 @@ func (r *jobRun) reattach(ctx context.Context, a AwardInfo) (*bidding.Receipt, e
 	if accepted.IsZero() { // a record written before Accepted existed
 		accepted = a.Time
 	}
-	return r.follow(ctx, nil, id, exec, accepted)
+	return r.follow(ctx, nil, id, exec, accepted, ch, false)
 }
 
-// follow reads statuses and the receipt of an accepted award. When the
-// stream breaks or heartbeats stop, it asks the executor once over
-// ProtocolReceipt before it declares the award lost. Heartbeats keep an
-// award alive only until its run deadline, accepted + spec.timeout +
-// PublishGrace: past it the award is cancelled on its executor and lost,
-// so the job fails over.
-func (r *jobRun) follow(ctx context.Context, conn io.ReadWriteCloser, award bidding.AwardID, exec peer.ID, accepted time.Time) (*bidding.Receipt, error) {
+// follow reads statuses and the receipt of an accepted award (or of one
+// whose Accept was lost: unconfirmed, it starts with a Query). When the
+// stream breaks it asks the executor over ProtocolReceipt before it
+// declares the award lost: bounded by the heartbeat deadline while a
+// connection to the executor remains, by ReattachTimeout when none does
+// (the executor's process likely died: its connections closed). Silence
+// past the heartbeat deadline is a loss at once. Heartbeats keep an award
+// alive only until its run deadline, accepted + spec.timeout +
+// PublishGrace. Every loss supersedes the award: its executor is sent a
+// Cancel and a late receipt is still read (supersede).
+func (r *jobRun) follow(ctx context.Context, conn io.ReadWriteCloser, award bidding.AwardID, exec peer.ID, accepted time.Time, ch *chain, unconfirmed bool) (*bidding.Receipt, error) {
 	m := r.m
 	idStr := award.String()
 	live := bidding.NewLiveness(award, exec, time.Now())
 	runDeadline := accepted.Add(r.spec.Timeout + m.cfg.PublishGrace)
 	var seq int64
 	requeried := false
-	resuming := conn == nil
+	resuming := conn == nil && !unconfirmed
 	if resuming {
 		// A requester back from a restart asks once, however late: the
 		// receipt may be waiting.
 		runDeadline = maxTime(runDeadline, time.Now().Add(2*bidding.StreamTimeout))
 	}
+	var answerBy time.Time // a re-attach's first answer is due by then
 	stop := context.AfterFunc(ctx, func() {
 		if conn != nil {
 			_ = conn.Close()
 		}
 	})
 	defer stop()
+	// drop loses the award and supersedes it: Cancel on the stream (when
+	// open) and over ProtocolReceipt, and a late receipt is still read.
+	drop := func(reason string, cause error) error {
+		err := r.lose(exec, idStr, cause)
+		r.supersede(conn, award, exec, ch, reason)
+		return err
+	}
 	overdue := func() error {
-		if conn != nil {
-			// The award stream carries the Cancel first; ProtocolReceipt
-			// too, for an executor that stopped reading it.
-			writeDeadline(conn, time.Second)
-			_ = m.send(conn, r.cancelMsg(award, "the run exceeded its deadline"))
-		}
-		r.cancelRemote(award, exec)
-		return r.lose(exec, idStr, fmt.Errorf("%w: no receipt by %s (accepted %s, timeout %s, publish grace %s); cancelled",
+		return drop("the run exceeded its deadline", fmt.Errorf("%w: no receipt by %s (accepted %s, timeout %s, publish grace %s); cancelled",
 			errRunOverdue, runDeadline.Format(time.RFC3339), accepted.Format(time.RFC3339), r.spec.Timeout, m.cfg.PublishGrace))
 	}
+	fastReattach := false // the stream broke and no connection remained
 	for {
 		if !time.Now().Before(runDeadline) {
 			return nil, overdue()
@@ -864,10 +907,13 @@ func (r *jobRun) follow(ctx context.Context, conn io.ReadWriteCloser, award bidd
 			// deadline: a dead peer's QUIC address answers nothing and
 			// would hold the dial for the whole stream timeout.
 			limit := maxTime(live.Deadline(), time.Now().Add(time.Second))
-			if resuming {
+			switch {
+			case resuming:
 				// After a restart the connection to the executor is new.
 				limit = time.Now().Add(2 * bidding.StreamTimeout)
 				resuming = false
+			case fastReattach:
+				limit = time.Now().Add(bidding.ReattachTimeout)
 			}
 			qctx, cancel := context.WithDeadline(ctx, minTime(limit, runDeadline))
 			var err error
@@ -877,44 +923,59 @@ func (r *jobRun) follow(ctx context.Context, conn io.ReadWriteCloser, award bidd
 				if !time.Now().Before(runDeadline) {
 					return nil, overdue()
 				}
-				return nil, r.lose(exec, idStr, err)
+				if ctx.Err() != nil {
+					return nil, r.abandon(award, exec, idStr, ch, ctx.Err())
+				}
+				return nil, drop("the requester lost the executor", fmt.Errorf("executor unreachable: %v", err))
 			}
+			answerBy = minTime(limit, runDeadline)
 			requeried = true
 			defer conn.Close()
 		}
-		deadline(conn, max(time.Until(minTime(live.Deadline(), runDeadline)), time.Millisecond))
+		due := minTime(live.Deadline(), runDeadline)
+		if !answerBy.IsZero() {
+			due = minTime(due, answerBy)
+		}
+		deadline(conn, max(time.Until(due), time.Millisecond))
 		msg, raw, err := recv(conn, bidding.MaxMessageSize, bidding.KindStatus, bidding.KindReceipt, bidding.KindDecline)
 		if err != nil {
 			if ctx.Err() != nil {
-				r.cancelRemote(award, exec)
-				return nil, ctx.Err()
+				return nil, r.abandon(award, exec, idStr, ch, ctx.Err())
 			}
 			if !time.Now().Before(runDeadline) {
 				return nil, overdue()
 			}
 			if requeried {
-				return nil, r.lose(exec, idStr, fmt.Errorf("executor unreachable: %v", err))
+				return nil, drop("the requester lost the executor", fmt.Errorf("executor unreachable: %v", err))
 			}
 			// Silence past the heartbeat deadline: presumed dead, as the
 			// protocol says (a re-query would only wait for a dead
 			// connection to time out). A broken stream may be a broken
 			// connection only: ask the executor once.
 			if errors.Is(err, os.ErrDeadlineExceeded) || live.Dead(time.Now()) {
-				return nil, r.lose(exec, idStr, fmt.Errorf("no heartbeat for %s", bidding.HeartbeatInterval*bidding.MissedHeartbeats))
+				return nil, drop("no heartbeat from the executor", fmt.Errorf("no heartbeat for %s", bidding.HeartbeatInterval*bidding.MissedHeartbeats))
 			}
 			_ = conn.Close()
 			conn = nil
+			fastReattach = m.cfg.Host.Network().Connectedness(exec) != network.Connected
 			continue
 		}
+		answerBy = time.Time{}
 		if msg.Signer() != exec {
-			return nil, r.lose(exec, idStr, fmt.Errorf("message signed by %s, not the executor", msg.Signer()))
+			return nil, drop("message signed by another peer", fmt.Errorf("message signed by %s, not the executor", msg.Signer()))
 		}
 		switch x := msg.(type) {
 		case *bidding.Decline:
-			return nil, r.lose(exec, idStr, fmt.Errorf("%s: %s", x.Code, x.Reason))
+			return nil, drop("award declined", fmt.Errorf("%s: %s", x.Code, x.Reason))
 		case *bidding.Status:
 			if x.AwardID != award || x.Seq <= seq {
 				continue
+			}
+			if unconfirmed {
+				// The executor did accept: follow it, as if the Accept
+				// had arrived.
+				unconfirmed = false
+				r.markAccepted(ctx, idStr, exec, time.Now(), "accepted by %s (its Accept was lost; re-attached by Query)")
 			}
 			seq = x.Seq
 			_ = live.Observe(x, time.Now())
@@ -933,13 +994,49 @@ func (r *jobRun) follow(ctx context.Context, conn io.ReadWriteCloser, award bidd
 			if !m.eligible(r.spec, x.Executor) {
 				return nil, r.lose(exec, idStr, errors.New("receipt from an executor outside constraints.executors"))
 			}
-			return r.accept(x, raw)
+			return r.accept(x, raw, ch)
 		}
 	}
 }
 
-// accept stores a verified receipt, once per award.
-func (r *jobRun) accept(rc *bidding.Receipt, raw []byte) (*bidding.Receipt, error) {
+// abandon ends the following of an award whose job or chain ended: the
+// executor is cancelled (best effort). When a late receipt of a superseded
+// award settled the chain, the award is recorded as cancelled for that.
+func (r *jobRun) abandon(award bidding.AwardID, exec peer.ID, idStr string, ch *chain, cause error) error {
+	if by := r.settledLate(ch); by != "" {
+		r.m.update(r.id, func(j *Job) {
+			if aw := j.award(idStr); aw != nil {
+				aw.State, aw.Error = "cancelled", "a late receipt of award "+by[:min(8, len(by))]+" settled the job first"
+			}
+			j.log(Event{Type: "award", Peer: exec.String(), Message: fmt.Sprintf("award %s to %s cancelled: a late receipt settled the job first", idStr[:8], short(exec.String()))})
+		})
+	}
+	r.cancelRemote(award, exec)
+	return cause
+}
+
+// receiptInfo summarises a verified receipt whose block has CID rcid.
+func receiptInfo(rc *bidding.Receipt, rcid string) ReceiptInfo {
+	info := ReceiptInfo{CID: rcid, AwardID: rc.AwardID.String(), Executor: rc.Executor.String(), ExitCode: rc.ExitCode,
+		Started: rc.StartedAt, Finished: rc.FinishedAt}
+	if rc.ErrorCode != "" {
+		info.Error = fmt.Sprintf("%s: %s", rc.ErrorCode, rc.Error)
+	}
+	if rc.OutputsRoot.Defined() {
+		info.Outputs = rc.OutputsRoot.String()
+	}
+	if rc.Stdout.Defined() {
+		info.Stdout = rc.Stdout.String()
+	}
+	if rc.Stderr.Defined() {
+		info.Stderr = rc.Stderr.String()
+	}
+	return info
+}
+
+// accept stores a verified receipt, once per award; it settles the chain
+// unless a late receipt of a superseded award did first.
+func (r *jobRun) accept(rc *bidding.Receipt, raw []byte, ch *chain) (*bidding.Receipt, error) {
 	m := r.m
 	rcid := bidding.ReceiptCID(raw)
 	if b, err := blocks.NewBlockWithCid(raw, rcid); err == nil {
@@ -956,32 +1053,9 @@ func (r *jobRun) accept(rc *bidding.Receipt, raw []byte) (*bidding.Receipt, erro
 		})
 		return nil, errAwardLost
 	}
-	info := ReceiptInfo{CID: rcid.String(), AwardID: idStr, Executor: rc.Executor.String(), ExitCode: rc.ExitCode,
-		Started: rc.StartedAt, Finished: rc.FinishedAt}
-	if rc.ErrorCode != "" {
-		info.Error = fmt.Sprintf("%s: %s", rc.ErrorCode, rc.Error)
+	if !r.record(receiptInfo(rc, rcid.String()), ch, false) {
+		return nil, errSettled
 	}
-	if rc.OutputsRoot.Defined() {
-		info.Outputs = rc.OutputsRoot.String()
-	}
-	if rc.Stdout.Defined() {
-		info.Stdout = rc.Stdout.String()
-	}
-	if rc.Stderr.Defined() {
-		info.Stderr = rc.Stderr.String()
-	}
-	m.update(r.id, func(j *Job) {
-		for _, x := range j.Receipts {
-			if x.AwardID == idStr {
-				return
-			}
-		}
-		j.Receipts = append(j.Receipts, info)
-		if aw := j.award(idStr); aw != nil {
-			aw.State = "completed"
-		}
-		j.log(Event{Type: "receipt", Peer: rc.Executor.String(), Message: fmt.Sprintf("receipt %s from %s: exit code %d", short(info.CID), short(info.Executor), rc.ExitCode)})
-	})
 	return rc, nil
 }
 

@@ -85,6 +85,9 @@ type ReceiptInfo struct {
 	Stderr   string    `json:"stderr,omitempty"`
 	Started  time.Time `json:"started"`
 	Finished time.Time `json:"finished"`
+	// Late marks a receipt of a superseded award that arrived after the
+	// requester gave up on it and did not settle the job (Job.Late).
+	Late bool `json:"late,omitempty"`
 }
 
 // Job is the requester's record of a job: the source of truth for its state.
@@ -103,7 +106,11 @@ type Job struct {
 	Declines []DeclineInfo `json:"declines,omitempty"`
 	Awards   []AwardInfo   `json:"awards,omitempty"`
 	Receipts []ReceiptInfo `json:"receipts,omitempty"`
-	Events   []Event       `json:"events"`
+	// Late are verified receipts of superseded awards that did not settle
+	// the job: it was settled already, or they report a failure that
+	// would have failed over (or the requester's own Cancel).
+	Late   []ReceiptInfo `json:"late_receipts,omitempty"`
+	Events []Event       `json:"events"`
 }
 
 // award returns the award with id, or nil.

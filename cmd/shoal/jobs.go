@@ -337,6 +337,15 @@ func describeJob(c *cli.Context) error {
 			}
 		}
 	}
+	if len(j.Late) > 0 {
+		fmt.Println("\nLate receipts (of superseded awards; they did not settle the job):")
+		for _, r := range j.Late {
+			fmt.Printf("  %s\n    late receipt of award %s, executor %s, exit code %d\n", r.CID, r.AwardID, r.Executor, r.ExitCode)
+			if r.Error != "" {
+				fmt.Printf("    error: %s\n", r.Error)
+			}
+		}
+	}
 	fmt.Println("\nEvents:")
 	for _, e := range j.Events {
 		fmt.Printf("  %s  %s\n", e.Time.Local().Format("15:04:05.000"), e.Message)

@@ -26,6 +26,9 @@ const (
 	bacalhauCLIms          = 598.0
 	bacalhauJobsPerSecHigh = 65.0
 	bacalhauFailoverSec    = 77.0
+	// failoverBeforeSec: kill -9 -> re-award p50 before failover by event
+	// (issue 12): the requester waited for 3 missed heartbeats.
+	failoverBeforeSec = 2.99
 )
 
 func benchNet(b *testing.B, n int, labels ...[]string) ([]*testnet.Daemon, string) {
@@ -256,7 +259,8 @@ func BenchmarkMemoryPerJob(b *testing.B) {
 }
 
 // BenchmarkFailover: time from kill -9 of the executor of a running job to
-// the job being awarded to another node (goal ≤ 5 s).
+// the job being awarded to another node (goal ≤ 0.5 s p50, issue 12; it was
+// 2.99 s before failover by event).
 func BenchmarkFailover(b *testing.B) {
 	var samples []time.Duration
 	for i := 0; i < b.N; i++ {
@@ -306,6 +310,8 @@ func BenchmarkFailover(b *testing.B) {
 	b.ReportMetric(ms(p50), "ms-p50-kill-to-reaward")
 	b.ReportMetric(p50.Seconds()/5, "ratio-to-5s-goal")
 	b.ReportMetric(p50.Seconds()/bacalhauFailoverSec, "ratio-to-bacalhau")
+	b.ReportMetric(failoverBeforeSec*1000, "ms-p50-before-issue12")
+	b.ReportMetric(p50.Seconds()/0.5, "ratio-to-0.5s-goal")
 }
 
 func envInt(name string, def int) int {

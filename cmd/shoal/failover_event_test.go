@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/shoalnet/shoal/bidding"
-	"github.com/shoalnet/shoal/bidding/market"
 	"github.com/shoalnet/shoal/internal/testnet"
+	"github.com/shoalnet/shoal/node/api"
 )
 
 // TestFailoverByEventAfterKill: a kill -9 of a running job's executor
@@ -33,7 +33,7 @@ func TestFailoverByEventAfterKill(t *testing.T) {
 	var killedAt time.Time
 	var took time.Duration
 	killed := ""
-	final, err := a.Client.Events(ctx, res.ID, func(e market.Event) {
+	final, err := a.Client.Events(ctx, res.ID, func(e api.Event) {
 		mu.Lock()
 		defer mu.Unlock()
 		switch {
@@ -56,12 +56,20 @@ func TestFailoverByEventAfterKill(t *testing.T) {
 		t.Fatalf("no re-award after the kill (killed %q)", killed)
 	}
 	t.Logf("kill -9 of the executor -> re-award: %s (heartbeat deadline %s)", took.Round(time.Millisecond), bidding.HeartbeatInterval*bidding.MissedHeartbeats)
-	if final.State != market.Completed || len(final.Receipts) != 1 || final.Receipts[0].Executor == killed {
+	if final.State != api.JobCompleted || len(final.Receipts) != 1 || final.Receipts[0].Executor == killed {
 		t.Fatalf("job %s (%s), receipts %+v", final.State, final.Error, final.Receipts)
 	}
-	// Well below the 3 s of missed heartbeats, with room for a loaded
-	// machine.
-	if limit := 1500 * time.Millisecond; took > limit {
-		t.Fatalf("re-award %s after the kill, want at most %s: the requester waited for heartbeats", took, limit)
+	// The award was lost by the event (the broken stream, no connection
+	// left, the bounded re-query failed), not by silence: the reason says
+	// so whatever the machine's load. The time is logged above and
+	// measured by BenchmarkFailover.
+	lost := ""
+	for _, e := range final.Events {
+		if e.Peer == killed && strings.Contains(e.Message, " lost: ") {
+			lost = e.Message
+		}
+	}
+	if lost == "" || strings.Contains(lost, "no heartbeat") || !strings.Contains(lost, "unreachable") {
+		t.Fatalf("the award to the killed executor was lost by %q, want by its broken connection (executor unreachable), not by missed heartbeats", lost)
 	}
 }

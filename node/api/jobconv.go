@@ -38,6 +38,9 @@ func jobOf(j *market.Job) *Job {
 	for _, r := range j.Receipts {
 		out.Receipts = append(out.Receipts, receiptOf(r))
 	}
+	for _, r := range j.Late {
+		out.Late = append(out.Late, receiptOf(r))
+	}
 	for _, e := range j.Events {
 		out.Events = append(out.Events, eventOf(e))
 	}
@@ -61,7 +64,7 @@ func awardOf(a market.AwardInfo) Award {
 func receiptOf(r market.ReceiptInfo) Receipt {
 	return Receipt{CID: r.CID, AwardID: r.AwardID, Executor: r.Executor, ExitCode: r.ExitCode,
 		Error: r.Error, ErrorCode: errorCode(r.Error), Outputs: r.Outputs, Stdout: r.Stdout, Stderr: r.Stderr,
-		Started: r.Started, Finished: r.Finished}
+		Started: r.Started, Finished: r.Finished, Late: r.Late}
 }
 
 func eventOf(e market.Event) Event {

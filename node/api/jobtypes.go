@@ -65,7 +65,10 @@ type Job struct {
 	Declines []Decline `json:"declines,omitempty"`
 	Awards   []Award   `json:"awards,omitempty"`
 	Receipts []Receipt `json:"receipts,omitempty"`
-	Events   []Event   `json:"events"`
+	// Late are verified receipts of superseded awards that did not settle
+	// the job (docs/protocol.md, failover).
+	Late   []Receipt `json:"late_receipts,omitempty"`
+	Events []Event   `json:"events"`
 }
 
 // JobResponse is GET /jobs/{id}: the record and the spec.
@@ -125,6 +128,9 @@ type Receipt struct {
 	Stderr    string    `json:"stderr,omitempty"`  // CID of the stderr file
 	Started   time.Time `json:"started"`
 	Finished  time.Time `json:"finished"`
+	// Late marks a receipt of a superseded award that arrived after the
+	// requester gave up on it.
+	Late bool `json:"late,omitempty"`
 }
 
 // Event is one line of a job's log.

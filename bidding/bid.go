@@ -131,12 +131,10 @@ type Decline struct {
 	Sig      []byte
 }
 
-// NewDecline builds an unsigned decline from a refusal.
+// NewDecline builds an unsigned decline from a refusal, its reason cut to
+// MaxReasonLen by TruncateText.
 func NewDecline(job cid.Cid, award AwardID, bidder peer.ID, r *Refusal, now time.Time) *Decline {
-	reason := r.Reason
-	if len(reason) > MaxReasonLen {
-		reason = truncateUTF8(reason, MaxReasonLen)
-	}
+	reason := TruncateText(r.Reason, MaxReasonLen)
 	return &Decline{Version: WireVersion, JobCID: job, AwardID: award, Bidder: bidder, Code: r.Code, Reason: reason, IssuedAt: now}
 }
 
@@ -179,14 +177,4 @@ func (d *Decline) check(c *checker) {
 	}
 	c.text("reason", d.Reason, MaxReasonLen)
 	c.time("issued", d.IssuedAt)
-}
-
-func truncateUTF8(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && s[n]&0xC0 == 0x80 {
-		n--
-	}
-	return s[:n]
 }

@@ -188,7 +188,7 @@ func (m *Market) answer(ctx context.Context, a *bidding.Announce) bidding.Messag
 		spec, err = m.fetchSpec(ctx, a)
 	}
 	if err != nil {
-		return bidding.NewDecline(a.JobCID, bidding.AwardID{}, m.self, &bidding.Refusal{Code: bidding.CodeBadRequest, Reason: truncate(err.Error(), bidding.MaxReasonLen)}, time.Now())
+		return bidding.NewDecline(a.JobCID, bidding.AwardID{}, m.self, &bidding.Refusal{Code: bidding.CodeBadRequest, Reason: bidding.TruncateText(err.Error(), bidding.MaxReasonLen)}, time.Now())
 	}
 	if d := m.policyDecline(ctx, a, spec); d != nil {
 		return d
@@ -199,7 +199,7 @@ func (m *Market) answer(ctx context.Context, a *bidding.Announce) bidding.Messag
 		if !errors.As(err, &r) {
 			r = &bidding.Refusal{Code: bidding.CodeBadRequest, Reason: err.Error()}
 		}
-		r.Reason = truncate(r.Reason, bidding.MaxReasonLen)
+		r.Reason = bidding.TruncateText(r.Reason, bidding.MaxReasonLen)
 		return bidding.NewDecline(a.JobCID, bidding.AwardID{}, m.self, r, time.Now())
 	}
 	return m.withCerts(bidding.NewBid(a.JobCID, m.self, offer, time.Now()))
@@ -238,11 +238,4 @@ func (m *Market) fetchSpec(ctx context.Context, a *bidding.Announce) (*jobspec.S
 		return nil, err
 	}
 	return jobspec.Decode(b.RawData())
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n]
 }

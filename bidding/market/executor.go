@@ -121,7 +121,7 @@ func (m *Market) serveAward(conn io.ReadWriteCloser, remote peer.ID) {
 	}
 	a := msg.(*bidding.Award)
 	decline := func(r *bidding.Refusal) {
-		r.Reason = truncate(r.Reason, bidding.MaxReasonLen)
+		r.Reason = bidding.TruncateText(r.Reason, bidding.MaxReasonLen)
 		_ = m.send(conn, bidding.NewDecline(a.JobCID, a.AwardID, m.self, r, time.Now()))
 	}
 	if a.Requester != remote {
@@ -476,7 +476,7 @@ type ranTask struct {
 
 // failReceipt records a failure in rc and returns the award's final state.
 func failReceipt(rc *bidding.Receipt, code bidding.Code, format string, args ...any) bidding.AwardState {
-	rc.ErrorCode, rc.Error = code, truncate(fmt.Sprintf(format, args...), bidding.MaxErrorLen)
+	rc.ErrorCode, rc.Error = code, bidding.TruncateText(fmt.Sprintf(format, args...), bidding.MaxErrorLen)
 	if code == bidding.CodeCancelled {
 		return bidding.AwardCancelled
 	}

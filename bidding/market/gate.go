@@ -126,7 +126,7 @@ func (m *Market) policyRefusal(ctx context.Context, job cid.Cid, spec *jobspec.S
 		r = &bidding.Refusal{Code: bidding.CodePolicyDenied, Reason: err.Error()}
 	}
 	m.log.Info("job refused by policy", "job", job, "requester", requester, "award", award, "code", r.Code, "reason", r.Reason)
-	r.Reason = truncate(r.Reason, bidding.MaxReasonLen)
+	r.Reason = bidding.TruncateText(r.Reason, bidding.MaxReasonLen)
 	return r
 }
 
@@ -145,7 +145,7 @@ func (m *Market) requesterRefusal(ctx context.Context, job cid.Cid, requester pe
 		r = &bidding.Refusal{Code: bidding.CodePolicyDenied, Reason: err.Error()}
 	}
 	m.log.Info("job refused by policy before its spec was fetched", "job", job, "requester", requester, "code", r.Code, "reason", r.Reason)
-	r.Reason = truncate(r.Reason, bidding.MaxReasonLen)
+	r.Reason = bidding.TruncateText(r.Reason, bidding.MaxReasonLen)
 	return r
 }
 

@@ -33,7 +33,11 @@
 // Timeout elapses, the caller's context is done or the executor closes, it is
 // killed (SIGKILL). It is always force-removed afterwards, under a fresh
 // context, whatever happened. An OOM-killed container is reported as
-// [exec.ErrMemoryLimit]. Containers carry the labels [LabelManaged],
+// [exec.ErrMemoryLimit]: one the engine flags (State.OOMKilled), and one
+// that exited by a SIGKILL (137) that the executor did not send, since the
+// engine misses some OOM kills under load and nothing inside a container
+// can SIGKILL its init (an operator's docker kill -s KILL reads the same).
+// Containers carry the labels [LabelManaged],
 // [LabelTask] and, with [WithInstance], [LabelInstance]; [Executor.ReapOrphans]
 // removes those left behind by a crashed node. With [WithWatchdog], a
 // watchdog process per run removes them when the node's process dies, or at

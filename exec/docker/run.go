@@ -179,9 +179,9 @@ func (e *Executor) run(ctx context.Context, t *exec.Task, start time.Time) (*exe
 			stopErr = err
 		}
 	}
-	if stopErr == nil && e.oomKilled(id, log) {
-		stopErr = fmt.Errorf("%w: the container was killed by the kernel's OOM killer at its limit of %d bytes",
-			exec.ErrMemoryLimit, t.Limits.MemoryOrDefault())
+	if stopErr == nil {
+		// Exit 137 decides without the engine's flag; see memoryLimitStop.
+		stopErr = memoryLimitStop(res.ExitCode, res.ExitCode != exitSIGKILL && e.oomKilled(id, log), t.Limits.MemoryOrDefault())
 	}
 	log.Debug("run", "exit", res.ExitCode, "err", stopErr, "prepare", res.Timings.Prepare, "run", res.Timings.Run)
 	return res, stopErr
@@ -203,6 +203,32 @@ func (e *Executor) kill(id string, wait client.ContainerWaitResult, log *slog.Lo
 		log.Warn("killed container did not exit", "err", ctx.Err())
 	}
 	return -1
+}
+
+// exitSIGKILL is the exit status of a process killed by SIGKILL (128+9).
+const exitSIGKILL = 128 + 9
+
+// memoryLimitStop decides whether a run that the executor did not stop
+// (no timeout, cancel or close) was stopped at its memory limit of limit
+// bytes, from the exit status and the engine's State.OOMKilled.
+//
+// The flag alone is not enough: containerd 1.6 (Docker 20.10) registers its
+// OOM monitor only after the program has started and sends the OOM and the
+// exit event from different goroutines, so a program that reaches its limit
+// quickly, or a loaded host, gets an OOM kill with OOMKilled false (the
+// "oom" event arrives after "die", or never). Exit 137 is decisive instead:
+// nothing inside the container's PID namespace can SIGKILL its init, and
+// this executor did not, so it is the kernel's OOM killer. (An operator's
+// docker kill -s KILL, or a program that exits 137 itself, reads the same.)
+func memoryLimitStop(exitCode int, oomKilled bool, limit int64) error {
+	switch {
+	case oomKilled:
+		return fmt.Errorf("%w: the container was killed by the kernel's OOM killer at its limit of %d bytes", exec.ErrMemoryLimit, limit)
+	case exitCode == exitSIGKILL:
+		return fmt.Errorf("%w: the container was killed by SIGKILL (exit %d) that the executor did not send: the kernel's OOM killer at its limit of %d bytes",
+			exec.ErrMemoryLimit, exitCode, limit)
+	}
+	return nil
 }
 
 func (e *Executor) oomKilled(id string, log *slog.Logger) bool {

@@ -115,6 +115,8 @@ func (e *Executor) engineSees(ctx context.Context, image, dir, name string, labe
 	const target = "/.shoal-outputs"
 	probeLabels := maps.Clone(labels)
 	probeLabels[LabelRole] = "probe"
+	e.track(name+"-probe", true) // kept by ReapOrphans, even before it has an ID
+	defer e.track(name+"-probe", false)
 	created, err := e.cli.ContainerCreate(ctx, client.ContainerCreateOptions{
 		Name: name + "-probe",
 		Config: &container.Config{
@@ -138,17 +140,22 @@ func (e *Executor) engineSees(ctx context.Context, image, dir, name string, labe
 		e.track(created.ID, false)
 	}()
 	_, err = e.cli.ContainerStatPath(ctx, created.ID, client.ContainerStatPathOptions{Path: target + "/" + probeName})
-	switch {
-	case err == nil:
-		e.sees[key] = true
-	case cerrdefs.IsNotFound(err):
+	if cerrdefs.IsNotFound(err) {
+		// Not the file, or not the container (removed meanwhile)? The
+		// mount point is there in both views.
+		if _, err := e.cli.ContainerStatPath(ctx, created.ID, client.ContainerStatPathOptions{Path: target}); err != nil {
+			return false, engineErr("probe outputs tmpfs", err)
+		}
 		e.sees[key] = false
 		e.log.Warn("the engine does not see the mounts of this process (another mount namespace); outputs go through a volume and a keeper container (+0.4 s a run)",
 			"dir", filepath.Dir(dir))
-	default:
+		return false, nil
+	}
+	if err != nil {
 		return false, engineErr("probe outputs tmpfs", err)
 	}
-	return e.sees[key], nil
+	e.sees[key] = true
+	return true, nil
 }
 
 // mount returns the bind mount of the tmpfs at target in the job's

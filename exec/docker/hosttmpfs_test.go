@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/moby/moby/api/types/container"
+
 	"github.com/shoalnet/shoal/exec/docker"
 )
 
@@ -76,7 +78,15 @@ func TestReapOrphanMounts(t *testing.T) {
 		_, err := x.Run(ctx, tk)
 		done <- err
 	}()
-	for started := time.Now(); len(containers(t, docker.LabelTask, live)) == 0 || len(outputsMountsOf(t, inst)) < 2; time.Sleep(100 * time.Millisecond) {
+	running := func() bool { // the job's own container (not the probe)
+		for _, s := range containers(t, docker.LabelTask, live) {
+			if s.State == container.StateRunning && s.Labels[docker.LabelRole] == "" {
+				return true
+			}
+		}
+		return false
+	}
+	for started := time.Now(); !running(); time.Sleep(100 * time.Millisecond) {
 		if time.Since(started) > 2*time.Minute {
 			t.Fatal("the live run did not start within 2 minutes")
 		}
@@ -152,5 +162,47 @@ func TestOutputsOtherMountNamespace(t *testing.T) {
 	}
 	if n := dirBytes(t, filepath.Dir(out)); n > limit+4096 {
 		t.Errorf("%d bytes reached the host, more than the limit of %d", n, limit)
+	}
+}
+
+// TestReapOrphansDuringRuns: ReapOrphans, called again and again while
+// runs with outputs go on, removes nothing of theirs: not the probe, the
+// keeper or the job's container in the moment between their creation and
+// the engine's answer with their ID, nor the host tmpfs.
+func TestReapOrphansDuringRuns(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		opts []docker.Option
+	}{{"host tmpfs", nil}, {"keeper", []docker.Option{docker.WithOutputsVolume()}}} {
+		t.Run(c.name, func(t *testing.T) {
+			x := newExecutor(t, append([]docker.Option{docker.WithInstance("reapd-" + randomHex(4))}, c.opts...)...)
+			stop := make(chan struct{})
+			reaped := make(chan int)
+			go func() {
+				n := 0
+				for {
+					select {
+					case <-stop:
+						reaped <- n
+						return
+					default:
+					}
+					x.ReapOrphans(context.Background())
+					n++
+				}
+			}()
+			for i := range 8 {
+				tk := progTask("reapd-"+randomHex(4), "write", "/outputs/f", "x")
+				tk.OutputsDir = filepath.Join(t.TempDir(), "out")
+				res, err := x.Run(context.Background(), tk)
+				if err != nil || res.ExitCode != 0 {
+					t.Errorf("run %d: Run = %+v, %v", i, res, err)
+				} else if b, err := os.ReadFile(filepath.Join(tk.OutputsDir, "f")); err != nil || string(b) != "x" {
+					t.Errorf("run %d: outputs %q, %v", i, b, err)
+				}
+			}
+			close(stop)
+			t.Logf("%d ReapOrphans during the runs", <-reaped)
+		})
 	}
 }

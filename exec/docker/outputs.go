@@ -78,6 +78,8 @@ func (e *Executor) createOutputs(ctx context.Context, t *exec.Task, image, name 
 		keeperLabels[k] = v
 	}
 	pids := int64(4)
+	e.track(name+"-keeper", true) // kept by ReapOrphans, even before it has an ID
+	defer e.track(name+"-keeper", false)
 	created, err := e.cli.ContainerCreate(ctx, client.ContainerCreateOptions{
 		Name: name + "-keeper",
 		Config: &container.Config{

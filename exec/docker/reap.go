@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/client"
@@ -14,9 +15,9 @@ import (
 // instance; then the outputs volumes so labelled that no container uses;
 // then it unmounts the outputs tmpfs mounts of this instance (see
 // [MountSource]; all of them without WithInstance) that a dead process
-// left in this mount namespace. Containers, volumes and mounts of runs in
-// progress on this executor are kept. The node calls it at start. It
-// returns how many containers it removed.
+// left in this mount namespace. Containers (by ID or name), volumes and
+// mounts of runs in progress on this executor are kept. The node calls it
+// at start. It returns how many containers it removed.
 func (e *Executor) ReapOrphans(ctx context.Context) (int, error) {
 	f := client.Filters{}.Add("label", LabelManaged+"=true")
 	if e.cfg.instance != "" {
@@ -33,6 +34,9 @@ func (e *Executor) ReapOrphans(ctx context.Context) (int, error) {
 	for _, c := range list.Items {
 		e.mu.Lock()
 		busy := e.active[c.ID]
+		for _, name := range c.Names { // a run's container being created has no ID yet
+			busy = busy || e.active[strings.TrimPrefix(name, "/")]
+		}
 		e.mu.Unlock()
 		if busy {
 			continue

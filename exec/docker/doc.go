@@ -21,8 +21,11 @@
 // limits, a read-only root filesystem with a tmpfs /tmp of the task's disk
 // limit, the inputs bound read-only (a source that is a symlink is refused
 // with [ErrSymlink]: the engine would follow it on the host), the outputs in
-// a tmpfs volume of the disk limit copied into OutputsDir after the exit
-// (more than the limit: [exec.ErrDiskLimit]; see outputs.go),
+// a tmpfs of the disk limit copied into OutputsDir after the exit (more
+// than the limit: [exec.ErrDiskLimit]): a tmpfs the executor mounts on the
+// host beside OutputsDir when it may mount and the engine sees its mounts
+// (hosttmpfs.go), else a tmpfs volume held by a keeper container
+// (outputs.go, and always with [WithOutputsVolume]),
 // as the node's own uid:gid (so outputs belong to the node; see [WithUser]),
 // and no log driver (output is streamed over an attach, so a chatty program
 // cannot fill the engine's disk).
@@ -39,7 +42,8 @@
 // can SIGKILL its init (an operator's docker kill -s KILL reads the same).
 // Containers carry the labels [LabelManaged],
 // [LabelTask] and, with [WithInstance], [LabelInstance]; [Executor.ReapOrphans]
-// removes those left behind by a crashed node. With [WithWatchdog], a
+// removes those left behind by a crashed node, and unmounts the outputs
+// tmpfs it left (source [MountSource]). With [WithWatchdog], a
 // watchdog process per run removes them when the node's process dies, or at
 // the task's Timeout plus [WatchdogGrace], without the node.
 //

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/moby/moby/client"
@@ -30,8 +31,14 @@ type Executor struct {
 	cli *client.Client
 	// pause is the host path of the keeper program (see outputs.go), in a
 	// directory removed by Close; empty on an architecture without one,
-	// and then the outputs are a bind mount with no size bound.
+	// and then, if the host cannot mount the outputs tmpfs either, the
+	// outputs are a bind mount with no size bound.
 	pause string
+	// noMount is set when mounting the outputs tmpfs on the host failed
+	// (no CAP_SYS_ADMIN): runs use the keeper without trying again.
+	noMount atomic.Bool
+	seesMu  sync.Mutex
+	sees    map[uint64]bool // engineSees answers, by mount
 
 	closeCtx    context.Context
 	closeCancel context.CancelFunc
@@ -70,6 +77,7 @@ func New(ctx context.Context, opts ...Option) (*Executor, error) {
 		log:    cfg.log.With("engine", exec.EngineDocker),
 		cli:    cli,
 		active: map[string]bool{},
+		sees:   map[uint64]bool{},
 	}
 	if e.pause, err = writePause(); err != nil {
 		e.log.Warn("outputs are not size-bounded", "err", err)

@@ -37,7 +37,8 @@ const keeperMemory = 8 << 20
 // pageSize is the unit a tmpfs allocates in.
 const pageSize = 4096
 
-// outputs is a run's outputs volume: a tmpfs of the local driver, sized to
+// outputs is a run's outputs volume, when the host cannot mount the
+// outputs itself (see [hostTmpfs]): a tmpfs of the local driver, sized to
 // the task's disk limit, mounted in the job's container at the outputs path
 // and in a keeper container that outlives it.
 //
@@ -58,16 +59,7 @@ var numericUser = regexp.MustCompile(`^([0-9]+)(?::([0-9]+))?$`)
 // image. On error, what it created is removed.
 func (e *Executor) createOutputs(ctx context.Context, t *exec.Task, image, name string, labels map[string]string) (o *outputs, err error) {
 	limit := t.Limits.DiskOrDefault()
-	size := (limit+pageSize-1)/pageSize*pageSize + pageSize // one page more: a job that fills it wrote more than limit
-	opts := fmt.Sprintf("size=%d,nr_inodes=%d", size, max(1024, limit/pageSize))
-	if m := numericUser.FindStringSubmatch(e.cfg.user); m != nil {
-		opts += ",mode=0755,uid=" + m[1]
-		if m[2] != "" {
-			opts += ",gid=" + m[2]
-		}
-	} else {
-		opts += ",mode=1777"
-	}
+	opts := tmpfsOptions(limit, e.cfg.user)
 	o = &outputs{volume: name + "-outputs", limit: limit}
 	e.track(o.volume, true) // kept by ReapOrphans
 	if _, err := e.cli.VolumeCreate(ctx, client.VolumeCreateOptions{
@@ -86,6 +78,8 @@ func (e *Executor) createOutputs(ctx context.Context, t *exec.Task, image, name 
 		keeperLabels[k] = v
 	}
 	pids := int64(4)
+	e.track(name+"-keeper", true) // kept by ReapOrphans, even before it has an ID
+	defer e.track(name+"-keeper", false)
 	created, err := e.cli.ContainerCreate(ctx, client.ContainerCreateOptions{
 		Name: name + "-keeper",
 		Config: &container.Config{
@@ -113,6 +107,22 @@ func (e *Executor) createOutputs(ctx context.Context, t *exec.Task, image, name 
 		return o, engineErr("start outputs keeper", err)
 	}
 	return o, nil
+}
+
+// tmpfsOptions returns the mount options of an outputs tmpfs of limit
+// bytes, owned by user when it is numeric (else writable by all, sticky).
+func tmpfsOptions(limit int64, user string) string {
+	size := (limit+pageSize-1)/pageSize*pageSize + pageSize // one page more: a job that fills it wrote more than limit
+	opts := fmt.Sprintf("size=%d,nr_inodes=%d", size, max(1024, limit/pageSize))
+	if m := numericUser.FindStringSubmatch(user); m != nil {
+		opts += ",mode=0755,uid=" + m[1]
+		if m[2] != "" {
+			opts += ",gid=" + m[2]
+		}
+	} else {
+		opts += ",mode=1777"
+	}
+	return opts
 }
 
 // mount returns the mount of the volume at target in the job's container.

@@ -68,15 +68,31 @@ func (e *Executor) run(ctx context.Context, t *exec.Task, start time.Time) (*exe
 	// is deferred first, so it runs last); its own removals are then no-ops.
 	var wd *watch
 	defer func() { wd.stop() }()
-	var outs *outputs
-	if t.OutputsDir != "" && e.pause != "" {
-		if outs, err = e.createOutputs(prepCtx, t, image, name, e.labels(t)); err != nil {
+	// The outputs: a tmpfs mounted on the host, else a volume and its
+	// keeper, else (no keeper for this architecture) the bare directory.
+	var (
+		tmpfs *hostTmpfs
+		outs  *outputs
+	)
+	if t.OutputsDir != "" {
+		if tmpfs, err = e.mountOutputs(prepCtx, t, image, ms[len(ms)-1].Source, name, e.labels(t)); err != nil {
 			return fail(err)
 		}
-		defer e.removeOutputs(outs, e.log.With("task", t.ID))
-		ms[len(ms)-1] = outs.mount(t.OutputsTarget())
+		switch {
+		case tmpfs != nil:
+			defer e.unmount(tmpfs, e.log.With("task", t.ID))
+			ms[len(ms)-1] = tmpfs.mount(t.OutputsTarget())
+		case e.pause != "":
+			if outs, err = e.createOutputs(prepCtx, t, image, name, e.labels(t)); err != nil {
+				return fail(err)
+			}
+			defer e.removeOutputs(outs, e.log.With("task", t.ID))
+			ms[len(ms)-1] = outs.mount(t.OutputsTarget())
+		}
 	}
 	cfg, host := e.containerConfig(t, image, ms)
+	e.track(name, true) // kept by ReapOrphans, even before it has an ID
+	defer e.track(name, false)
 	created, err := e.cli.ContainerCreate(prepCtx, client.ContainerCreateOptions{Config: cfg, HostConfig: host, Name: name})
 	if err != nil {
 		if prepCtx.Err() != nil {
@@ -103,11 +119,14 @@ func (e *Executor) run(ctx context.Context, t *exec.Task, start time.Time) (*exe
 		if t.Timeout > 0 {
 			deadline = time.Now().Add(t.Timeout + WatchdogGrace)
 		}
-		cs, vs := []string{id}, []string(nil)
+		cs, vs, us := []string{id}, []string(nil), []string(nil)
 		if outs != nil {
 			cs, vs = append(cs, outs.keeper), []string{outs.volume}
 		}
-		if wd, err = e.startWatchdog(deadline, cs, vs); err != nil {
+		if tmpfs != nil {
+			us = []string{tmpfs.dir}
+		}
+		if wd, err = e.startWatchdog(deadline, cs, vs, us); err != nil {
 			return fail(err)
 		}
 	}
@@ -171,10 +190,15 @@ func (e *Executor) run(ctx context.Context, t *exec.Task, start time.Time) (*exe
 	res.Stdout, res.StdoutTruncated = stdout.Bytes(), stdout.Truncated()
 	res.Stderr, res.StderrTruncated = stderr.Bytes(), stderr.Truncated()
 
-	if outs != nil {
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
-		err := e.copyOut(ctx, outs, t.OutputsDir)
-		cancel()
+	if outs != nil || tmpfs != nil {
+		var err error
+		if tmpfs != nil {
+			err = tmpfs.copyOut(t.OutputsDir)
+		} else {
+			ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+			err = e.copyOut(ctx, outs, t.OutputsDir)
+			cancel()
+		}
 		if err != nil && (stopErr == nil || errors.Is(err, exec.ErrDiskLimit)) {
 			stopErr = err
 		}

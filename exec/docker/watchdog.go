@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	osexec "os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -52,9 +53,10 @@ type watch struct {
 	pipe *os.File // the write end of the watchdog's stdin
 }
 
-// startWatchdog starts the watchdog of a run's containers and volumes;
-// deadline zero means none. It returns nil without WithWatchdog.
-func (e *Executor) startWatchdog(deadline time.Time, containers, volumes []string) (*watch, error) {
+// startWatchdog starts the watchdog of a run's containers, volumes and
+// outputs tmpfs mounts; deadline zero means none. It returns nil without
+// WithWatchdog.
+func (e *Executor) startWatchdog(deadline time.Time, containers, volumes, mounts []string) (*watch, error) {
 	if len(e.cfg.watchdog) == 0 {
 		return nil, nil
 	}
@@ -68,6 +70,9 @@ func (e *Executor) startWatchdog(deadline time.Time, containers, volumes []strin
 	}
 	for _, v := range volumes {
 		args = append(args, "-volume", v)
+	}
+	for _, m := range mounts {
+		args = append(args, "-unmount", m)
 	}
 	r, w, err := os.Pipe()
 	if err != nil {
@@ -101,15 +106,17 @@ func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
 
 // RunWatchdog is the watchdog process started by [WithWatchdog]: args are
 // its flags, stdin the pipe from the executor. It returns when it has
-// removed the run's containers and volumes, or when the first container was
-// removed by someone else.
+// removed the run's containers and volumes and unmounted its outputs tmpfs,
+// after the executor ended the run or died, at the deadline, or when the
+// first container was removed by someone else.
 func RunWatchdog(args []string, stdin io.Reader) error {
 	fs := flag.NewFlagSet(WatchdogCommand, flag.ContinueOnError)
 	host := fs.String("host", "", "Docker Engine address")
 	deadline := fs.Int64("deadline", 0, "Unix time in nanoseconds at which to remove the containers (0: none)")
-	var containers, volumes listFlag
+	var containers, volumes, mounts listFlag
 	fs.Var(&containers, "container", "container to remove (repeated); the first is the run's")
 	fs.Var(&volumes, "volume", "volume to remove (repeated)")
+	fs.Var(&mounts, "unmount", "outputs tmpfs to unmount, after the containers are removed (repeated)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -150,7 +157,30 @@ func RunWatchdog(args []string, stdin io.Reader) error {
 			}
 		}
 	}
-	return removeAll(cli, containers, volumes)
+	err = removeAll(cli, containers, volumes)
+	return errors.Join(err, unmountAll(mounts))
+}
+
+// unmountAll unmounts those of dirs that are outputs tmpfs mounts (see
+// [MountSource]) and removes their mount points; a dir that is not one
+// any more (the executor unmounted it) is left alone.
+func unmountAll(dirs []string) error {
+	if len(dirs) == 0 {
+		return nil
+	}
+	ms, err := outputsMounts("")
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, m := range ms {
+		if slices.Contains(dirs, m.point) {
+			if err := unmountDir(m.point); err != nil {
+				errs = append(errs, fmt.Errorf("unmount %s: %w", m.point, err))
+			}
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // removeAll force-removes containers then volumes, retrying while the

@@ -6,6 +6,8 @@ import (
 	"os"
 	osexec "os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -25,9 +27,14 @@ const crashEnv = "SHOAL_TEST_CRASH_TASK"
 // crashExecutor runs a long task with the watchdog of this test binary.
 func crashExecutor() int {
 	timeout, _ := time.ParseDuration(os.Getenv("SHOAL_TEST_CRASH_TIMEOUT"))
-	x, err := docker.New(context.Background(),
-		docker.WithInstance(os.Getenv("SHOAL_TEST_CRASH_INSTANCE")),
-		docker.WithWatchdog(os.Args[0], docker.WatchdogCommand))
+	opts := []docker.Option{docker.WithInstance(os.Getenv("SHOAL_TEST_CRASH_INSTANCE"))}
+	if os.Getenv("SHOAL_TEST_CRASH_NO_WATCHDOG") == "" {
+		opts = append(opts, docker.WithWatchdog(os.Args[0], docker.WatchdogCommand))
+	}
+	if os.Getenv("SHOAL_TEST_CRASH_KEEPER") != "" {
+		opts = append(opts, docker.WithOutputsVolume())
+	}
+	x, err := docker.New(context.Background(), opts...)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -39,58 +46,91 @@ func crashExecutor() int {
 		Timeout:    timeout,
 		OutputsDir: os.Getenv("SHOAL_TEST_CRASH_OUTPUTS"),
 	}
+	if args := os.Getenv("SHOAL_TEST_CRASH_ARGS"); args != "" {
+		tk.Args = strings.Fields(args)
+	}
+	tk.Limits.DiskBytes, _ = strconv.ParseInt(os.Getenv("SHOAL_TEST_CRASH_DISK"), 10, 64)
 	_, err = x.Run(context.Background(), tk)
 	fmt.Fprintln(os.Stderr, "Run:", err)
 	return 0
 }
 
+// crashChild starts the test binary as an executor (crashExecutor) of a
+// "sleep 1h" task with env added, and returns it and the ID of the task's
+// container once it runs. The child and what it left are removed at the end
+// of t.
+func crashChild(t *testing.T, task, inst string, timeout time.Duration, env ...string) (*osexec.Cmd, string) {
+	t.Helper()
+	child := osexec.Command(os.Args[0])
+	child.Env = append(os.Environ(), crashEnv+"="+task, "SHOAL_TEST_CRASH_IMAGE="+image,
+		"SHOAL_TEST_CRASH_INSTANCE="+inst, "SHOAL_TEST_CRASH_TIMEOUT="+timeout.String(),
+		"SHOAL_TEST_CRASH_OUTPUTS="+filepath.Join(t.TempDir(), "out"))
+	child.Env = append(child.Env, env...)
+	child.Stderr = os.Stderr
+	if err := child.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		child.Process.Signal(syscall.SIGKILL)
+		child.Process.Signal(syscall.SIGCONT)
+		child.Wait()
+		x := newExecutor(t, docker.WithInstance(inst)) // removes what a failed run left
+		x.ReapOrphans(context.Background())
+	})
+	// The job's container running (bounded poll of the engine).
+	for started := time.Now(); ; time.Sleep(100 * time.Millisecond) {
+		if time.Since(started) > 2*time.Minute {
+			t.Fatal("the job's container did not start within 2 minutes")
+		}
+		for _, s := range containers(t, docker.LabelTask, task) {
+			if s.State == container.StateRunning && s.Labels[docker.LabelRole] == "" {
+				return child, s.ID
+			}
+		}
+	}
+}
+
+// outputsMountsOf returns the mount points of the outputs tmpfs of
+// instance in /proc/self/mountinfo.
+func outputsMountsOf(t *testing.T, inst string) []string {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ms []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if _, rest, ok := strings.Cut(l, " - "); ok && strings.HasPrefix(rest, "tmpfs "+docker.MountSource+":"+inst+" ") {
+			ms = append(ms, strings.Fields(l)[4])
+		}
+	}
+	return ms
+}
+
 // TestWatchdogOutlivesExecutor: the executor runs in a child process that
 // is killed (SIGKILL) or frozen (SIGSTOP) while its container runs; the
-// container, its outputs keeper and volume are removed anyway, without the
-// executor: at once when it died, at Timeout + WatchdogGrace when frozen.
+// container, its outputs (host tmpfs, or keeper and volume) are removed
+// anyway, without the executor: at once when it died, at Timeout +
+// WatchdogGrace when frozen.
 func TestWatchdogOutlivesExecutor(t *testing.T) {
 	requireDocker(t)
 	for _, c := range []struct {
 		name    string
 		signal  syscall.Signal
 		timeout time.Duration
+		env     []string
 	}{
-		{"killed", syscall.SIGKILL, time.Hour},
-		{"frozen", syscall.SIGSTOP, 3 * time.Second},
+		{"killed", syscall.SIGKILL, time.Hour, nil},
+		{"frozen", syscall.SIGSTOP, 3 * time.Second, nil},
+		{"killed keeper", syscall.SIGKILL, time.Hour, []string{"SHOAL_TEST_CRASH_KEEPER=1"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			task := "crash-" + c.name + "-" + randomHex(4)
+			task := "crash-" + strings.ReplaceAll(c.name, " ", "-") + "-" + randomHex(4)
 			inst := "crash-" + randomHex(4)
-			child := osexec.Command(os.Args[0])
-			child.Env = append(os.Environ(), crashEnv+"="+task, "SHOAL_TEST_CRASH_IMAGE="+image,
-				"SHOAL_TEST_CRASH_INSTANCE="+inst, "SHOAL_TEST_CRASH_TIMEOUT="+c.timeout.String(),
-				"SHOAL_TEST_CRASH_OUTPUTS="+filepath.Join(t.TempDir(), "out"))
-			child.Stderr = os.Stderr
-			if err := child.Start(); err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() {
-				child.Process.Signal(syscall.SIGKILL)
-				child.Process.Signal(syscall.SIGCONT)
-				child.Wait()
-				x := newExecutor(t, docker.WithInstance(inst)) // removes what a failed run left
-				x.ReapOrphans(context.Background())
-			})
-
-			// The job's container running (bounded poll of the engine).
-			var id string
-			started := time.Now()
-			for id == "" {
-				if time.Since(started) > 2*time.Minute {
-					t.Fatal("the job's container did not start within 2 minutes")
-				}
-				for _, s := range containers(t, docker.LabelTask, task) {
-					if s.State == container.StateRunning && s.Labels[docker.LabelRole] == "" {
-						id = s.ID
-					}
-				}
-				if id == "" {
-					time.Sleep(100 * time.Millisecond)
+			child, id := crashChild(t, task, inst, c.timeout, c.env...)
+			if c.env == nil && canMount() {
+				if ms := outputsMountsOf(t, inst); len(ms) != 1 {
+					t.Fatalf("outputs tmpfs mounts %q, want one", ms)
 				}
 			}
 			runStart := time.Now()
@@ -117,16 +157,18 @@ func TestWatchdogOutlivesExecutor(t *testing.T) {
 			if c.signal == syscall.SIGSTOP && elapsed < c.timeout {
 				t.Errorf("removed after %s, before the task's timeout of %s, while the executor lived", elapsed, c.timeout)
 			}
-			// The keeper and the volume go too (the watchdog removes them
-			// after the job's container; bounded poll).
+			// The keeper, the volume and the host tmpfs go too (the
+			// watchdog removes them after the job's container; bounded
+			// poll).
 			for deadline := time.Now().Add(time.Minute); ; time.Sleep(100 * time.Millisecond) {
 				vols, err := cli.VolumeList(context.Background(), client.VolumeListOptions{Filters: client.Filters{}.Add("label", docker.LabelTask+"="+task)})
 				left := len(containers(t, docker.LabelTask, task))
-				if err == nil && left == 0 && len(vols.Items) == 0 {
+				mounts := outputsMountsOf(t, inst)
+				if err == nil && left == 0 && len(vols.Items) == 0 && len(mounts) == 0 {
 					break
 				}
 				if time.Now().After(deadline) {
-					t.Fatalf("left after a minute: %d containers, volumes %v (%v)", left, vols.Items, err)
+					t.Fatalf("left after a minute: %d containers, volumes %v (%v), mounts %q", left, vols.Items, err, mounts)
 				}
 			}
 		})

@@ -1,6 +1,7 @@
 package docker
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -10,9 +11,11 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/mount"
+	"github.com/moby/moby/client"
 
 	"github.com/shoalnet/shoal/exec"
 )
@@ -173,4 +176,28 @@ func containerName(taskID string) string {
 	_, _ = rand.Read(rnd[:])
 	b.WriteString(hex.EncodeToString(rnd[:]))
 	return b.String()
+}
+
+// createTimeout bounds one container create, which is not cancelled midway.
+const createTimeout = 30 * time.Second
+
+// createContainer creates a container without cancelling the create
+// midway: a create the engine finishes after the client gave up would
+// leave a container that a remove sent before it cannot find (seen as
+// "Created" leftovers of cancelled runs). A cancel of ctx is honoured once
+// the create has answered: the container is removed and ctx's error
+// returned.
+func (e *Executor) createContainer(ctx context.Context, opts client.ContainerCreateOptions) (client.ContainerCreateResult, error) {
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), createTimeout)
+	defer cancel()
+	created, err := e.cli.ContainerCreate(cctx, opts)
+	switch {
+	case err != nil && cctx.Err() != nil:
+		// Timed out: the engine may still create it.
+		e.remove(opts.Name, e.log)
+	case err == nil && ctx.Err() != nil:
+		e.remove(created.ID, e.log)
+		return client.ContainerCreateResult{}, ctx.Err()
+	}
+	return created, err
 }

@@ -117,7 +117,7 @@ func (e *Executor) engineSees(ctx context.Context, image, dir, name string, labe
 	probeLabels[LabelRole] = "probe"
 	e.track(name+"-probe", true) // kept by ReapOrphans, even before it has an ID
 	defer e.track(name+"-probe", false)
-	created, err := e.cli.ContainerCreate(ctx, client.ContainerCreateOptions{
+	created, err := e.createContainer(ctx, client.ContainerCreateOptions{
 		Name: name + "-probe",
 		Config: &container.Config{
 			Image: image, Entrypoint: []string{"/.shoal-probe"}, Labels: probeLabels,

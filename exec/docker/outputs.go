@@ -80,7 +80,7 @@ func (e *Executor) createOutputs(ctx context.Context, t *exec.Task, image, name 
 	pids := int64(4)
 	e.track(name+"-keeper", true) // kept by ReapOrphans, even before it has an ID
 	defer e.track(name+"-keeper", false)
-	created, err := e.cli.ContainerCreate(ctx, client.ContainerCreateOptions{
+	created, err := e.createContainer(ctx, client.ContainerCreateOptions{
 		Name: name + "-keeper",
 		Config: &container.Config{
 			Image: image, Entrypoint: []string{keeperBinary}, User: e.cfg.user, Labels: keeperLabels,

@@ -93,12 +93,8 @@ func (e *Executor) run(ctx context.Context, t *exec.Task, start time.Time) (*exe
 	cfg, host := e.containerConfig(t, image, ms)
 	e.track(name, true) // kept by ReapOrphans, even before it has an ID
 	defer e.track(name, false)
-	created, err := e.cli.ContainerCreate(prepCtx, client.ContainerCreateOptions{Config: cfg, HostConfig: host, Name: name})
+	created, err := e.createContainer(prepCtx, client.ContainerCreateOptions{Config: cfg, HostConfig: host, Name: name})
 	if err != nil {
-		if prepCtx.Err() != nil {
-			// The engine may have created it before the cancel reached it.
-			e.remove(name, e.log.With("task", t.ID))
-		}
 		if cerrdefs.IsNotFound(err) {
 			err = fmt.Errorf("%w: %q: %w", exec.ErrImageNotFound, image, err)
 		}

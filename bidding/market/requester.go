@@ -325,9 +325,7 @@ func (m *Market) runJob(ctx context.Context, id cid.Cid) {
 			continue
 		}
 		backoffAttempt = 0
-		if want < 0 {
-			want = len(picks)
-		} else if len(picks) > want {
+		if want > 0 && len(picks) > want { // want < 0: an ops job takes every pick
 			picks = picks[:want]
 		}
 		run.slots(ctx, picks, nil, ops)

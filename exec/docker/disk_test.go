@@ -119,7 +119,7 @@ func testDiskBounded(t *testing.T, x *docker.Executor, source string) {
 			t.Fatalf("outputs file: %v, %v", st, err)
 		}
 		// A symlink the job made is copied as a symlink, never followed.
-		res, err = run(t, out, "escape", "/outputs/link", "/etc/hostname")
+		_, err = run(t, out, "escape", "/outputs/link", "/etc/hostname")
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -80,6 +80,13 @@ func (e *Executor) mountOutputs(ctx context.Context, t *exec.Task, image, outDir
 	}
 	h := &hostTmpfs{dir: dir, limit: limit}
 	sees, err := e.engineSees(ctx, image, dir, name, labels)
+	if err != nil && ctx.Err() == nil && !errors.Is(err, exec.ErrImageNotFound) {
+		// A probe the engine failed (it answered 500 to a stat while other
+		// containers were being removed, under load) says nothing of the
+		// mount: this run takes the keeper, the next one probes again.
+		e.log.Warn("outputs tmpfs probe failed; this run's outputs go through a volume and a keeper container", "err", err)
+		sees, err = false, nil
+	}
 	if err != nil || !sees {
 		e.unmount(h, e.log)
 		return nil, err

@@ -71,21 +71,27 @@ type AwardInfo struct {
 	// Accepted is when the executor accepted: the run's deadline is
 	// Accepted + spec.timeout + PublishGrace.
 	Accepted time.Time `json:"accepted,omitzero"`
-	Error    string    `json:"error,omitempty"`
+	// ErrorCode is the stable code of Error (a decline, receipt or
+	// requester outcome code of bidding); records written before it
+	// existed have only Error, which starts with the code.
+	ErrorCode bidding.Code `json:"error_code,omitempty"`
+	Error     string       `json:"error,omitempty"`
 }
 
 // ReceiptInfo summarises a verified receipt.
 type ReceiptInfo struct {
-	CID      string    `json:"cid"`
-	AwardID  string    `json:"award_id"`
-	Executor string    `json:"executor"`
-	ExitCode int       `json:"exit_code"`
-	Error    string    `json:"error,omitempty"`
-	Outputs  string    `json:"outputs,omitempty"`
-	Stdout   string    `json:"stdout,omitempty"`
-	Stderr   string    `json:"stderr,omitempty"`
-	Started  time.Time `json:"started"`
-	Finished time.Time `json:"finished"`
+	CID      string `json:"cid"`
+	AwardID  string `json:"award_id"`
+	Executor string `json:"executor"`
+	ExitCode int    `json:"exit_code"`
+	// ErrorCode is the receipt's error_code; Error is "<code>: <message>".
+	ErrorCode bidding.Code `json:"error_code,omitempty"`
+	Error     string       `json:"error,omitempty"`
+	Outputs   string       `json:"outputs,omitempty"`
+	Stdout    string       `json:"stdout,omitempty"`
+	Stderr    string       `json:"stderr,omitempty"`
+	Started   time.Time    `json:"started"`
+	Finished  time.Time    `json:"finished"`
 	// Late marks a receipt of a superseded award that arrived after the
 	// requester gave up on it and did not settle the job (Job.Late).
 	Late bool `json:"late,omitempty"`
@@ -93,20 +99,25 @@ type ReceiptInfo struct {
 
 // Job is the requester's record of a job: the source of truth for its state.
 type Job struct {
-	ID       string        `json:"id"`
-	Name     string        `json:"name,omitempty"`
-	Type     string        `json:"type"`
-	Engine   string        `json:"engine"`
-	Count    int           `json:"count"`
-	State    State         `json:"state"`
-	Created  time.Time     `json:"created"`
-	Updated  time.Time     `json:"updated"`
-	Attempts int           `json:"attempts"`
-	Error    string        `json:"error,omitempty"`
-	Bids     []BidInfo     `json:"bids,omitempty"`
-	Declines []DeclineInfo `json:"declines,omitempty"`
-	Awards   []AwardInfo   `json:"awards,omitempty"`
-	Receipts []ReceiptInfo `json:"receipts,omitempty"`
+	ID       string    `json:"id"`
+	Name     string    `json:"name,omitempty"`
+	Type     string    `json:"type"`
+	Engine   string    `json:"engine"`
+	Count    int       `json:"count"`
+	State    State     `json:"state"`
+	Created  time.Time `json:"created"`
+	Updated  time.Time `json:"updated"`
+	Attempts int       `json:"attempts"`
+	// ErrorCode is the stable code of a failed or cancelled job's outcome
+	// (bidding's requester outcome codes, or the receipt code that failed
+	// it); Error is the human message. Records written before ErrorCode
+	// existed have only Error.
+	ErrorCode bidding.Code  `json:"error_code,omitempty"`
+	Error     string        `json:"error,omitempty"`
+	Bids      []BidInfo     `json:"bids,omitempty"`
+	Declines  []DeclineInfo `json:"declines,omitempty"`
+	Awards    []AwardInfo   `json:"awards,omitempty"`
+	Receipts  []ReceiptInfo `json:"receipts,omitempty"`
 	// Late are verified receipts of superseded awards that did not settle
 	// the job: it was settled already, or they report a failure that
 	// would have failed over (or the requester's own Cancel).
@@ -277,7 +288,7 @@ func jobKey(id string) ds.Key { return ds.NewKey("/" + id) }
 // summary is j without its growing parts.
 func summary(j *Job) *Job {
 	return &Job{ID: j.ID, Name: j.Name, Type: j.Type, Engine: j.Engine, Count: j.Count, State: j.State,
-		Created: j.Created, Updated: j.Updated, Attempts: j.Attempts, Error: j.Error}
+		Created: j.Created, Updated: j.Updated, Attempts: j.Attempts, ErrorCode: j.ErrorCode, Error: j.Error}
 }
 
 // keepLocked keeps j in memory while it is not finished.
@@ -450,7 +461,7 @@ func (s *JobStore) persist(ctx context.Context, j *Job, withSummary bool) error 
 // its Updated time (ID, type and engine never change), or j has finished
 // (its summary is then final).
 func summaryChanged(was, j *Job) bool {
-	return j.State.Terminal() || j.State != was.State || j.Attempts != was.Attempts || j.Error != was.Error ||
+	return j.State.Terminal() || j.State != was.State || j.Attempts != was.Attempts || j.Error != was.Error || j.ErrorCode != was.ErrorCode ||
 		j.Name != was.Name || j.Count != was.Count || !j.Created.Equal(was.Created)
 }
 

@@ -154,7 +154,7 @@ func (j *Job) log(e Event) {
 //
 // Locking: no datastore I/O runs under mu, the lock shared by all jobs.
 // Writes of one job (its record and its summary) run under that job's own
-// lock (lockJob), so they reach the datastore in the order of the updates,
+// lock (locks), so they reach the datastore in the order of the updates,
 // while other jobs' updates, Get, List and Watch go on. A record in live
 // is never changed once published: Update works on a copy and swaps it in
 // under mu after the write, so readers need only mu.
@@ -165,42 +165,13 @@ type JobStore struct {
 	mu       sync.Mutex
 	live     map[string]*Job // jobs not finished: the whole record, read-only
 	watchers map[string]map[chan Event]struct{}
-	locks    map[string]*jobLock // the per-job locks taken now
-}
-
-// jobLock serialises the writes of one job; refs counts its holders and
-// waiters, and the entry is dropped when it falls to zero.
-type jobLock struct {
-	mu   sync.Mutex
-	refs int
-}
-
-// lockJob takes id's lock and returns its release.
-func (s *JobStore) lockJob(id string) (unlock func()) {
-	s.mu.Lock()
-	l := s.locks[id]
-	if l == nil {
-		l = &jobLock{}
-		s.locks[id] = l
-	}
-	l.refs++
-	s.mu.Unlock()
-	l.mu.Lock()
-	return func() {
-		l.mu.Unlock()
-		s.mu.Lock()
-		if l.refs--; l.refs == 0 {
-			delete(s.locks, id)
-		}
-		s.mu.Unlock()
-	}
+	locks    keyLocks // one per job, for its writes
 }
 
 // OpenJobStore opens the job records of d (the job namespace of the node's
 // store) and loads the jobs in flight.
 func OpenJobStore(ctx context.Context, d ds.Datastore) (*JobStore, error) {
-	s := &JobStore{d: d, sum: namespace.Wrap(d, ds.NewKey("/s")), live: map[string]*Job{}, watchers: map[string]map[chan Event]struct{}{},
-		locks: map[string]*jobLock{}}
+	s := &JobStore{d: d, sum: namespace.Wrap(d, ds.NewKey("/s")), live: map[string]*Job{}, watchers: map[string]map[chan Event]struct{}{}}
 	sums, err := s.summaries(ctx)
 	if err != nil {
 		return nil, err
@@ -369,7 +340,7 @@ func (s *JobStore) Sync(ctx context.Context, id string) error {
 }
 
 func (s *JobStore) create(ctx context.Context, j *Job) error {
-	defer s.lockJob(j.ID)()
+	defer s.locks.lock(j.ID)()
 	if _, _, err := s.load(ctx, j.ID); err == nil {
 		return fmt.Errorf("%w: %s", ErrJobExists, j.ID)
 	} else if !errors.Is(err, ErrJobNotFound) {
@@ -399,7 +370,7 @@ var ErrJobExists = errors.New("job exists")
 // Updates of one job are applied and written in the order they take its
 // lock; updates of other jobs do not wait for the write.
 func (s *JobStore) Update(ctx context.Context, id string, fn func(j *Job) error) error {
-	defer s.lockJob(id)()
+	defer s.locks.lock(id)()
 	j, live, err := s.load(ctx, id)
 	if err != nil {
 		return err
@@ -522,7 +493,7 @@ func (s *JobStore) List() []*Job {
 // store's) while it reads the record, so no update falls between the
 // record and the first event.
 func (s *JobStore) Watch(id string) (<-chan Event, *Job, func(), error) {
-	unlock := s.lockJob(id)
+	unlock := s.locks.lock(id)
 	defer unlock()
 	j, _, err := s.load(context.Background(), id)
 	if err != nil {

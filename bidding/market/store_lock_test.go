@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shoalnet/shoal/bidding"
+
 	ds "github.com/ipfs/go-datastore"
 	dssync "github.com/ipfs/go-datastore/sync"
 )
@@ -119,5 +121,40 @@ func TestJobStoreWriteHoldsUpOneJob(t *testing.T) {
 	}
 	if l := s2.List(); len(l) != 2 || l[0].State == "" {
 		t.Fatalf("List reopened: %+v", l)
+	}
+}
+
+// The executor's award store likewise: a stalled write of one award does
+// not hold up another award's write and sync.
+func TestAwardStoreWriteHoldsUpOneAward(t *testing.T) {
+	ctx := context.Background()
+	d := &stallingStore{Datastore: dssync.MutexWrap(ds.NewMapDatastore()), key: ds.NewKey("awardA"),
+		entered: make(chan struct{}), release: make(chan struct{})}
+	s, err := openAwardStore(ctx, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := make(chan error, 1)
+	go func() { first <- s.put(ctx, &awardRecord{ID: "awardA", State: bidding.AwardAccepted}) }()
+	<-d.entered
+	other := make(chan error, 1)
+	go func() { other <- s.put(ctx, &awardRecord{ID: "awardB", State: bidding.AwardAccepted}) }()
+	select {
+	case err := <-other:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("a write of awardB waited for the stalled write of awardA")
+	}
+	if _, ok := s.get("awardB"); !ok {
+		t.Fatal("awardB not found after its write")
+	}
+	close(d.release)
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	if a, ok := s.get("awardA"); !ok || a.State != bidding.AwardAccepted {
+		t.Fatalf("awardA after its write: %+v %v", a, ok)
 	}
 }

@@ -14,8 +14,8 @@ import (
 // shows the code its message starts with.
 func TestJobConvErrorCode(t *testing.T) {
 	stored := &market.Job{ID: "j", State: market.Failed, ErrorCode: bidding.CodeNoExecutor,
-		Error:  "no executor completed the job within its queue timeout (1s): no node answered",
-		Awards: []market.AwardInfo{{ID: "a", State: "lost", ErrorCode: bidding.CodeRunOverdue, Error: "run overdue: no receipt by …"}},
+		Error:    "no executor completed the job within its queue timeout (1s): no node answered",
+		Awards:   []market.AwardInfo{{ID: "a", State: "lost", ErrorCode: bidding.CodeRunOverdue, Error: "run overdue: no receipt by …"}},
 		Receipts: []market.ReceiptInfo{{AwardID: "a", ErrorCode: bidding.CodeTimeout, Error: "timeout: ran past 1s"}}}
 	got := jobOf(stored)
 	if got.ErrorCode != "no_executor" || got.Awards[0].ErrorCode != "run_overdue" || got.Receipts[0].ErrorCode != "timeout" {

@@ -29,10 +29,15 @@ type awardRecord struct {
 // awardStore persists accepted awards. Records are written before the
 // Accept is sent and when the receipt is made. Only awards in progress stay
 // in memory; finished ones are read back from the datastore when queried.
+//
+// The write and sync of a record run under that award's lock (keeping one
+// award's writes in order), not under mu: concurrent awards share one WAL
+// sync instead of queueing behind each other's.
 type awardStore struct {
-	d  ds.Datastore
-	mu sync.Mutex
-	m  map[string]*awardRecord // awards not finished
+	d     ds.Datastore
+	locks keyLocks
+	mu    sync.Mutex
+	m     map[string]*awardRecord // awards not finished
 	// ids of every award found at open, for the replay filter.
 	ids []seenAward
 }
@@ -91,14 +96,15 @@ func (s *awardStore) put(ctx context.Context, a *awardRecord) error {
 	if err != nil {
 		return err
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.locks.lock(a.ID)()
 	if err := s.d.Put(ctx, ds.NewKey(a.ID), b); err != nil {
 		return fmt.Errorf("persist award %s: %w", a.ID, err)
 	}
 	if err := s.d.Sync(ctx, ds.NewKey(a.ID)); err != nil {
 		return fmt.Errorf("sync award %s: %w", a.ID, err)
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if a.State.Terminal() {
 		delete(s.m, a.ID)
 	} else {

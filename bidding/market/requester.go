@@ -101,7 +101,7 @@ func (m *Market) Submit(ctx context.Context, spec *jobspec.Spec) (id cid.Cid, ex
 			return id, true, nil
 		}
 		err = m.jobs.Update(ctx, id.String(), func(j *Job) error {
-			j.State, j.Error, j.Created = Pending, "", now
+			j.State, j.Error, j.ErrorCode, j.Created = Pending, "", "", now
 			j.Bids, j.Declines = nil, nil
 			j.log(Event{Type: "state", State: Pending, Message: "resubmitted"})
 			return nil
@@ -131,7 +131,7 @@ func (m *Market) Cancel(ctx context.Context, id string) error {
 	m.mu.Unlock()
 	err = m.jobs.Update(ctx, id, func(j *Job) error {
 		j.State = Cancelled
-		j.Error = "cancelled by the user"
+		j.ErrorCode, j.Error = bidding.CodeCancelled, "cancelled by the user"
 		j.log(Event{Type: "state", State: Cancelled, Message: "cancelled by the user"})
 		return nil
 	})
@@ -199,10 +199,16 @@ func (m *Market) setState(id cid.Cid, s State, format string, args ...any) {
 	msg := fmt.Sprintf(format, args...)
 	m.update(id, func(j *Job) {
 		j.State = s
-		if s == Failed {
-			j.Error = msg
-		}
 		j.log(Event{Type: "state", State: s, Message: msg})
+	})
+}
+
+// fail ends the job with the outcome code and message.
+func (m *Market) fail(id cid.Cid, code bidding.Code, format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	m.update(id, func(j *Job) {
+		j.State, j.ErrorCode, j.Error = Failed, code, msg
+		j.log(Event{Type: "state", State: Failed, Message: msg})
 	})
 }
 
@@ -210,12 +216,12 @@ func (m *Market) setState(id cid.Cid, s State, format string, args ...any) {
 func (m *Market) runJob(ctx context.Context, id cid.Cid) {
 	b, err := m.cfg.Content.GetBlock(ctx, id, nil)
 	if err != nil {
-		m.setState(id, Failed, "job spec block unavailable: %v", err)
+		m.fail(id, bidding.CodeSpecUnavailable, "job spec block unavailable: %v", err)
 		return
 	}
 	spec, err := jobspec.Decode(b.RawData())
 	if err != nil {
-		m.setState(id, Failed, "job spec: %v", err)
+		m.fail(id, bidding.CodeBadSpec, "job spec: %v", err)
 		return
 	}
 	block := b.RawData()
@@ -227,7 +233,7 @@ func (m *Market) runJob(ctx context.Context, id cid.Cid) {
 	sel, err := bidding.NewSelector(id, spec, time.Now(), bidding.WithWindow(m.cfg.BidWindow), bidding.WithOrgResolver(m.orgsOf()),
 		bidding.WithTotal(m.inputsTotal(ctx, spec)))
 	if err != nil {
-		m.setState(id, Failed, "%v", err)
+		m.fail(id, bidding.CodeBadSpec, "%v", err)
 		return
 	}
 	sk := &sink{sel: sel, notify: make(chan struct{}, 1)}
@@ -344,29 +350,41 @@ func (m *Market) runJob(ctx context.Context, id cid.Cid) {
 // finish sets the final state from the receipts.
 func (m *Market) finish(id cid.Cid) {
 	m.update(id, func(j *Job) {
+		// The job's code is its first failure's.
 		var failures []string
+		var code bidding.Code
+		failed := func(c bidding.Code, msg string) {
+			if code == "" {
+				code = c
+			}
+			failures = append(failures, msg)
+		}
 		for _, r := range j.Receipts {
 			switch {
 			case r.Error != "":
-				failures = append(failures, fmt.Sprintf("%s on %s", r.Error, short(r.Executor)))
+				failed(receiptCode(r), fmt.Sprintf("%s on %s", r.Error, short(r.Executor)))
 			case r.ExitCode != 0:
-				failures = append(failures, fmt.Sprintf("exit code %d on %s", r.ExitCode, short(r.Executor)))
+				failed(bidding.CodeExitNonZero, fmt.Sprintf("exit code %d on %s", r.ExitCode, short(r.Executor)))
 			}
 		}
 		for _, a := range j.Awards {
 			if a.State == "lost" && j.Type == string(jobspec.Ops) {
-				failures = append(failures, fmt.Sprintf("%s lost: %s", short(a.Executor), a.Error))
+				c := a.ErrorCode
+				if c == "" {
+					c = bidding.CodeAwardLost
+				}
+				failed(c, fmt.Sprintf("%s lost: %s", short(a.Executor), a.Error))
 			}
 		}
 		if len(j.Receipts) == 0 {
-			failures = append(failures, "no receipt")
+			failed(bidding.CodeNoReceipt, "no receipt")
 		}
 		if len(failures) == 0 {
 			j.State = Completed
 			j.log(Event{Type: "state", State: Completed, Message: fmt.Sprintf("completed (%d receipt(s))", len(j.Receipts))})
 			return
 		}
-		j.State = Failed
+		j.State, j.ErrorCode = Failed, code
 		j.Error = strings.Join(failures, "; ")
 		j.log(Event{Type: "state", State: Failed, Message: "failed: " + j.Error})
 	})
@@ -405,7 +423,7 @@ func (m *Market) failNoExecutor(id cid.Cid, spec *jobspec.Spec) {
 	} else {
 		msg += ": no node answered"
 	}
-	m.setState(id, Failed, "%s", msg)
+	m.fail(id, bidding.CodeNoExecutor, "%s", msg)
 }
 
 // awaitWindow waits until the bid window may close. It returns false when
@@ -790,7 +808,7 @@ func (r *jobRun) award(ctx context.Context, b bidding.Bid, ch *chain) (*bidding.
 		m.deliverDecline(x)
 		m.update(r.id, func(j *Job) {
 			if aw := j.award(idStr); aw != nil {
-				aw.State, aw.Error = "declined", string(x.Code)+": "+x.Reason
+				aw.State, aw.ErrorCode, aw.Error = "declined", x.Code, string(x.Code)+": "+x.Reason
 			}
 		})
 		r.sel.Exclude(b.Bidder)
@@ -1004,7 +1022,7 @@ func (r *jobRun) abandon(award bidding.AwardID, exec peer.ID, idStr string, ch *
 	if by := r.settledLate(ch); by != "" {
 		r.m.update(r.id, func(j *Job) {
 			if aw := j.award(idStr); aw != nil {
-				aw.State, aw.Error = "cancelled", "a late receipt of award "+by[:min(8, len(by))]+" settled the job first"
+				aw.State, aw.ErrorCode, aw.Error = "cancelled", bidding.CodeSuperseded, "a late receipt of award "+by[:min(8, len(by))]+" settled the job first"
 			}
 			j.log(Event{Type: "award", Peer: exec.String(), Message: fmt.Sprintf("award %s to %s cancelled: a late receipt settled the job first", idStr[:8], short(exec.String()))})
 		})
@@ -1018,7 +1036,7 @@ func receiptInfo(rc *bidding.Receipt, rcid string) ReceiptInfo {
 	info := ReceiptInfo{CID: rcid, AwardID: rc.AwardID.String(), Executor: rc.Executor.String(), ExitCode: rc.ExitCode,
 		Started: rc.StartedAt, Finished: rc.FinishedAt}
 	if rc.ErrorCode != "" {
-		info.Error = fmt.Sprintf("%s: %s", rc.ErrorCode, rc.Error)
+		info.ErrorCode, info.Error = rc.ErrorCode, fmt.Sprintf("%s: %s", rc.ErrorCode, rc.Error)
 	}
 	if rc.OutputsRoot.Defined() {
 		info.Outputs = rc.OutputsRoot.String()
@@ -1030,6 +1048,19 @@ func receiptInfo(rc *bidding.Receipt, rcid string) ReceiptInfo {
 		info.Stderr = rc.Stderr.String()
 	}
 	return info
+}
+
+// receiptCode is r's error code; a record written before ReceiptInfo had
+// one holds it at the start of Error.
+func receiptCode(r ReceiptInfo) bidding.Code {
+	if r.ErrorCode != "" {
+		return r.ErrorCode
+	}
+	head, _, _ := strings.Cut(r.Error, ":")
+	if c := bidding.Code(head); c.Valid() {
+		return c
+	}
+	return ""
 }
 
 // accept stores a verified receipt, once per award; it settles the chain
@@ -1045,7 +1076,7 @@ func (r *jobRun) accept(rc *bidding.Receipt, raw []byte, ch *chain) (*bidding.Re
 		r.sel.Exclude(rc.Executor)
 		m.update(r.id, func(j *Job) {
 			if aw := j.award(idStr); aw != nil {
-				aw.State, aw.Error = "failed", fmt.Sprintf("%s: %s", rc.ErrorCode, rc.Error)
+				aw.State, aw.ErrorCode, aw.Error = "failed", rc.ErrorCode, fmt.Sprintf("%s: %s", rc.ErrorCode, rc.Error)
 			}
 			j.log(Event{Type: "receipt", Peer: rc.Executor.String(), Message: fmt.Sprintf("retryable failure on %s: %s", short(rc.Executor.String()), rc.Error)})
 		})
@@ -1060,9 +1091,13 @@ func (r *jobRun) accept(rc *bidding.Receipt, raw []byte, ch *chain) (*bidding.Re
 // lose records an award as lost and excludes its executor.
 func (r *jobRun) lose(exec peer.ID, award string, cause error) error {
 	r.sel.Exclude(exec)
+	code := bidding.CodeAwardLost
+	if errors.Is(cause, errRunOverdue) {
+		code = bidding.CodeRunOverdue
+	}
 	r.m.update(r.id, func(j *Job) {
 		if aw := j.award(award); aw != nil {
-			aw.State, aw.Error = "lost", cause.Error()
+			aw.State, aw.ErrorCode, aw.Error = "lost", code, cause.Error()
 		}
 		j.log(Event{Type: "error", Peer: exec.String(), Message: fmt.Sprintf("award to %s lost: %v", short(exec.String()), cause)})
 	})

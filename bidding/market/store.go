@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/shoalnet/shoal/bidding"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -70,21 +71,27 @@ type AwardInfo struct {
 	// Accepted is when the executor accepted: the run's deadline is
 	// Accepted + spec.timeout + PublishGrace.
 	Accepted time.Time `json:"accepted,omitzero"`
-	Error    string    `json:"error,omitempty"`
+	// ErrorCode is the stable code of Error (a decline, receipt or
+	// requester outcome code of bidding); records written before it
+	// existed have only Error, which starts with the code.
+	ErrorCode bidding.Code `json:"error_code,omitempty"`
+	Error     string       `json:"error,omitempty"`
 }
 
 // ReceiptInfo summarises a verified receipt.
 type ReceiptInfo struct {
-	CID      string    `json:"cid"`
-	AwardID  string    `json:"award_id"`
-	Executor string    `json:"executor"`
-	ExitCode int       `json:"exit_code"`
-	Error    string    `json:"error,omitempty"`
-	Outputs  string    `json:"outputs,omitempty"`
-	Stdout   string    `json:"stdout,omitempty"`
-	Stderr   string    `json:"stderr,omitempty"`
-	Started  time.Time `json:"started"`
-	Finished time.Time `json:"finished"`
+	CID      string `json:"cid"`
+	AwardID  string `json:"award_id"`
+	Executor string `json:"executor"`
+	ExitCode int    `json:"exit_code"`
+	// ErrorCode is the receipt's error_code; Error is "<code>: <message>".
+	ErrorCode bidding.Code `json:"error_code,omitempty"`
+	Error     string       `json:"error,omitempty"`
+	Outputs   string       `json:"outputs,omitempty"`
+	Stdout    string       `json:"stdout,omitempty"`
+	Stderr    string       `json:"stderr,omitempty"`
+	Started   time.Time    `json:"started"`
+	Finished  time.Time    `json:"finished"`
 	// Late marks a receipt of a superseded award that arrived after the
 	// requester gave up on it and did not settle the job (Job.Late).
 	Late bool `json:"late,omitempty"`
@@ -92,20 +99,25 @@ type ReceiptInfo struct {
 
 // Job is the requester's record of a job: the source of truth for its state.
 type Job struct {
-	ID       string        `json:"id"`
-	Name     string        `json:"name,omitempty"`
-	Type     string        `json:"type"`
-	Engine   string        `json:"engine"`
-	Count    int           `json:"count"`
-	State    State         `json:"state"`
-	Created  time.Time     `json:"created"`
-	Updated  time.Time     `json:"updated"`
-	Attempts int           `json:"attempts"`
-	Error    string        `json:"error,omitempty"`
-	Bids     []BidInfo     `json:"bids,omitempty"`
-	Declines []DeclineInfo `json:"declines,omitempty"`
-	Awards   []AwardInfo   `json:"awards,omitempty"`
-	Receipts []ReceiptInfo `json:"receipts,omitempty"`
+	ID       string    `json:"id"`
+	Name     string    `json:"name,omitempty"`
+	Type     string    `json:"type"`
+	Engine   string    `json:"engine"`
+	Count    int       `json:"count"`
+	State    State     `json:"state"`
+	Created  time.Time `json:"created"`
+	Updated  time.Time `json:"updated"`
+	Attempts int       `json:"attempts"`
+	// ErrorCode is the stable code of a failed or cancelled job's outcome
+	// (bidding's requester outcome codes, or the receipt code that failed
+	// it); Error is the human message. Records written before ErrorCode
+	// existed have only Error.
+	ErrorCode bidding.Code  `json:"error_code,omitempty"`
+	Error     string        `json:"error,omitempty"`
+	Bids      []BidInfo     `json:"bids,omitempty"`
+	Declines  []DeclineInfo `json:"declines,omitempty"`
+	Awards    []AwardInfo   `json:"awards,omitempty"`
+	Receipts  []ReceiptInfo `json:"receipts,omitempty"`
 	// Late are verified receipts of superseded awards that did not settle
 	// the job: it was settled already, or they report a failure that
 	// would have failed over (or the requester's own Cancel).
@@ -139,13 +151,21 @@ func (j *Job) log(e Event) {
 // watchers. Jobs in flight are kept whole in memory; finished ones only in
 // the datastore, each with a small summary record (for List) beside it, so
 // memory does not grow with the number of jobs run.
+//
+// Locking: no datastore I/O runs under mu, the lock shared by all jobs.
+// Writes of one job (its record and its summary) run under that job's own
+// lock (locks), so they reach the datastore in the order of the updates,
+// while other jobs' updates, Get, List and Watch go on. A record in live
+// is never changed once published: Update works on a copy and swaps it in
+// under mu after the write, so readers need only mu.
 type JobStore struct {
 	d   ds.Datastore // records, "/<job ID>"
 	sum ds.Datastore // summaries, "/s/<job ID>"
 
 	mu       sync.Mutex
-	live     map[string]*Job // jobs not finished: the whole record
+	live     map[string]*Job // jobs not finished: the whole record, read-only
 	watchers map[string]map[chan Event]struct{}
+	locks    keyLocks // one per job, for its writes
 }
 
 // OpenJobStore opens the job records of d (the job namespace of the node's
@@ -177,7 +197,7 @@ func OpenJobStore(ctx context.Context, d ds.Datastore) (*JobStore, error) {
 			return nil, err
 		}
 		if j.State.Terminal() { // interrupted between record and summary
-			if err := s.persistLocked(ctx, j, true); err != nil {
+			if err := s.persist(ctx, j, true); err != nil {
 				return nil, err
 			}
 			continue
@@ -239,7 +259,7 @@ func jobKey(id string) ds.Key { return ds.NewKey("/" + id) }
 // summary is j without its growing parts.
 func summary(j *Job) *Job {
 	return &Job{ID: j.ID, Name: j.Name, Type: j.Type, Engine: j.Engine, Count: j.Count, State: j.State,
-		Created: j.Created, Updated: j.Updated, Attempts: j.Attempts, Error: j.Error}
+		Created: j.Created, Updated: j.Updated, Attempts: j.Attempts, ErrorCode: j.ErrorCode, Error: j.Error}
 }
 
 // keepLocked keeps j in memory while it is not finished.
@@ -251,13 +271,31 @@ func (s *JobStore) keepLocked(j *Job) {
 	}
 }
 
-// loadLocked returns the whole record of id: from memory when in flight,
-// else from the datastore.
-func (s *JobStore) loadLocked(ctx context.Context, id string) (*Job, error) {
-	if j, ok := s.live[id]; ok {
-		return j, nil
+// load returns the whole record of id: from memory when in flight (a
+// published record, not to be changed), else from the datastore. Call it
+// without mu.
+func (s *JobStore) load(ctx context.Context, id string) (j *Job, live bool, err error) {
+	s.mu.Lock()
+	j, live = s.live[id]
+	s.mu.Unlock()
+	if live {
+		return j, true, nil
 	}
-	return s.read(ctx, id)
+	j, err = s.read(ctx, id)
+	return j, false, err
+}
+
+// copyJob returns a copy of j that shares nothing Update may change: its
+// slices are copied (their elements hold no pointers).
+func copyJob(j *Job) *Job {
+	c := *j
+	c.Bids = slices.Clone(j.Bids)
+	c.Declines = slices.Clone(j.Declines)
+	c.Awards = slices.Clone(j.Awards)
+	c.Receipts = slices.Clone(j.Receipts)
+	c.Late = slices.Clone(j.Late)
+	c.Events = slices.Clone(j.Events)
+	return &c
 }
 
 func (s *JobStore) read(ctx context.Context, id string) (*Job, error) {
@@ -302,12 +340,8 @@ func (s *JobStore) Sync(ctx context.Context, id string) error {
 }
 
 func (s *JobStore) create(ctx context.Context, j *Job) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if _, ok := s.live[j.ID]; ok {
-		return fmt.Errorf("%w: %s", ErrJobExists, j.ID)
-	}
-	if _, err := s.read(ctx, j.ID); err == nil {
+	defer s.locks.lock(j.ID)()
+	if _, _, err := s.load(ctx, j.ID); err == nil {
 		return fmt.Errorf("%w: %s", ErrJobExists, j.ID)
 	} else if !errors.Is(err, ErrJobNotFound) {
 		return err
@@ -317,24 +351,32 @@ func (s *JobStore) create(ctx context.Context, j *Job) error {
 	if err := s.putSummary(ctx, summary(j)); err != nil {
 		return err
 	}
-	if err := s.persistLocked(ctx, j, false); err != nil {
+	if err := s.persist(ctx, j, false); err != nil {
 		return err
 	}
+	// The caller keeps j; the store keeps its own copy.
+	j = copyJob(j)
+	s.mu.Lock()
 	s.keepLocked(j)
+	s.mu.Unlock()
 	return nil
 }
 
 // ErrJobExists is returned by Create for a known job ID.
 var ErrJobExists = errors.New("job exists")
 
-// Update applies fn to the job under the store's lock, persists it and
-// notifies watchers of the events fn logged.
+// Update applies fn to a copy of the job under the job's own lock,
+// persists it, publishes it and notifies watchers of the events fn logged.
+// Updates of one job are applied and written in the order they take its
+// lock; updates of other jobs do not wait for the write.
 func (s *JobStore) Update(ctx context.Context, id string, fn func(j *Job) error) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	j, err := s.loadLocked(ctx, id)
+	defer s.locks.lock(id)()
+	j, live, err := s.load(ctx, id)
 	if err != nil {
 		return err
+	}
+	if live {
+		j = copyJob(j) // readers may hold the published record
 	}
 	before, was := len(j.Events), summary(j)
 	if err := fn(j); err != nil {
@@ -346,9 +388,11 @@ func (s *JobStore) Update(ctx context.Context, id string, fn func(j *Job) error)
 	}
 	// The summary is rewritten when what List shows changed; while a job
 	// is in flight List takes it from memory.
-	if err := s.persistLocked(ctx, j, summaryChanged(was, j)); err != nil {
+	if err := s.persist(ctx, j, summaryChanged(was, j)); err != nil {
 		return err
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	s.keepLocked(j)
 	for ch := range s.watchers[id] {
 		for _, e := range fresh {
@@ -368,8 +412,9 @@ func (s *JobStore) Update(ctx context.Context, id string, fn func(j *Job) error)
 	return nil
 }
 
-// persistLocked writes j's record, then its summary when withSummary.
-func (s *JobStore) persistLocked(ctx context.Context, j *Job, withSummary bool) error {
+// persist writes j's record, then its summary when withSummary. The
+// caller holds j's lock (or is alone, in OpenJobStore), never mu.
+func (s *JobStore) persist(ctx context.Context, j *Job, withSummary bool) error {
 	b, err := json.Marshal(j)
 	if err != nil {
 		return err
@@ -387,7 +432,7 @@ func (s *JobStore) persistLocked(ctx context.Context, j *Job, withSummary bool) 
 // its Updated time (ID, type and engine never change), or j has finished
 // (its summary is then final).
 func summaryChanged(was, j *Job) bool {
-	return j.State.Terminal() || j.State != was.State || j.Attempts != was.Attempts || j.Error != was.Error ||
+	return j.State.Terminal() || j.State != was.State || j.Attempts != was.Attempts || j.Error != was.Error || j.ErrorCode != was.ErrorCode ||
 		j.Name != was.Name || j.Count != was.Count || !j.Created.Equal(was.Created)
 }
 
@@ -402,42 +447,55 @@ func (s *JobStore) putSummary(ctx context.Context, x *Job) error {
 	return nil
 }
 
-// Get returns a copy of the job record.
+// Get returns a copy of the job record. It waits for no write: a job
+// being updated is returned as it was before.
 func (s *JobStore) Get(id string) (*Job, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	j, err := s.loadLocked(context.Background(), id)
+	j, live, err := s.load(context.Background(), id)
 	if err != nil {
 		return nil, err
+	}
+	if !live {
+		return j, nil // decoded for this call alone
 	}
 	return clone(j), nil
 }
 
 // List returns summaries of all jobs (no events, bids, awards or
-// receipts), newest first. Finished jobs are read from the datastore.
+// receipts), newest first. Finished jobs are read from the datastore,
+// without the store's lock; jobs in flight are taken from memory after,
+// so a job created or finished during the scan is shown as it is then.
 func (s *JobStore) List() []*Job {
-	s.mu.Lock()
 	out, err := s.summaries(context.Background())
+	if err != nil {
+		return nil
+	}
+	s.mu.Lock()
+	seen := make(map[string]bool, len(out))
 	for i, x := range out {
+		seen[x.ID] = true
 		if j, ok := s.live[x.ID]; ok {
 			out[i] = summary(j)
 		}
 	}
-	s.mu.Unlock()
-	if err != nil {
-		return nil
+	for id, j := range s.live {
+		if !seen[id] { // created after the scan read its summary
+			out = append(out, summary(j))
+		}
 	}
+	s.mu.Unlock()
 	sort.Slice(out, func(i, k int) bool { return out[i].Created.After(out[k].Created) })
 	return out
 }
 
 // Watch returns a channel of the job's events from now on, closed when the
 // job reaches a terminal state (immediately if it already has) or cancel is
-// called, and the current record.
+// called, and the current record. It holds the job's lock (not the
+// store's) while it reads the record, so no update falls between the
+// record and the first event.
 func (s *JobStore) Watch(id string) (<-chan Event, *Job, func(), error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	j, err := s.loadLocked(context.Background(), id)
+	unlock := s.locks.lock(id)
+	defer unlock()
+	j, _, err := s.load(context.Background(), id)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -446,10 +504,12 @@ func (s *JobStore) Watch(id string) (<-chan Event, *Job, func(), error) {
 		close(ch)
 		return ch, clone(j), func() {}, nil
 	}
+	s.mu.Lock()
 	if s.watchers[id] == nil {
 		s.watchers[id] = map[chan Event]struct{}{}
 	}
 	s.watchers[id][ch] = struct{}{}
+	s.mu.Unlock()
 	cancel := func() {
 		s.mu.Lock()
 		defer s.mu.Unlock()

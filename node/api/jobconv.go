@@ -13,7 +13,7 @@ import (
 
 func jobSummaryOf(j *market.Job) JobSummary {
 	return JobSummary{ID: j.ID, Name: j.Name, Type: j.Type, Engine: j.Engine, Count: j.Count, State: JobState(j.State),
-		Created: j.Created, Updated: j.Updated, Attempts: j.Attempts, Error: j.Error, ErrorCode: errorCode(j.Error)}
+		Created: j.Created, Updated: j.Updated, Attempts: j.Attempts, Error: j.Error, ErrorCode: storedCode(j.ErrorCode, j.Error)}
 }
 
 func jobSummariesOf(js []*market.Job) []JobSummary {
@@ -58,17 +58,27 @@ func declineOf(d market.DeclineInfo) Decline {
 
 func awardOf(a market.AwardInfo) Award {
 	return Award{ID: a.ID, Executor: a.Executor, State: a.State, Time: a.Time, Accepted: a.Accepted,
-		Error: a.Error, ErrorCode: errorCode(a.Error)}
+		Error: a.Error, ErrorCode: storedCode(a.ErrorCode, a.Error)}
 }
 
 func receiptOf(r market.ReceiptInfo) Receipt {
 	return Receipt{CID: r.CID, AwardID: r.AwardID, Executor: r.Executor, ExitCode: r.ExitCode,
-		Error: r.Error, ErrorCode: errorCode(r.Error), Outputs: r.Outputs, Stdout: r.Stdout, Stderr: r.Stderr,
+		Error: r.Error, ErrorCode: storedCode(r.ErrorCode, r.Error), Outputs: r.Outputs, Stdout: r.Stdout, Stderr: r.Stderr,
 		Started: r.Started, Finished: r.Finished, Late: r.Late}
 }
 
 func eventOf(e market.Event) Event {
 	return Event{Time: e.Time, Type: e.Type, State: JobState(e.State), Peer: e.Peer, Message: e.Message}
+}
+
+// storedCode is the code a record stores beside its message, or, for a
+// record written before records stored one, the code its message starts
+// with.
+func storedCode(code bidding.Code, msg string) string {
+	if code != "" {
+		return string(code)
+	}
+	return errorCode(msg)
 }
 
 // knownCode reports whether c is a stable code of docs/protocol.md §6 (a

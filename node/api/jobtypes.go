@@ -52,8 +52,10 @@ type JobSummary struct {
 	Attempts int       `json:"attempts"`
 	// Error says why the job failed, for people.
 	Error string `json:"error,omitempty"`
-	// ErrorCode is the stable code Error starts with, when it starts with
-	// one of docs/protocol.md §6 (a script tests this, not Error's text).
+	// ErrorCode is the stable code of the outcome (docs/protocol.md §6: a
+	// receipt, decline or requester outcome code; a script tests this,
+	// not Error's text). For a record written before the requester stored
+	// codes, it is the code Error starts with, if any.
 	ErrorCode string `json:"error_code,omitempty"`
 }
 
@@ -110,7 +112,7 @@ type Award struct {
 	// Accepted is when the executor accepted; absent before.
 	Accepted  time.Time `json:"accepted,omitzero"`
 	Error     string    `json:"error,omitempty"`
-	ErrorCode string    `json:"error_code,omitempty"` // the code Error starts with, if any
+	ErrorCode string    `json:"error_code,omitempty"` // the code of the award's end (see JobSummary.ErrorCode)
 }
 
 // Receipt is a verified receipt of a run.

@@ -168,12 +168,16 @@ func TestJobSolicitedRoundFallsBackToGossip(t *testing.T) {
 	if j.State != api.JobCompleted || len(j.Receipts) != 1 || j.Receipts[0].Executor != c.ID {
 		t.Fatalf("job %s: state %s, receipts %+v; want one from C %s", j.ID, j.State, j.Receipts, c.ID)
 	}
+	// The open round follows the solicited one at once: no backoff
+	// between them. (After the open round, a loaded machine may see C's
+	// bid arrive past the window; the requester then waits for it, which
+	// is right and is not what this test is about.)
 	var rounds []string
 	for _, e := range j.Events {
 		if e.Type == "announce" {
 			rounds = append(rounds, e.Message)
 		}
-		if strings.Contains(e.Message, "announcing again") {
+		if len(rounds) == 1 && strings.Contains(e.Message, "announcing again") {
 			t.Fatalf("the open round waited for the backoff: %q", e.Message)
 		}
 	}

@@ -62,7 +62,7 @@ func TestLostAcceptQueriesBeforeFailover(t *testing.T) {
 	for range 2 {
 		p := newTestPeer(t, countingRunner(&runs), nil)
 		p.h.SetStreamHandler(bidding.ProtocolAward, func(s network.Stream) {
-			p.m.serveAward(&dropFirstWrite{Stream: s, armed: &armed}, s.Conn().RemotePeer())
+			p.m.exec.serveAward(&dropFirstWrite{Stream: s, armed: &armed}, s.Conn().RemotePeer())
 		})
 		connect(t, req.h, p.h)
 		execs = append(execs, p)
@@ -94,12 +94,12 @@ func TestLostAcceptQueriesBeforeFailover(t *testing.T) {
 // waitIdle waits until m runs and queues nothing.
 func waitIdle(t *testing.T, m *Market) {
 	t.Helper()
-	m.mu.Lock()
+	m.exec.mu.Lock()
 	var live []*execution
-	for _, e := range m.execs {
+	for _, e := range m.exec.execs {
 		live = append(live, e)
 	}
-	m.mu.Unlock()
+	m.exec.mu.Unlock()
 	for _, e := range live {
 		select {
 		case <-e.done:
@@ -134,14 +134,14 @@ func (p *partition) cut() bool {
 // install replaces the executor's award and receipt handlers.
 func (p *partition) install(tp *testPeer) {
 	tp.h.SetStreamHandler(bidding.ProtocolAward, func(s network.Stream) {
-		tp.m.serveAward(&partitionedStream{Stream: s, p: p}, s.Conn().RemotePeer())
+		tp.m.exec.serveAward(&partitionedStream{Stream: s, p: p}, s.Conn().RemotePeer())
 	})
 	tp.h.SetStreamHandler(bidding.ProtocolReceipt, func(s network.Stream) {
 		if p.cut() {
 			_ = s.Reset()
 			return
 		}
-		tp.m.handleQueryStream(s)
+		tp.m.exec.serveQuery(s, s.Conn().RemotePeer())
 	})
 }
 
@@ -296,12 +296,12 @@ func TestLateReceiptSettlesRunningJob(t *testing.T) {
 	waitClosed(t, newRun.started, "the run under the newer award", get)
 
 	// The superseded run ends while cut off; its receipt is stored there.
-	old.m.mu.Lock()
+	old.m.exec.mu.Lock()
 	var e *execution
-	for _, x := range old.m.execs {
+	for _, x := range old.m.exec.execs {
 		e = x
 	}
-	old.m.mu.Unlock()
+	old.m.exec.mu.Unlock()
 	close(oldRun.finish)
 	waitClosed(t, e.done, "the end of the superseded run", get)
 	cut.heal()

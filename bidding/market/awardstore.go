@@ -117,7 +117,7 @@ func (s *awardStore) put(ctx context.Context, a *awardRecord) error {
 // failInterrupted gives every award that was in progress when the node
 // stopped a receipt saying so (a retryable failure), so that its requester
 // re-awards the job instead of waiting.
-func (s *awardStore) failInterrupted(ctx context.Context, m *Market) {
+func (s *awardStore) failInterrupted(ctx context.Context, ex *executor) {
 	s.mu.Lock()
 	var open []*awardRecord
 	for _, a := range s.m {
@@ -125,19 +125,19 @@ func (s *awardStore) failInterrupted(ctx context.Context, m *Market) {
 		open = append(open, &c)
 	}
 	for _, x := range s.ids {
-		m.dedup.Remember(x.id, x.expires, time.Now())
+		ex.dedup.Remember(x.id, x.expires, ex.now())
 	}
 	s.ids = nil
 	s.mu.Unlock()
 	for _, a := range open {
-		rc, err := m.interruptedReceipt(a)
+		rc, err := ex.interruptedReceipt(a)
 		if err != nil {
-			m.log.Warn("cannot close interrupted award", "award", a.ID, "err", err)
+			ex.log.Warn("cannot close interrupted award", "award", a.ID, "err", err)
 			continue
 		}
 		a.State, a.Receipt = bidding.AwardFailed, rc
 		if err := s.put(ctx, a); err != nil {
-			m.log.Warn("cannot close interrupted award", "award", a.ID, "err", err)
+			ex.log.Warn("cannot close interrupted award", "award", a.ID, "err", err)
 		}
 	}
 }

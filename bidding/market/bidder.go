@@ -4,77 +4,73 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"time"
 
-	pubsub "github.com/libp2p/go-libp2p-pubsub"
-	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/shoalnet/shoal/bidding"
 	"github.com/shoalnet/shoal/bidding/jobspec"
 )
 
-// validateAnnounce is the gossipsub validator of the announcement topic:
-// size, signature and author are checked before a message spreads.
-func (m *Market) validateAnnounce(ctx context.Context, from peer.ID, msg *pubsub.Message) pubsub.ValidationResult {
-	if len(msg.Data) > bidding.MaxAnnounceSize {
-		return pubsub.ValidationReject
+// vetAnnounce decides on a gossip announcement before it spreads (the
+// transport's topic validator): size, the author's rate, signature and
+// author are checked.
+func (ex *executor) vetAnnounce(from, author peer.ID, data []byte) (*bidding.Announce, verdict) {
+	if len(data) > bidding.MaxAnnounceSize {
+		return nil, verdictReject
 	}
-	if res := m.announceRate(from, msg); res != pubsub.ValidationAccept {
-		return res
+	if v := ex.announceRate(from, author); v != verdictAccept {
+		return nil, v
 	}
-	a, err := bidding.OpenAnnounce(msg.Data)
+	a, err := bidding.OpenAnnounce(data)
 	if err != nil {
-		m.log.Debug("rejected announcement", "from", from, "err", err)
-		return pubsub.ValidationReject
+		ex.log.Debug("rejected announcement", "from", from, "err", err)
+		return nil, verdictReject
 	}
-	if author := msg.GetFrom(); author != a.Requester {
-		m.log.Debug("rejected announcement: author is not the requester", "author", author, "requester", a.Requester)
-		return pubsub.ValidationReject
+	if author != a.Requester {
+		ex.log.Debug("rejected announcement: author is not the requester", "author", author, "requester", a.Requester)
+		return nil, verdictReject
 	}
-	msg.ValidatorData = a
-	return pubsub.ValidationAccept
+	return a, verdictAccept
 }
 
-// readAnnouncements answers every announcement heard on the topic.
-func (m *Market) readAnnouncements() {
-	defer m.wg.Done()
+// readAnnouncements answers every announcement of another node heard on
+// the topic, maxAnnounceConcurrency at most at once.
+func (ex *executor) readAnnouncements() {
+	defer ex.wg.Done()
 	for {
-		msg, err := m.sub.Next(m.ctx)
+		a, err := ex.link.nextAnnounce(ex.ctx)
 		if err != nil {
 			return
 		}
-		a, ok := msg.ValidatorData.(*bidding.Announce)
-		if !ok || a.Requester == m.self {
-			continue // our own jobs get our bid in-process
-		}
 		select {
-		case m.announceSlots <- struct{}{}:
+		case ex.announceSlots <- struct{}{}:
 		default:
-			m.dropAnnouncement(a)
+			ex.dropAnnouncement(a)
 			continue
 		}
-		m.wg.Add(1)
+		ex.wg.Add(1)
 		go func() {
-			defer m.wg.Done()
-			defer func() { <-m.announceSlots }()
-			reply := m.answer(m.ctx, a)
+			defer ex.wg.Done()
+			defer func() { <-ex.announceSlots }()
+			reply := ex.answer(ex.ctx, a)
 			if reply == nil {
 				return
 			}
-			s, err := m.openStream(m.ctx, a.Requester, bidding.ProtocolBid)
+			s, err := ex.link.openStream(ex.ctx, a.Requester, bidding.ProtocolBid)
 			if err != nil {
-				m.log.Debug("cannot deliver bid", "job", a.JobCID, "err", err)
+				ex.log.Debug("cannot deliver bid", "job", a.JobCID, "err", err)
 				return
 			}
 			defer s.Close()
 			deadline(s, bidding.StreamTimeout)
-			if err := m.send(s, reply); err != nil {
-				m.log.Debug("cannot deliver bid", "job", a.JobCID, "err", err)
-				m.res.Release(a.JobCID)
+			if err := ex.link.send(s, reply); err != nil {
+				ex.log.Debug("cannot deliver bid", "job", a.JobCID, "err", err)
+				ex.res.Release(a.JobCID)
 				return
 			}
-			m.holdWhileInContention(s, reply)
+			ex.holdWhileInContention(s, reply)
 		}()
 	}
 }
@@ -91,63 +87,27 @@ const dropLogEvery = 10 * time.Second
 // dropAnnouncement counts an announcement dropped because
 // maxAnnounceConcurrency were in progress, and logs the count (at most
 // once per dropLogEvery).
-func (m *Market) dropAnnouncement(a *bidding.Announce) {
-	n := m.announceDrops.Add(1)
+func (ex *executor) dropAnnouncement(a *bidding.Announce) {
+	n := ex.announceDrops.Add(1)
 	now := time.Now().UnixNano()
-	last := m.dropLogged.Load()
-	if (last == 0 || now-last >= int64(dropLogEvery)) && m.dropLogged.CompareAndSwap(last, now) {
-		m.log.Warn("announcements dropped: too many in progress", "limit", maxAnnounceConcurrency, "dropped_total", n, "job", a.JobCID, "requester", a.Requester)
+	last := ex.dropLogged.Load()
+	if (last == 0 || now-last >= int64(dropLogEvery)) && ex.dropLogged.CompareAndSwap(last, now) {
+		ex.log.Warn("announcements dropped: too many in progress", "limit", maxAnnounceConcurrency, "dropped_total", n, "job", a.JobCID, "requester", a.Requester)
 	}
 }
 
-// AnnouncementsDropped is how many gossip announcements were dropped
-// because maxAnnounceConcurrency were in progress.
-func (m *Market) AnnouncementsDropped() int64 { return m.announceDrops.Load() }
-
-// handleBidStream serves ProtocolBid: either a requester asks us directly
-// (Announce in, Bid or Decline out) or a bidder delivers its answer to one
-// of our announcements (Bid or Decline in).
-func (m *Market) handleBidStream(s network.Stream) {
-	defer s.Close()
-	if !m.allowStream(s) {
-		_ = s.Reset()
+// answerStream answers an announcement a requester sent directly, on its
+// stream s (ProtocolBid).
+func (ex *executor) answerStream(s io.ReadWriteCloser, a *bidding.Announce) {
+	reply := ex.answer(ex.ctx, a)
+	if reply == nil {
 		return
 	}
-	deadline(s, bidding.StreamTimeout)
-	msg, _, err := recv(s, bidding.MaxAnnounceSize, bidding.KindAnnounce, bidding.KindBid, bidding.KindDecline)
-	if err != nil {
-		m.log.Debug("bad message on bid stream", "peer", s.Conn().RemotePeer(), "err", err)
-		_ = s.Reset()
+	if err := ex.link.send(s, reply); err != nil {
+		ex.res.Release(a.JobCID)
 		return
 	}
-	if msg.Signer() != s.Conn().RemotePeer() {
-		m.log.Debug("bid stream message signed by another peer", "peer", s.Conn().RemotePeer(), "signer", msg.Signer())
-		_ = s.Reset()
-		return
-	}
-	switch x := msg.(type) {
-	case *bidding.Announce:
-		if reply := m.answer(m.ctx, x); reply != nil {
-			if err := m.send(s, reply); err != nil {
-				m.res.Release(x.JobCID)
-				return
-			}
-			m.holdWhileInContention(s, reply)
-		}
-	case *bidding.Bid:
-		// The requester keeps the stream open while the bid is in
-		// contention: closing it tells the bidder to release its capacity.
-		done := make(chan struct{})
-		if m.deliverBid(x, func() { close(done) }) {
-			select {
-			case <-done:
-			case <-m.ctx.Done():
-			case <-time.After(bidding.DefaultReservationTTL):
-			}
-		}
-	case *bidding.Decline:
-		m.deliverDecline(x)
-	}
+	ex.holdWhileInContention(s, reply)
 }
 
 // holdWhileInContention keeps the reservation of a bid until the requester
@@ -155,70 +115,67 @@ func (m *Market) handleBidStream(s network.Stream) {
 // then releases it. An award that arrives later is still accepted when the
 // node has room: the reservation only keeps a node from promising the same
 // capacity to every concurrent requester.
-func (m *Market) holdWhileInContention(s network.Stream, reply bidding.Message) {
+func (ex *executor) holdWhileInContention(s io.Reader, reply bidding.Message) {
 	bid, ok := reply.(*bidding.Bid)
 	if !ok {
 		return
 	}
-	_ = s.CloseWrite()
+	closeWrite(s)
 	deadline(s, bidding.DefaultReservationTTL)
 	_, _ = s.Read(make([]byte, 1)) // EOF when the requester closes
-	m.res.Release(bid.JobCID)
+	ex.res.Release(bid.JobCID)
 }
 
 // answer decides on an announcement: a Bid, a Decline, or nil when this
 // announcement (job and attempt) was already answered.
-func (m *Market) answer(ctx context.Context, a *bidding.Announce) bidding.Message {
+func (ex *executor) answer(ctx context.Context, a *bidding.Announce) bidding.Message {
 	key := answerKey{a.JobCID, a.Attempt}
-	m.mu.Lock()
-	if _, seen := m.answers[key]; seen {
-		m.mu.Unlock()
+	ex.mu.Lock()
+	if _, seen := ex.answers[key]; seen {
+		ex.mu.Unlock()
 		return nil
 	}
-	m.answers[key] = time.Now()
-	m.mu.Unlock()
+	ex.answers[key] = ex.now()
+	ex.mu.Unlock()
 
 	spec, err := a.JobSpec()
 	if errors.Is(err, bidding.ErrSpecNotInline) {
 		// Everything the announcement itself tells is checked before the
 		// spec is fetched: only a node that would bid fetches.
-		if r := m.beforeFetch(ctx, a); r != nil {
-			return bidding.NewDecline(a.JobCID, bidding.AwardID{}, m.self, r, time.Now())
+		if r := ex.beforeFetch(ctx, a); r != nil {
+			return bidding.NewDecline(a.JobCID, bidding.AwardID{}, ex.self, r, ex.now())
 		}
-		spec, err = m.fetchSpec(ctx, a)
+		spec, err = ex.fetchSpec(ctx, a)
 	}
 	if err != nil {
-		return bidding.NewDecline(a.JobCID, bidding.AwardID{}, m.self, &bidding.Refusal{Code: bidding.CodeBadRequest, Reason: bidding.TruncateText(err.Error(), bidding.MaxReasonLen)}, time.Now())
+		return bidding.NewDecline(a.JobCID, bidding.AwardID{}, ex.self, &bidding.Refusal{Code: bidding.CodeBadRequest, Reason: bidding.TruncateText(err.Error(), bidding.MaxReasonLen)}, ex.now())
 	}
-	if d := m.policyDecline(ctx, a, spec); d != nil {
+	if d := ex.policyDecline(ctx, a, spec); d != nil {
 		return d
 	}
-	offer, err := m.res.Admit(a.JobCID, spec, m.view())
+	offer, err := ex.res.Admit(a.JobCID, spec, ex.view())
 	if err != nil {
-		var r *bidding.Refusal
-		if !errors.As(err, &r) {
-			r = &bidding.Refusal{Code: bidding.CodeBadRequest, Reason: err.Error()}
-		}
+		r := refusal(err)
 		r.Reason = bidding.TruncateText(r.Reason, bidding.MaxReasonLen)
-		return bidding.NewDecline(a.JobCID, bidding.AwardID{}, m.self, r, time.Now())
+		return bidding.NewDecline(a.JobCID, bidding.AwardID{}, ex.self, r, ex.now())
 	}
-	return m.withCerts(bidding.NewBid(a.JobCID, m.self, offer, time.Now()))
+	return ex.withCerts(bidding.NewBid(a.JobCID, ex.self, offer, ex.now()))
 }
 
 // beforeFetch decides what can be decided of an announcement by CID
 // before its spec is fetched: the requester (policy allow-list with the
 // certificates it presented, and its rate) and whether this node could
 // take any job at all (an engine, room in its queue). Nil: fetch.
-func (m *Market) beforeFetch(ctx context.Context, a *bidding.Announce) *bidding.Refusal {
-	m.learn(a.Requester, a.Certs)
-	if r := m.requesterRefusal(ctx, a.JobCID, a.Requester); r != nil {
+func (ex *executor) beforeFetch(ctx context.Context, a *bidding.Announce) *bidding.Refusal {
+	ex.learn(a.Requester, a.Certs)
+	if r := ex.requesterRefusal(ctx, a.JobCID, a.Requester); r != nil {
 		return r
 	}
-	v := m.view()
+	v := ex.view()
 	if len(v.Engines()) == 0 {
 		return &bidding.Refusal{Code: bidding.CodeEngineUnavailable, Reason: "this node runs no engine"}
 	}
-	if v.FreeSlots() == 0 && v.QueueLimit() > 0 && v.QueueDepth() >= v.QueueLimit() {
+	if v.occ.QueueFull() {
 		return &bidding.Refusal{Code: bidding.CodeNoCapacity, Reason: fmt.Sprintf("queue full (%d jobs waiting)", v.QueueDepth())}
 	}
 	return nil
@@ -230,10 +187,10 @@ func (m *Market) beforeFetch(ctx context.Context, a *bidding.Announce) *bidding.
 // otherwise connect wherever a flood of announcements points it). The
 // block comes from connected peers (the requester over the connection a
 // direct ask came on) or from providers the DHT names.
-func (m *Market) fetchSpec(ctx context.Context, a *bidding.Announce) (*jobspec.Spec, error) {
+func (ex *executor) fetchSpec(ctx context.Context, a *bidding.Announce) (*jobspec.Spec, error) {
 	ctx, cancel := context.WithTimeout(ctx, maxSpecFetch)
 	defer cancel()
-	b, err := m.cfg.Content.GetBlock(ctx, a.JobCID, []peer.AddrInfo{{ID: a.Requester}})
+	b, err := ex.cfg.Content.GetBlock(ctx, a.JobCID, []peer.AddrInfo{{ID: a.Requester}})
 	if err != nil {
 		return nil, err
 	}

@@ -5,14 +5,17 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ipfs/go-cid"
-	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
 
 	"github.com/shoalnet/shoal/bidding"
 	"github.com/shoalnet/shoal/bidding/jobspec"
@@ -21,6 +24,169 @@ import (
 
 // Limits of what an executor loads into memory.
 const maxModuleSize = 256 << 20
+
+// executor is the executor side of the job protocol on one node (bidder
+// and executor): it answers announcements with a bid or a decline, accepts
+// or declines awards, queues and runs accepted awards, sends their statuses
+// and signs their receipts. It owns its state under its own lock mu and
+// reaches the network only through link; it never touches the requester's
+// state or lock (a node's requester reaches it through answer, release and
+// the transport's in-process pipes to serveAward and serveQuery).
+type executor struct {
+	cfg  executorConfig
+	self peer.ID
+	log  *slog.Logger
+	link executorLink
+	// now is the clock of the executor's decisions and messages (the
+	// replay filter, early cancels, reservations, timestamps); durations
+	// of runs are measured on the wall clock.
+	now func() time.Time
+	membership
+
+	awards  *awardStore
+	res     *bidding.Reservations
+	dedup   *bidding.Dedup
+	cancels earlyCancels // awards cancelled before they arrived
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu      sync.Mutex
+	answers map[answerKey]time.Time        // announces already answered
+	execs   map[bidding.AwardID]*execution // accepted awards, queued or running
+	queue   chan *execution                // accepted, waiting for a slot
+	occ     bidding.Occupancy              // slots and queue
+
+	announceSlots chan struct{} // gossip announcements in progress
+	announceDrops atomic.Int64  // announcements dropped (slots full)
+	dropLogged    atomic.Int64  // unix ns of the last log of drops
+}
+
+// executorConfig is what an executor needs: the part of Config that is
+// its own, defaults applied.
+type executorConfig struct {
+	Key           crypto.PrivKey
+	Content       Content
+	Runner        Runner
+	Labels        map[string]string
+	Capacity      jobspec.Resources
+	Slots         int // > 0
+	QueueLimit    int // > 0
+	MaxInputBytes int64
+	WorkDir       string
+	Trust         Trust
+	Policy        Policy
+	Logger        *slog.Logger
+	// Now is the decisions' clock (nil: time.Now).
+	Now func() time.Time
+}
+
+// executorLink is what the executor needs of the transport.
+type executorLink interface {
+	// nextAnnounce returns the next validated announcement of another
+	// node heard on the topic, or an error once gossip stopped.
+	nextAnnounce(ctx context.Context) (*bidding.Announce, error)
+	// openStream opens a stream to p on proto.
+	openStream(ctx context.Context, p peer.ID, proto protocol.ID) (io.ReadWriteCloser, error)
+	// send seals msg with the node's key and writes it as one frame.
+	send(w io.Writer, msg bidding.Message) error
+}
+
+var _ executorLink = (*transport)(nil)
+
+type answerKey struct {
+	job     cid.Cid
+	attempt int
+}
+
+// newExecutor makes the executor of self over link and awards. It serves
+// nothing until start.
+func newExecutor(cfg executorConfig, self peer.ID, link executorLink, awards *awardStore) *executor {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default().With("pkg", "market")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &executor{
+		cfg:        cfg,
+		self:       self,
+		log:        cfg.Logger,
+		link:       link,
+		now:        cfg.Now,
+		membership: membership{trust: cfg.Trust, self: self},
+		awards:     awards,
+		res:        bidding.NewReservations(bidding.DefaultReservationTTL, cfg.Now),
+		dedup:      bidding.NewDedup(bidding.DefaultDedupSize),
+		ctx:        ctx,
+		cancel:     cancel,
+		answers:    map[answerKey]time.Time{},
+		execs:      map[bidding.AwardID]*execution{},
+		queue:      make(chan *execution, cfg.QueueLimit),
+		occ:        bidding.Occupancy{Slots: cfg.Slots, QueueLimit: cfg.QueueLimit},
+
+		announceSlots: make(chan struct{}, maxAnnounceConcurrency),
+	}
+}
+
+// recover closes the awards that were in progress when the node stopped
+// and loads the replay filter: before the first award is served.
+func (ex *executor) recover(ctx context.Context) {
+	ex.awards.failInterrupted(ctx, ex)
+}
+
+// start starts the workers (one per slot), the reading of announcements,
+// the heartbeats and the sweep of answered announcements.
+func (ex *executor) start() {
+	for i := 0; i < ex.cfg.Slots; i++ {
+		ex.wg.Add(1)
+		go ex.worker()
+	}
+	ex.wg.Add(3)
+	go ex.readAnnouncements()
+	go ex.sweep()
+	go ex.heartbeats()
+}
+
+// stop cancels the runs and ends the executor's goroutines; wait waits
+// for them.
+func (ex *executor) stop() { ex.cancel() }
+func (ex *executor) wait() { ex.wg.Wait() }
+
+// load reports the occupation for the capability record.
+func (ex *executor) load() (running, queued, free int) {
+	ex.mu.Lock()
+	defer ex.mu.Unlock()
+	return ex.occ.Running, ex.occ.Queued, ex.cfg.Slots - ex.occ.Running
+}
+
+// release ends the reservation of a bid this node made on job (the
+// requester's own bid, out of contention).
+func (ex *executor) release(job cid.Cid) { ex.res.Release(job) }
+
+// sweep forgets old answered announcements.
+func (ex *executor) sweep() {
+	defer ex.wg.Done()
+	t := time.NewTicker(30 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ex.ctx.Done():
+			return
+		case <-t.C:
+			now := ex.now()
+			ex.mu.Lock()
+			for k, at := range ex.answers {
+				if now.Sub(at) > time.Minute {
+					delete(ex.answers, k)
+				}
+			}
+			ex.mu.Unlock()
+		}
+	}
+}
 
 // execution is an accepted award on this executor.
 type execution struct {
@@ -36,7 +202,7 @@ type execution struct {
 	receipt   []byte
 	cancel    context.CancelFunc
 	cancelled bool
-	holdsSlot bool // guarded by Market.mu
+	holdsSlot bool // guarded by executor.mu
 }
 
 // watcher is a requester stream that receives statuses and the receipt.
@@ -101,58 +267,55 @@ func (w *watcher) finish(last []byte) {
 	close(w.ch)
 }
 
-func (m *Market) handleAwardStream(s network.Stream) {
-	m.serveAward(s, s.Conn().RemotePeer())
-}
-
-func (m *Market) handleQueryStream(s network.Stream) {
-	m.serveQuery(s, s.Conn().RemotePeer())
+// refusal is err as a Refusal: err's own, or bad_request.
+func refusal(err error) *bidding.Refusal {
+	var r *bidding.Refusal
+	if !errors.As(err, &r) {
+		r = &bidding.Refusal{Code: bidding.CodeBadRequest, Reason: err.Error()}
+	}
+	return r
 }
 
 // serveAward answers an award: Decline, or Accept followed by statuses and
 // the receipt on the same stream. It returns when the stream ends.
-func (m *Market) serveAward(conn io.ReadWriteCloser, remote peer.ID) {
+func (ex *executor) serveAward(conn io.ReadWriteCloser, remote peer.ID) {
 	defer conn.Close()
 	deadline(conn, bidding.StreamTimeout)
 	msg, _, err := recv(conn, bidding.MaxAnnounceSize, bidding.KindAward)
 	if err != nil {
-		m.log.Debug("bad award", "peer", remote, "err", err)
+		ex.log.Debug("bad award", "peer", remote, "err", err)
 		return
 	}
 	a := msg.(*bidding.Award)
 	decline := func(r *bidding.Refusal) {
 		r.Reason = bidding.TruncateText(r.Reason, bidding.MaxReasonLen)
-		_ = m.send(conn, bidding.NewDecline(a.JobCID, a.AwardID, m.self, r, time.Now()))
+		_ = ex.link.send(conn, bidding.NewDecline(a.JobCID, a.AwardID, ex.self, r, ex.now()))
 	}
 	if a.Requester != remote {
 		decline(&bidding.Refusal{Code: bidding.CodeBadRequest, Reason: "award not sent by its requester"})
 		return
 	}
-	if m.cancels.has(a.AwardID, remote, time.Now()) {
+	if ex.cancels.has(a.AwardID, remote, ex.now()) {
 		decline(&bidding.Refusal{Code: bidding.CodeCancelled, Reason: "award " + a.AwardID.String() + " was cancelled by its requester before it arrived"})
 		return
 	}
-	if _, seen := m.awards.get(a.AwardID.String()); seen {
+	if _, seen := ex.awards.get(a.AwardID.String()); seen {
 		decline(&bidding.Refusal{Code: bidding.CodeAwardReplayed, Reason: "award " + a.AwardID.String() + " already seen"})
 		return
 	}
-	if err := m.dedup.Check(a, m.self, time.Now()); err != nil {
-		var r *bidding.Refusal
-		if !errors.As(err, &r) {
-			r = &bidding.Refusal{Code: bidding.CodeBadRequest, Reason: err.Error()}
-		}
-		decline(r)
+	if err := ex.dedup.Check(a, ex.self, ex.now()); err != nil {
+		decline(refusal(err))
 		return
 	}
-	if m.ctx.Err() != nil {
+	if ex.ctx.Err() != nil {
 		decline(&bidding.Refusal{Code: bidding.CodeShuttingDown, Reason: "node is shutting down"})
 		return
 	}
 	spec, err := a.JobSpec()
 	if errors.Is(err, bidding.ErrSpecNotInline) {
 		var b interface{ RawData() []byte }
-		ctx, cancel := context.WithTimeout(m.ctx, maxSpecFetch)
-		b, err = m.cfg.Content.GetBlock(ctx, a.JobCID, append(a.Providers, peer.AddrInfo{ID: a.Requester}))
+		ctx, cancel := context.WithTimeout(ex.ctx, maxSpecFetch)
+		b, err = ex.cfg.Content.GetBlock(ctx, a.JobCID, append(a.Providers, peer.AddrInfo{ID: a.Requester}))
 		cancel()
 		if err == nil {
 			spec, err = jobspec.Decode(b.RawData())
@@ -163,57 +326,52 @@ func (m *Market) serveAward(conn io.ReadWriteCloser, remote peer.ID) {
 		return
 	}
 	// Admission again: the node may have changed since it bid.
-	m.res.Claim(a.JobCID)
-	if r := m.policyRefusal(m.ctx, a.JobCID, spec, a.Requester, true); r != nil {
+	ex.res.Claim(a.JobCID)
+	if r := ex.policyRefusal(ex.ctx, a.JobCID, spec, a.Requester, true); r != nil {
 		decline(r)
 		return
 	}
-	if _, err := bidding.Admit(spec, m.view()); err != nil {
-		var r *bidding.Refusal
-		if !errors.As(err, &r) {
-			r = &bidding.Refusal{Code: bidding.CodeBadRequest, Reason: err.Error()}
-		}
-		decline(r)
+	if _, err := bidding.Admit(spec, ex.view()); err != nil {
+		decline(refusal(err))
 		return
 	}
 	rec := &awardRecord{ID: a.AwardID.String(), Job: a.JobCID.String(), Requester: a.Requester.String(),
-		State: bidding.AwardAccepted, Accepted: time.Now(), Expires: a.Expires}
+		State: bidding.AwardAccepted, Accepted: ex.now(), Expires: a.Expires}
 	e := &execution{award: a, spec: spec, rec: rec, phase: bidding.PhaseAccepted, watchers: map[*watcher]struct{}{}, done: make(chan struct{})}
-	m.mu.Lock()
-	if m.queued >= m.cfg.QueueLimit {
-		m.mu.Unlock()
-		decline(&bidding.Refusal{Code: bidding.CodeNoCapacity, Reason: "queue full"})
+	ex.mu.Lock()
+	if err := ex.occ.Enqueue(); err != nil {
+		ex.mu.Unlock()
+		decline(refusal(err))
 		return
 	}
-	m.queued++
-	m.execs[a.AwardID] = e
-	m.mu.Unlock()
-	if err := m.awards.put(m.ctx, rec); err != nil {
-		m.dropQueued(e)
+	ex.execs[a.AwardID] = e
+	ex.mu.Unlock()
+	if err := ex.awards.put(ex.ctx, rec); err != nil {
+		ex.dropQueued(e)
 		decline(&bidding.Refusal{Code: bidding.CodeShuttingDown, Reason: err.Error()})
 		return
 	}
-	if err := m.send(conn, bidding.NewAccept(a, time.Now())); err != nil {
-		m.log.Debug("accept not delivered; running anyway, the requester can query", "award", rec.ID, "err", err)
+	if err := ex.link.send(conn, bidding.NewAccept(a, ex.now())); err != nil {
+		ex.log.Debug("accept not delivered; running anyway, the requester can query", "award", rec.ID, "err", err)
 	}
-	w := m.attach(e, conn)
+	w := ex.attach(e, conn)
 	select {
-	case m.queue <- e:
-	default: // cannot happen: queued < QueueLimit = cap(queue)
+	case ex.queue <- e:
+	default: // cannot happen: occ.Queued <= QueueLimit = cap(queue)
 	}
-	m.readCancels(conn, e, w)
+	ex.readCancels(conn, e, w)
 }
 
-func (m *Market) dropQueued(e *execution) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.queued--
-	delete(m.execs, e.award.AwardID)
+func (ex *executor) dropQueued(e *execution) {
+	ex.mu.Lock()
+	defer ex.mu.Unlock()
+	ex.occ.Unqueue()
+	delete(ex.execs, e.award.AwardID)
 }
 
 // attach adds a requester stream to the execution's watchers and queues
 // the current status (or the receipt, when the run already ended).
-func (m *Market) attach(e *execution, conn io.ReadWriteCloser) *watcher {
+func (ex *executor) attach(e *execution, conn io.ReadWriteCloser) *watcher {
 	w := newWatcher(conn)
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -222,7 +380,7 @@ func (m *Market) attach(e *execution, conn io.ReadWriteCloser) *watcher {
 		return w
 	}
 	e.watchers[w] = struct{}{}
-	if b, err := m.sealStatus(e, e.phase, e.seq); err == nil && e.seq > 0 {
+	if b, err := ex.sealStatus(e, e.phase, e.seq); err == nil && e.seq > 0 {
 		w.send(b, false)
 	}
 	return w
@@ -231,7 +389,7 @@ func (m *Market) attach(e *execution, conn io.ReadWriteCloser) *watcher {
 // readCancels keeps a requester stream open until the run ends (the sender
 // closes the stream after the receipt) or the requester closes it,
 // honouring a Cancel written on it.
-func (m *Market) readCancels(conn io.ReadWriteCloser, e *execution, w *watcher) {
+func (ex *executor) readCancels(conn io.ReadWriteCloser, e *execution, w *watcher) {
 	defer func() {
 		e.mu.Lock()
 		delete(e.watchers, w)
@@ -264,7 +422,7 @@ func (e *execution) stop() {
 // serveQuery answers a requester re-attaching to an award (or cancelling
 // it): the receipt when the run ended, else the current status, the
 // following ones and the receipt.
-func (m *Market) serveQuery(conn io.ReadWriteCloser, remote peer.ID) {
+func (ex *executor) serveQuery(conn io.ReadWriteCloser, remote peer.ID) {
 	defer conn.Close()
 	deadline(conn, bidding.StreamTimeout)
 	msg, _, err := recv(conn, bidding.MaxMessageSize, bidding.KindQuery, bidding.KindCancel)
@@ -284,41 +442,41 @@ func (m *Market) serveQuery(conn io.ReadWriteCloser, remote peer.ID) {
 		// A Cancel for an award not seen yet is remembered, so that the
 		// award is refused if it arrives late.
 		award, job = x.AwardID, x.JobCID
-		m.mu.Lock()
-		e := m.execs[award]
-		m.mu.Unlock()
+		ex.mu.Lock()
+		e := ex.execs[award]
+		ex.mu.Unlock()
 		if e != nil && e.award.Requester == remote {
 			e.stop()
-		} else if _, ok := m.awards.get(award.String()); !ok {
-			m.cancels.add(award, remote, time.Now())
+		} else if _, ok := ex.awards.get(award.String()); !ok {
+			ex.cancels.add(award, remote, ex.now())
 		}
 	}
-	m.mu.Lock()
-	e := m.execs[award]
-	m.mu.Unlock()
+	ex.mu.Lock()
+	e := ex.execs[award]
+	ex.mu.Unlock()
 	if e != nil && e.award.Requester == remote {
-		w := m.attach(e, conn)
-		m.readCancels(conn, e, w)
+		w := ex.attach(e, conn)
+		ex.readCancels(conn, e, w)
 		return
 	}
-	rec, ok := m.awards.get(award.String())
+	rec, ok := ex.awards.get(award.String())
 	if ok && rec.Requester == remote.String() && rec.Receipt != nil {
 		_ = bidding.WriteMsg(conn, rec.Receipt)
 		return
 	}
-	_ = m.send(conn, bidding.NewDecline(job, award, m.self, &bidding.Refusal{Code: bidding.CodeUnknownAward, Reason: "no such award on this node"}, time.Now()))
+	_ = ex.link.send(conn, bidding.NewDecline(job, award, ex.self, &bidding.Refusal{Code: bidding.CodeUnknownAward, Reason: "no such award on this node"}, ex.now()))
 }
 
 // sealStatus signs a status of e with sequence number seq.
-func (m *Market) sealStatus(e *execution, phase bidding.Phase, seq int64) ([]byte, error) {
-	st := &bidding.Status{Version: bidding.WireVersion, AwardID: e.award.AwardID, JobCID: e.award.JobCID, Executor: m.self,
-		Phase: phase, Seq: seq, Time: time.Now()}
-	return bidding.Seal(m.cfg.Key, st)
+func (ex *executor) sealStatus(e *execution, phase bidding.Phase, seq int64) ([]byte, error) {
+	st := &bidding.Status{Version: bidding.WireVersion, AwardID: e.award.AwardID, JobCID: e.award.JobCID, Executor: ex.self,
+		Phase: phase, Seq: seq, Time: ex.now()}
+	return bidding.Seal(ex.cfg.Key, st)
 }
 
 // status broadcasts a phase change or heartbeat to the watchers, in
 // sequence order.
-func (m *Market) status(e *execution, phase bidding.Phase) {
+func (ex *executor) status(e *execution, phase bidding.Phase) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.receipt != nil {
@@ -331,7 +489,7 @@ func (m *Market) status(e *execution, phase bidding.Phase) {
 	if len(e.watchers) == 0 {
 		return
 	}
-	b, err := m.sealStatus(e, phase, e.seq)
+	b, err := ex.sealStatus(e, phase, e.seq)
 	if err != nil {
 		return
 	}
@@ -343,24 +501,24 @@ func (m *Market) status(e *execution, phase bidding.Phase) {
 // heartbeats sends a heartbeat of every accepted award, queued or running,
 // each HeartbeatInterval, so requesters can tell a busy executor from a
 // dead one.
-func (m *Market) heartbeats() {
-	defer m.wg.Done()
+func (ex *executor) heartbeats() {
+	defer ex.wg.Done()
 	t := time.NewTicker(bidding.HeartbeatInterval)
 	defer t.Stop()
 	for {
 		select {
-		case <-m.ctx.Done():
+		case <-ex.ctx.Done():
 			return
 		case <-t.C:
 		}
-		m.mu.Lock()
-		live := make([]*execution, 0, len(m.execs))
-		for _, e := range m.execs {
+		ex.mu.Lock()
+		live := make([]*execution, 0, len(ex.execs))
+		for _, e := range ex.execs {
 			live = append(live, e)
 		}
-		m.mu.Unlock()
+		ex.mu.Unlock()
 		for _, e := range live {
-			m.status(e, bidding.PhaseHeartbeat)
+			ex.status(e, bidding.PhaseHeartbeat)
 		}
 	}
 }
@@ -369,40 +527,33 @@ func (m *Market) heartbeats() {
 // fetching and running; publishing (imports, pins and syncs: disk-bound)
 // goes on outside it, at most maxPublishing per slot at once, so that the
 // next job starts meanwhile and concurrent syncs share one disk flush.
-func (m *Market) worker() {
-	defer m.wg.Done()
+func (ex *executor) worker() {
+	defer ex.wg.Done()
 	publishing := make(chan struct{}, maxPublishing)
 	for {
 		select {
-		case <-m.ctx.Done():
+		case <-ex.ctx.Done():
 			return
-		case e := <-m.queue:
-			m.mu.Lock()
-			m.queued--
-			m.running++
+		case e := <-ex.queue:
+			ex.mu.Lock()
+			ex.occ.Start()
 			e.holdsSlot = true
-			m.mu.Unlock()
+			ex.mu.Unlock()
 			start := time.Now()
-			finish := m.execute(e)
-			m.mu.Lock()
-			m.running--
+			finish := ex.execute(e)
+			ex.mu.Lock()
+			ex.occ.Finish(time.Since(start))
 			e.holdsSlot = false
-			d := time.Since(start)
-			if m.avgRun == 0 {
-				m.avgRun = d
-			} else {
-				m.avgRun = (m.avgRun*7 + d) / 8
-			}
-			m.mu.Unlock()
+			ex.mu.Unlock()
 			publishing <- struct{}{}
-			m.wg.Add(1)
+			ex.wg.Add(1)
 			go func() {
-				defer m.wg.Done()
+				defer ex.wg.Done()
 				defer func() { <-publishing }()
 				finish()
-				m.mu.Lock()
-				delete(m.execs, e.award.AwardID)
-				m.mu.Unlock()
+				ex.mu.Lock()
+				delete(ex.execs, e.award.AwardID)
+				ex.mu.Unlock()
 			}()
 		}
 	}
@@ -413,48 +564,48 @@ const maxPublishing = 4
 
 // execute fetches and runs one award; the function it returns publishes
 // the outputs and sends the receipt.
-func (m *Market) execute(e *execution) (finish func()) {
-	ctx, cancel := context.WithCancel(m.ctx)
+func (ex *executor) execute(e *execution) (finish func()) {
+	ctx, cancel := context.WithCancel(ex.ctx)
 	e.mu.Lock()
 	e.cancel = cancel
 	cancelled := e.cancelled
 	e.mu.Unlock()
 
 	rc := &bidding.Receipt{Version: bidding.WireVersion, JobCID: e.award.JobCID, AwardID: e.award.AwardID,
-		Requester: e.award.Requester, Executor: m.self, StartedAt: time.Now()}
+		Requester: e.award.Requester, Executor: ex.self, StartedAt: time.Now()}
 	var ran *ranTask
 	state := bidding.AwardCompleted
 	if cancelled {
 		rc.ErrorCode, rc.Error = bidding.CodeCancelled, "cancelled before it started"
 		state = bidding.AwardCancelled
 	} else {
-		ran, state = m.runTask(ctx, e, rc)
+		ran, state = ex.runTask(ctx, e, rc)
 	}
 	return func() {
 		defer cancel()
 		if ran != nil {
-			state = m.publish(ctx, e, rc, ran)
+			state = ex.publish(ctx, e, rc, ran)
 		}
 		rc.FinishedAt = time.Now()
 		rc.Timings.Total = rc.FinishedAt.Sub(rc.StartedAt)
-		block, _, err := bidding.EncodeReceipt(m.cfg.Key, rc)
+		block, _, err := bidding.EncodeReceipt(ex.cfg.Key, rc)
 		if err != nil {
-			m.log.Error("cannot sign receipt", "award", e.rec.ID, "err", err)
+			ex.log.Error("cannot sign receipt", "award", e.rec.ID, "err", err)
 			return
 		}
-		m.finishAward(e, state, block)
+		ex.finishAward(e, state, block)
 	}
 }
 
 // finishAward stores the receipt and sends it to the watchers.
-func (m *Market) finishAward(e *execution, state bidding.AwardState, block []byte) {
+func (ex *executor) finishAward(e *execution, state bidding.AwardState, block []byte) {
 	rcid := bidding.ReceiptCID(block)
 	if b, err := newBlock(block, rcid); err == nil {
-		_ = m.cfg.Content.PutBlock(m.ctx, b)
+		_ = ex.cfg.Content.PutBlock(ex.ctx, b)
 	}
 	e.rec.State, e.rec.Receipt = state, block
-	if err := m.awards.put(context.Background(), e.rec); err != nil {
-		m.log.Error("cannot store receipt", "award", e.rec.ID, "err", err)
+	if err := ex.awards.put(context.Background(), e.rec); err != nil {
+		ex.log.Error("cannot store receipt", "award", e.rec.ID, "err", err)
 	}
 	e.mu.Lock()
 	e.receipt = block
@@ -486,12 +637,12 @@ func failReceipt(rc *bidding.Receipt, code bidding.Code, format string, args ...
 // runTask fetches what the job needs and runs it. It returns the run to
 // publish, or nil and the final award state (filled in rc) when the job
 // ended before it ran.
-func (m *Market) runTask(ctx context.Context, e *execution, rc *bidding.Receipt) (*ranTask, bidding.AwardState) {
+func (ex *executor) runTask(ctx context.Context, e *execution, rc *bidding.Receipt) (*ranTask, bidding.AwardState) {
 	spec := e.spec
 	fail := func(code bidding.Code, format string, args ...any) (*ranTask, bidding.AwardState) {
 		return nil, failReceipt(rc, code, format, args...)
 	}
-	dir, err := os.MkdirTemp(m.cfg.WorkDir, "run-")
+	dir, err := os.MkdirTemp(ex.cfg.WorkDir, "run-")
 	if err != nil {
 		return fail(bidding.CodeEngineError, "work dir: %v", err)
 	}
@@ -503,7 +654,7 @@ func (m *Market) runTask(ctx context.Context, e *execution, rc *bidding.Receipt)
 	}()
 
 	// Fetch what we lack.
-	m.status(e, bidding.PhaseFetching)
+	ex.status(e, bidding.PhaseFetching)
 	t0 := time.Now()
 	hints := append([]peer.AddrInfo{{ID: e.award.Requester}}, e.award.Providers...)
 	// Inputs and image tarballs are made local first; a wasm module is read
@@ -517,14 +668,14 @@ func (m *Market) runTask(ctx context.Context, e *execution, rc *bidding.Receipt)
 	inputs := len(spec.InputCIDs())
 	var used int64
 	for i, c := range need {
-		limit := FetchLimit{Max: m.cfg.MaxInputBytes, Name: "jobs.max_input_bytes"}
+		limit := FetchLimit{Max: ex.cfg.MaxInputBytes, Name: "jobs.max_input_bytes"}
 		if i < inputs && limit.Max > 0 {
 			limit.Max = max(limit.Max-used, 1) // 0 would mean no bound
 			if used > 0 {
-				limit.Name = fmt.Sprintf("the part of jobs.max_input_bytes (%s) earlier inputs left", jobspec.FormatSize(m.cfg.MaxInputBytes))
+				limit.Name = fmt.Sprintf("the part of jobs.max_input_bytes (%s) earlier inputs left", jobspec.FormatSize(ex.cfg.MaxInputBytes))
 			}
 		}
-		n, err := m.cfg.Content.Fetch(ctx, c, hints, limit)
+		n, err := ex.cfg.Content.Fetch(ctx, c, hints, limit)
 		if err != nil {
 			if ctx.Err() != nil && e.isCancelled() {
 				return fail(bidding.CodeCancelled, "cancelled while fetching")
@@ -546,7 +697,7 @@ func (m *Market) runTask(ctx context.Context, e *execution, rc *bidding.Receipt)
 		if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
 			return fail(bidding.CodeEngineError, "inputs: %v", err)
 		}
-		if err := m.cfg.Content.WriteTo(ctx, in.CID, p); err != nil {
+		if err := ex.cfg.Content.WriteTo(ctx, in.CID, p); err != nil {
 			if errors.Is(err, ErrUnusableContent) {
 				return fail(bidding.CodeBadInput, "input %s: %v", in.CID, err)
 			}
@@ -558,7 +709,7 @@ func (m *Market) runTask(ctx context.Context, e *execution, rc *bidding.Receipt)
 	switch {
 	case spec.Engine.Wasm != nil:
 		w := spec.Engine.Wasm
-		mod, digest, err := m.cfg.Content.Module(ctx, w.Module, hints, maxModuleSize)
+		mod, digest, err := ex.cfg.Content.Module(ctx, w.Module, hints, maxModuleSize)
 		if err != nil {
 			if ctx.Err() != nil && e.isCancelled() {
 				return fail(bidding.CodeCancelled, "cancelled while fetching")
@@ -575,7 +726,7 @@ func (m *Market) runTask(ctx context.Context, e *execution, rc *bidding.Receipt)
 		task.Docker = &exec.DockerSpec{Image: d.Image, Entrypoint: d.Entrypoint}
 		if d.ImageCID.Defined() {
 			tar := filepath.Join(dir, "image.tar")
-			if err := m.cfg.Content.WriteTo(ctx, d.ImageCID, tar); err != nil {
+			if err := ex.cfg.Content.WriteTo(ctx, d.ImageCID, tar); err != nil {
 				if errors.Is(err, ErrUnusableContent) {
 					return fail(bidding.CodeBadInput, "image %s: %v", d.ImageCID, err)
 				}
@@ -587,9 +738,9 @@ func (m *Market) runTask(ctx context.Context, e *execution, rc *bidding.Receipt)
 	}
 	rc.Timings.Fetch = time.Since(t0)
 
-	m.status(e, bidding.PhaseRunning)
+	ex.status(e, bidding.PhaseRunning)
 	t1 := time.Now()
-	res, runErr := m.cfg.Runner.Run(ctx, engine, task)
+	res, runErr := ex.cfg.Runner.Run(ctx, engine, task)
 	rc.Timings.Run = time.Since(t1)
 	handedOver = true
 	return &ranTask{dir: dir, task: task, res: res, err: runErr}, bidding.AwardCompleted
@@ -597,20 +748,20 @@ func (m *Market) runTask(ctx context.Context, e *execution, rc *bidding.Receipt)
 
 // publish imports, pins and provides a run's stdout, stderr and outputs,
 // fills rc and returns the award's final state.
-func (m *Market) publish(ctx context.Context, e *execution, rc *bidding.Receipt, r *ranTask) bidding.AwardState {
+func (ex *executor) publish(ctx context.Context, e *execution, rc *bidding.Receipt, r *ranTask) bidding.AwardState {
 	defer os.RemoveAll(r.dir)
 	spec, task, res, runErr := e.spec, r.task, r.res, r.err
 	fail := func(code bidding.Code, format string, args ...any) bidding.AwardState {
 		return failReceipt(rc, code, format, args...)
 	}
-	m.status(e, bidding.PhasePublishing)
+	ex.status(e, bidding.PhasePublishing)
 	t2 := time.Now()
 	if res != nil {
 		rc.ExitCode = res.ExitCode
 		err := os.MkdirAll(task.OutputsDir, 0o700)
 		var roots [3]cid.Cid
 		if err == nil {
-			roots, err = m.cfg.Content.Publish(ctx, res.Stdout, res.Stderr, task.OutputsDir)
+			roots, err = ex.cfg.Content.Publish(ctx, res.Stdout, res.Stderr, task.OutputsDir)
 		}
 		if err != nil && runErr == nil {
 			return fail(bidding.CodePublishFailed, "outputs: %v", err)
@@ -644,7 +795,7 @@ func (e *execution) isCancelled() bool {
 
 // interruptedReceipt signs the receipt of an award that was in progress
 // when the node stopped.
-func (m *Market) interruptedReceipt(a *awardRecord) ([]byte, error) {
+func (ex *executor) interruptedReceipt(a *awardRecord) ([]byte, error) {
 	job, err := cid.Decode(a.Job)
 	if err != nil {
 		return nil, err
@@ -658,8 +809,8 @@ func (m *Market) interruptedReceipt(a *awardRecord) ([]byte, error) {
 		return nil, err
 	}
 	now := time.Now()
-	rc := &bidding.Receipt{Version: bidding.WireVersion, JobCID: job, AwardID: id, Requester: req, Executor: m.self,
+	rc := &bidding.Receipt{Version: bidding.WireVersion, JobCID: job, AwardID: id, Requester: req, Executor: ex.self,
 		ErrorCode: bidding.CodeEngineError, Error: "the executor restarted before the job finished", StartedAt: a.Accepted, FinishedAt: now}
-	b, _, err := bidding.EncodeReceipt(m.cfg.Key, rc)
+	b, _, err := bidding.EncodeReceipt(ex.cfg.Key, rc)
 	return b, err
 }

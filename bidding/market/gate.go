@@ -4,11 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
+	"log/slog"
 
 	"github.com/ipfs/go-cid"
-	pubsub "github.com/libp2p/go-libp2p-pubsub"
-	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
 
@@ -68,12 +66,21 @@ type AdmitRequest struct {
 	View bidding.NodeView
 }
 
+// membership is the trust layer as both sides use it: the certificates
+// this node presents, what peers presented, and org resolution for
+// constraints.executors. It is stateless here (the Trust behind it keeps
+// its own state and lock).
+type membership struct {
+	trust Trust
+	self  peer.ID
+}
+
 // certs returns this node's certificates for its announcements and bids.
-func (m *Market) certs() [][]byte {
-	if m.cfg.Trust == nil {
+func (g membership) certs() [][]byte {
+	if g.trust == nil {
 		return nil
 	}
-	c := m.cfg.Trust.Certs()
+	c := g.trust.Certs()
 	if len(c) > bidding.MaxCerts {
 		c = c[:bidding.MaxCerts]
 	}
@@ -81,43 +88,43 @@ func (m *Market) certs() [][]byte {
 }
 
 // learn records the certificates a peer presented.
-func (m *Market) learn(p peer.ID, certs [][]byte) {
-	if m.cfg.Trust != nil && p != m.self {
-		m.cfg.Trust.Learn(p, certs)
+func (g membership) learn(p peer.ID, certs [][]byte) {
+	if g.trust != nil && p != g.self {
+		g.trust.Learn(p, certs)
 	}
 }
 
 // orgsOf is the org resolver of constraints.executors.orgs (nil without
 // a trust layer).
-func (m *Market) orgsOf() bidding.OrgResolver {
-	if m.cfg.Trust == nil {
+func (g membership) orgsOf() bidding.OrgResolver {
+	if g.trust == nil {
 		return nil
 	}
-	return m.cfg.Trust.ExecutorOrgs
+	return g.trust.ExecutorOrgs
 }
 
 // eligible reports whether p may execute spec under constraints.executors:
 // bids from others are ignored and their receipts rejected.
-func (m *Market) eligible(spec *jobspec.Spec, p peer.ID) bool {
-	return bidding.Eligible(spec, p, m.orgsOf())
+func (g membership) eligible(spec *jobspec.Spec, p peer.ID) bool {
+	return bidding.Eligible(spec, p, g.orgsOf())
 }
 
 // withCerts attaches this node's certificates to a bid it is about to send.
-func (m *Market) withCerts(msg bidding.Message) bidding.Message {
+func (ex *executor) withCerts(msg bidding.Message) bidding.Message {
 	if b, ok := msg.(*bidding.Bid); ok {
-		b.Certs = m.certs()
+		b.Certs = ex.certs()
 	}
 	return msg
 }
 
 // policyRefusal applies the operator's policy to a job of requester,
 // before bidding (award false) or when its award arrives (award true).
-func (m *Market) policyRefusal(ctx context.Context, job cid.Cid, spec *jobspec.Spec, requester peer.ID, award bool) *bidding.Refusal {
-	if m.cfg.Policy == nil {
+func (ex *executor) policyRefusal(ctx context.Context, job cid.Cid, spec *jobspec.Spec, requester peer.ID, award bool) *bidding.Refusal {
+	if ex.cfg.Policy == nil {
 		return nil
 	}
-	err := m.cfg.Policy.Admit(ctx, AdmitRequest{Job: job, Spec: spec, Requester: requester, Award: award,
-		Running: m.liveAwardsOf(requester), View: m.view()})
+	err := ex.cfg.Policy.Admit(ctx, AdmitRequest{Job: job, Spec: spec, Requester: requester, Award: award,
+		Running: ex.liveAwardsOf(requester), View: ex.view()})
 	if err == nil {
 		return nil
 	}
@@ -125,18 +132,18 @@ func (m *Market) policyRefusal(ctx context.Context, job cid.Cid, spec *jobspec.S
 	if !errors.As(err, &r) {
 		r = &bidding.Refusal{Code: bidding.CodePolicyDenied, Reason: err.Error()}
 	}
-	m.log.Info("job refused by policy", "job", job, "requester", requester, "award", award, "code", r.Code, "reason", r.Reason)
+	ex.log.Info("job refused by policy", "job", job, "requester", requester, "award", award, "code", r.Code, "reason", r.Reason)
 	r.Reason = bidding.TruncateText(r.Reason, bidding.MaxReasonLen)
 	return r
 }
 
 // requesterRefusal applies the part of the operator's policy that needs
 // no spec (see Policy.AdmitRequester).
-func (m *Market) requesterRefusal(ctx context.Context, job cid.Cid, requester peer.ID) *bidding.Refusal {
-	if m.cfg.Policy == nil {
+func (ex *executor) requesterRefusal(ctx context.Context, job cid.Cid, requester peer.ID) *bidding.Refusal {
+	if ex.cfg.Policy == nil {
 		return nil
 	}
-	err := m.cfg.Policy.AdmitRequester(ctx, requester)
+	err := ex.cfg.Policy.AdmitRequester(ctx, requester)
 	if err == nil {
 		return nil
 	}
@@ -144,26 +151,26 @@ func (m *Market) requesterRefusal(ctx context.Context, job cid.Cid, requester pe
 	if !errors.As(err, &r) {
 		r = &bidding.Refusal{Code: bidding.CodePolicyDenied, Reason: err.Error()}
 	}
-	m.log.Info("job refused by policy before its spec was fetched", "job", job, "requester", requester, "code", r.Code, "reason", r.Reason)
+	ex.log.Info("job refused by policy before its spec was fetched", "job", job, "requester", requester, "code", r.Code, "reason", r.Reason)
 	r.Reason = bidding.TruncateText(r.Reason, bidding.MaxReasonLen)
 	return r
 }
 
 // policyDecline is policyRefusal as the Decline answering an announce.
-func (m *Market) policyDecline(ctx context.Context, a *bidding.Announce, spec *jobspec.Spec) bidding.Message {
-	m.learn(a.Requester, a.Certs)
-	if r := m.policyRefusal(ctx, a.JobCID, spec, a.Requester, false); r != nil {
-		return bidding.NewDecline(a.JobCID, bidding.AwardID{}, m.self, r, time.Now())
+func (ex *executor) policyDecline(ctx context.Context, a *bidding.Announce, spec *jobspec.Spec) bidding.Message {
+	ex.learn(a.Requester, a.Certs)
+	if r := ex.policyRefusal(ctx, a.JobCID, spec, a.Requester, false); r != nil {
+		return bidding.NewDecline(a.JobCID, bidding.AwardID{}, ex.self, r, ex.now())
 	}
 	return nil
 }
 
 // liveAwardsOf counts the awards of requester this node holds now.
-func (m *Market) liveAwardsOf(requester peer.ID) int {
-	m.mu.Lock()
-	defer m.mu.Unlock()
+func (ex *executor) liveAwardsOf(requester peer.ID) int {
+	ex.mu.Lock()
+	defer ex.mu.Unlock()
 	n := 0
-	for _, e := range m.execs {
+	for _, e := range ex.execs {
 		if e.award.Requester == requester {
 			n++
 		}
@@ -171,13 +178,19 @@ func (m *Market) liveAwardsOf(requester peer.ID) int {
 	return n
 }
 
-// allowStream applies the per-peer stream rate limit to an inbound stream.
-func (m *Market) allowStream(s network.Stream) bool {
-	if m.cfg.Policy == nil || m.cfg.Policy.AllowStream(s.Conn().RemotePeer(), s.Protocol()) {
-		return true
+// allowStream applies the operator's per-peer stream rate limit to an
+// inbound stream of proto from p (the transport resets a refused one).
+func allowStream(policy Policy, log *slog.Logger) func(peer.ID, protocol.ID) bool {
+	if policy == nil {
+		return nil
 	}
-	m.log.Debug("stream refused: peer over its rate", "peer", s.Conn().RemotePeer(), "protocol", s.Protocol())
-	return false
+	return func(p peer.ID, proto protocol.ID) bool {
+		if policy.AllowStream(p, proto) {
+			return true
+		}
+		log.Debug("stream refused: peer over its rate", "peer", p, "protocol", proto)
+		return false
+	}
 }
 
 // announceRate applies the per-author rate limit in the topic validator,
@@ -185,12 +198,11 @@ func (m *Market) allowStream(s network.Stream) bool {
 // delivered, not forwarded); the Policy scores its author down, so a
 // flooder ends up graylisted by gossipsub while a requester that briefly
 // exceeds the burst, or an honest relay, is not punished for it.
-func (m *Market) announceRate(from peer.ID, msg *pubsub.Message) pubsub.ValidationResult {
-	author := msg.GetFrom()
-	if m.cfg.Policy == nil || author == m.self || m.cfg.Policy.AllowAnnounce(author, from) {
-		return pubsub.ValidationAccept
+func (ex *executor) announceRate(from, author peer.ID) verdict {
+	if ex.cfg.Policy == nil || author == ex.self || ex.cfg.Policy.AllowAnnounce(author, from) {
+		return verdictAccept
 	}
-	return pubsub.ValidationIgnore
+	return verdictIgnore
 }
 
 // ignoredBid notes in the job's events, once per bidder, that a bid from

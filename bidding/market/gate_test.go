@@ -7,7 +7,6 @@ import (
 
 	"github.com/ipfs/go-cid"
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
-	pb "github.com/libp2p/go-libp2p-pubsub/pb"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
@@ -47,19 +46,19 @@ func TestEligibleExecutors(t *testing.T) {
 	spec := &jobspec.Spec{Engine: jobspec.Engine{Wasm: &jobspec.Wasm{Module: cid.MustParse("bafkreieptphnsbsubak6e3qofj7rppi2i5jzxkp5mt76q5frd3n3svjkka")}}}
 	spec.Constraints.Executors.Orgs = []string{"acme"}
 
-	m := &Market{cfg: Config{Trust: fakeTrust{member: {"acme"}, outsider: {"globex"}}}}
-	if !m.eligible(spec, member) || m.eligible(spec, outsider) {
+	g := membership{trust: fakeTrust{member: {"acme"}, outsider: {"globex"}}}
+	if !g.eligible(spec, member) || g.eligible(spec, outsider) {
 		t.Fatal("org membership not applied to constraints.executors.orgs")
 	}
-	if got := m.certs(); len(got) != 1 {
+	if got := g.certs(); len(got) != 1 {
 		t.Fatalf("certs presented: %d", len(got))
 	}
 	// Without a trust layer nobody is an org member.
-	if (&Market{}).eligible(spec, member) {
+	if (membership{}).eligible(spec, member) {
 		t.Fatal("without a trust layer an org constraint admitted a bidder")
 	}
 	spec.Constraints.Executors.Orgs = nil
-	if !(&Market{}).eligible(spec, outsider) {
+	if !(membership{}).eligible(spec, outsider) {
 		t.Fatal("a job without constraints refused a bidder")
 	}
 }
@@ -68,19 +67,21 @@ func TestEligibleExecutors(t *testing.T) {
 // briefly bursting requesters keep their gossip score.
 func TestAnnounceRate(t *testing.T) {
 	author, relay := gatePeer(t), gatePeer(t)
-	msg := &pubsub.Message{Message: &pb.Message{From: []byte(author)}}
 	for _, tc := range []struct {
 		policy Policy
-		want   pubsub.ValidationResult
+		want   verdict
 	}{
-		{nil, pubsub.ValidationAccept},
-		{fakePolicy{allow: true}, pubsub.ValidationAccept},
-		{fakePolicy{allow: false}, pubsub.ValidationIgnore},
+		{nil, verdictAccept},
+		{fakePolicy{allow: true}, verdictAccept},
+		{fakePolicy{allow: false}, verdictIgnore},
 	} {
-		m := &Market{cfg: Config{Policy: tc.policy}, self: gatePeer(t)}
+		ex := newExecutor(executorConfig{Policy: tc.policy, Slots: 1, QueueLimit: 1}, gatePeer(t), nil, nil)
 		for _, from := range []peer.ID{author, relay} {
-			if got := m.announceRate(from, msg); got != tc.want {
+			if got := ex.announceRate(from, author); got != tc.want {
 				t.Fatalf("policy %v, from %s: %v, want %v", tc.policy, from, got, tc.want)
+			}
+			if got, want := ex.announceRate(from, author).pubsub(), map[verdict]pubsub.ValidationResult{verdictAccept: pubsub.ValidationAccept, verdictIgnore: pubsub.ValidationIgnore}[tc.want]; got != want {
+				t.Fatalf("policy %v, from %s: gossipsub sees %v, want %v", tc.policy, from, got, want)
 			}
 		}
 	}

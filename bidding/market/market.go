@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/ipfs/go-cid"
@@ -74,21 +74,22 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-// Market runs both sides of the job protocol on one node.
+// Market is the node's job market: one entry point that wires the
+// transport (host, gossip, framing), the requester (Submit, Cancel, the job
+// loops and the job store) and the executor (bids, awards, runs and the
+// award store). Its own fields below mu are the requester's state; the
+// executor keeps its state under its own lock, and neither takes the
+// other's lock.
 type Market struct {
 	cfg  Config
 	self peer.ID
 	log  *slog.Logger
+	membership
 
-	topic *pubsub.Topic
-	sub   *pubsub.Subscription
+	tr   *transport
+	exec *executor
 
-	jobs   *JobStore
-	awards *awardStore
-	res    *bidding.Reservations
-	dedup  *bidding.Dedup
-	// cancels: awards cancelled before they arrived (executor)
-	cancels earlyCancels
+	jobs *JobStore
 	// lateHook, when set (by tests, before the first Submit), is called
 	// after a late receipt was recorded on a job.
 	lateHook func(job string)
@@ -97,26 +98,11 @@ type Market struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	mu      sync.Mutex
-	sinks   map[cid.Cid]*sink              // requester: jobs collecting bids
-	loops   map[string]context.CancelFunc  // requester: running job loops
-	answers map[answerKey]time.Time        // bidder: announces already answered
-	execs   map[bidding.AwardID]*execution // executor: live runs
-	queue   chan *execution                // executor: accepted, waiting for a slot
-	running int                            // executor: runs holding a slot
-	queued  int                            // executor: runs waiting for a slot
-	avgRun  time.Duration                  // executor: moving average run time
-
-	announceSlots chan struct{} // bidder: gossip announcements in progress
-	announceDrops atomic.Int64  // bidder: announcements dropped (slots full)
-	dropLogged    atomic.Int64  // unix ns of the last log of drops
+	mu    sync.Mutex                    // the requester's
+	sinks map[cid.Cid]*sink             // jobs collecting bids
+	loops map[string]context.CancelFunc // running job loops
 
 	closeOnce sync.Once
-}
-
-type answerKey struct {
-	job     cid.Cid
-	attempt int
 }
 
 // New starts the market: it joins the announcement topic, registers the
@@ -161,50 +147,36 @@ func New(ctx context.Context, cfg Config) (*Market, error) {
 	if err != nil {
 		return nil, err
 	}
+	tr := newTransport(cfg.Host, cfg.PubSub, cfg.Key)
+	ex := newExecutor(executorConfig{Key: cfg.Key, Content: cfg.Content, Runner: cfg.Runner, Labels: cfg.Labels, Capacity: cfg.Capacity,
+		Slots: cfg.Slots, QueueLimit: cfg.QueueLimit, MaxInputBytes: cfg.MaxInputBytes, WorkDir: cfg.WorkDir,
+		Trust: cfg.Trust, Policy: cfg.Policy, Logger: cfg.Logger}, tr.self, tr, awards)
 	mctx, cancel := context.WithCancel(context.Background())
 	m := &Market{
-		cfg:     cfg,
-		self:    cfg.Host.ID(),
-		log:     cfg.Logger,
-		jobs:    jobs,
-		awards:  awards,
-		res:     bidding.NewReservations(bidding.DefaultReservationTTL, nil),
-		dedup:   bidding.NewDedup(bidding.DefaultDedupSize),
-		ctx:     mctx,
-		cancel:  cancel,
-		sinks:   map[cid.Cid]*sink{},
-		loops:   map[string]context.CancelFunc{},
-		answers: map[answerKey]time.Time{},
-		execs:   map[bidding.AwardID]*execution{},
-		queue:   make(chan *execution, cfg.QueueLimit),
-
-		announceSlots: make(chan struct{}, maxAnnounceConcurrency),
+		cfg:        cfg,
+		self:       tr.self,
+		log:        cfg.Logger,
+		membership: membership{trust: cfg.Trust, self: tr.self},
+		tr:         tr,
+		exec:       ex,
+		jobs:       jobs,
+		ctx:        mctx,
+		cancel:     cancel,
+		sinks:      map[cid.Cid]*sink{},
+		loops:      map[string]context.CancelFunc{},
 	}
-	if err := m.cfg.PubSub.RegisterTopicValidator(bidding.AnnounceTopic, m.validateAnnounce); err != nil {
+	// The replay filter is loaded before the first award can arrive.
+	ex.recover(ctx)
+	if err := tr.join(ex.vetAnnounce); err != nil {
 		cancel()
-		return nil, fmt.Errorf("market: announce validator: %w", err)
+		ex.stop()
+		return nil, err
 	}
-	if m.topic, err = m.cfg.PubSub.Join(bidding.AnnounceTopic); err != nil {
-		cancel()
-		return nil, fmt.Errorf("market: join %s: %w", bidding.AnnounceTopic, err)
-	}
-	if m.sub, err = m.topic.Subscribe(); err != nil {
-		cancel()
-		return nil, fmt.Errorf("market: subscribe %s: %w", bidding.AnnounceTopic, err)
-	}
-	cfg.Host.SetStreamHandler(bidding.ProtocolBid, m.handleBidStream)
-	cfg.Host.SetStreamHandler(bidding.ProtocolAward, m.handleAwardStream)
-	cfg.Host.SetStreamHandler(bidding.ProtocolReceipt, m.handleQueryStream)
-
-	m.awards.failInterrupted(ctx, m)
-	for i := 0; i < cfg.Slots; i++ {
-		m.wg.Add(1)
-		go m.worker()
-	}
-	m.wg.Add(3)
-	go m.readAnnouncements()
-	go m.sweep()
-	go m.heartbeats()
+	allow := allowStream(cfg.Policy, cfg.Logger)
+	tr.handle(bidding.ProtocolBid, allow, m.serveBidStream)
+	tr.handle(bidding.ProtocolAward, allow, ex.serveAward)
+	tr.handle(bidding.ProtocolReceipt, allow, ex.serveQuery)
+	ex.start()
 	m.resumeJobs()
 	return m, nil
 }
@@ -213,70 +185,67 @@ func New(ctx context.Context, cfg Config) (*Market, error) {
 // store and resume at the next start), runs are cancelled.
 func (m *Market) Close() error {
 	m.closeOnce.Do(func() {
-		m.cfg.Host.RemoveStreamHandler(bidding.ProtocolBid)
-		m.cfg.Host.RemoveStreamHandler(bidding.ProtocolAward)
-		m.cfg.Host.RemoveStreamHandler(bidding.ProtocolReceipt)
+		m.tr.stopHandling()
 		m.cancel()
-		m.sub.Cancel()
+		m.exec.stop()
+		m.tr.stopGossip()
 		m.wg.Wait()
-		_ = m.topic.Close()
-		_ = m.cfg.PubSub.UnregisterTopicValidator(bidding.AnnounceTopic)
+		m.exec.wait()
+		m.tr.close()
 	})
 	return nil
+}
+
+// serveBidStream serves ProtocolBid, which both sides share: a requester
+// asks this node directly (Announce in: the executor answers with a Bid or
+// Decline), or a bidder delivers its answer to one of this node's
+// announcements (Bid or Decline in: the requester's).
+func (m *Market) serveBidStream(s io.ReadWriteCloser, remote peer.ID) {
+	defer s.Close()
+	deadline(s, bidding.StreamTimeout)
+	msg, _, err := recv(s, bidding.MaxAnnounceSize, bidding.KindAnnounce, bidding.KindBid, bidding.KindDecline)
+	if err != nil {
+		m.log.Debug("bad message on bid stream", "peer", remote, "err", err)
+		reset(s)
+		return
+	}
+	if msg.Signer() != remote {
+		m.log.Debug("bid stream message signed by another peer", "peer", remote, "signer", msg.Signer())
+		reset(s)
+		return
+	}
+	switch x := msg.(type) {
+	case *bidding.Announce:
+		m.exec.answerStream(s, x)
+	case *bidding.Bid:
+		// The requester keeps the stream open while the bid is in
+		// contention: closing it tells the bidder to release its capacity.
+		done := make(chan struct{})
+		if m.deliverBid(x, func() { close(done) }) {
+			select {
+			case <-done:
+			case <-m.ctx.Done():
+			case <-time.After(bidding.DefaultReservationTTL):
+			}
+		}
+	case *bidding.Decline:
+		m.deliverDecline(x)
+	}
 }
 
 // Jobs is the requester's job store.
 func (m *Market) Jobs() *JobStore { return m.jobs }
 
 // Load reports the executor's occupation for the capability record.
-func (m *Market) Load() (running, queued, free int) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.running, m.queued, m.cfg.Slots - m.running
-}
+func (m *Market) Load() (running, queued, free int) { return m.exec.load() }
 
-// sweep forgets old answered announcements.
-func (m *Market) sweep() {
-	defer m.wg.Done()
-	t := time.NewTicker(30 * time.Second)
-	defer t.Stop()
-	for {
-		select {
-		case <-m.ctx.Done():
-			return
-		case now := <-t.C:
-			m.mu.Lock()
-			for k, at := range m.answers {
-				if now.Sub(at) > time.Minute {
-					delete(m.answers, k)
-				}
-			}
-			m.mu.Unlock()
-		}
-	}
-}
+// AnnouncementsDropped is how many gossip announcements the executor
+// dropped because maxAnnounceConcurrency were in progress.
+func (m *Market) AnnouncementsDropped() int64 { return m.exec.announceDrops.Load() }
 
 // WaitTopicPeers blocks until at least n peers are known on the
 // announcement topic (driven by gossipsub's peer events) or ctx ends.
-func (m *Market) WaitTopicPeers(ctx context.Context, n int) error {
-	h, err := m.topic.EventHandler()
-	if err != nil {
-		return err
-	}
-	defer h.Cancel()
-	// Peer events wake the loop; a short re-check covers events that
-	// gossipsub delivers before ListPeers reflects them.
-	for len(m.topic.ListPeers()) < n {
-		ectx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
-		_, err := h.NextPeerEvent(ectx)
-		cancel()
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		_ = err
-	}
-	return nil
-}
+func (m *Market) WaitTopicPeers(ctx context.Context, n int) error { return m.tr.waitTopicPeers(ctx, n) }
 
 // TopicPeers is how many peers are known on the announcement topic.
-func (m *Market) TopicPeers() int { return len(m.topic.ListPeers()) }
+func (m *Market) TopicPeers() int { return len(m.tr.topicPeers()) }

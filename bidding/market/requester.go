@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net"
 	"os"
 	"slices"
 	"sort"
@@ -16,9 +15,7 @@ import (
 
 	blocks "github.com/ipfs/go-block-format"
 	"github.com/ipfs/go-cid"
-	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
-	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/shoalnet/shoal/bidding"
 	"github.com/shoalnet/shoal/bidding/jobspec"
@@ -452,7 +449,7 @@ func (m *Market) awaitWindow(ctx context.Context, sk *sink) bool {
 // directly. It returns what it did, for the job's log, and whether only
 // chosen peers were asked.
 func (m *Market) announce(ctx context.Context, id cid.Cid, spec *jobspec.Spec, attempt int, sk *sink, solicit bool) (round string, targeted bool, err error) {
-	a, err := bidding.NewAnnounce(spec, m.self, m.addrs(), attempt, time.Now())
+	a, err := bidding.NewAnnounce(spec, m.self, m.tr.addrs(), attempt, time.Now())
 	if err != nil {
 		return "", false, err
 	}
@@ -464,10 +461,10 @@ func (m *Market) announce(ctx context.Context, id cid.Cid, spec *jobspec.Spec, a
 	// Our own bid first, in-process. When it alone closes the window (this
 	// node is idle and holds every input, or the job is stateless), nobody
 	// else could win: the job is not announced at all.
-	switch r := m.answer(ctx, a).(type) {
+	switch r := m.exec.answer(ctx, a).(type) {
 	case *bidding.Bid:
-		if !m.deliverBid(r, func() { m.res.Release(r.JobCID) }) {
-			m.res.Release(r.JobCID)
+		if !m.deliverBid(r, func() { m.exec.release(r.JobCID) }) {
+			m.exec.release(r.JobCID)
 		}
 	case *bidding.Decline:
 		m.deliverDecline(r)
@@ -502,11 +499,11 @@ func (m *Market) announce(ctx context.Context, id cid.Cid, spec *jobspec.Spec, a
 	if spec.Type == jobspec.Ops {
 		// An ops job wants every node: its window may close once every
 		// peer of the topic answered, and waits longer for slow ones.
-		if peers := m.topic.ListPeers(); len(peers) > 0 {
+		if peers := m.tr.topicPeers(); len(peers) > 0 {
 			sk.sel.Solicit(peers, time.Now())
 		}
 	}
-	if err := m.topic.Publish(ctx, data); err != nil {
+	if err := m.tr.publish(ctx, data); err != nil {
 		return "", false, fmt.Errorf("publish announcement: %w", err)
 	}
 	return "announced to all on the topic", false, nil
@@ -547,7 +544,7 @@ func (m *Market) solicitTargets(ctx context.Context, spec *jobspec.Spec) []peer.
 	if named := spec.Constraints.Executors.Peers; len(named) > 0 {
 		pool = slices.Clone(named)
 	} else {
-		pool = m.topic.ListPeers()
+		pool = m.tr.topicPeers()
 	}
 	rand.Shuffle(len(pool), func(i, k int) { pool[i], pool[k] = pool[k], pool[i] })
 	fanout := len(out) + max(spec.Count, 1) + bidding.SolicitFanout - 1
@@ -596,9 +593,9 @@ func (m *Market) ask(ctx context.Context, p peer.AddrInfo, data []byte, sk *sink
 		}
 	}()
 	if len(p.Addrs) > 0 {
-		m.cfg.Host.Peerstore().AddAddrs(p.ID, p.Addrs, time.Minute)
+		m.tr.addAddrs(p.ID, p.Addrs, time.Minute)
 	}
-	s, err := m.openStream(ctx, p.ID, bidding.ProtocolBid)
+	s, err := m.tr.openStream(ctx, p.ID, bidding.ProtocolBid)
 	if err != nil {
 		return
 	}
@@ -697,19 +694,6 @@ func (m *Market) deliverDecline(d *bidding.Decline) {
 	})
 }
 
-func (m *Market) addrs() []ma.Multiaddr {
-	var out []ma.Multiaddr
-	for _, a := range m.cfg.Host.Addrs() {
-		if len(out) == bidding.MaxAddrs {
-			break
-		}
-		if len(a.Bytes()) <= bidding.MaxAddrLen {
-			out = append(out, a)
-		}
-	}
-	return out
-}
-
 func short(p string) string {
 	if len(p) > 16 {
 		return p[:8] + "…" + p[len(p)-6:]
@@ -780,20 +764,20 @@ func (r *jobRun) award(ctx context.Context, b bidding.Bid, ch *chain) (*bidding.
 	r.awards++
 	n := r.awards
 	r.mu.Unlock()
-	a := bidding.NewAward(r.id, r.block, m.self, b.Bidder, m.providerHints(), n, time.Now())
+	a := bidding.NewAward(r.id, r.block, m.self, b.Bidder, m.tr.providerHints(), n, time.Now())
 	idStr := a.AwardID.String()
 	m.update(r.id, func(j *Job) {
 		j.State = Awarded
 		j.Awards = append(j.Awards, AwardInfo{ID: idStr, Executor: b.Bidder.String(), State: "offered", Time: time.Now()})
 		j.log(Event{Type: "award", State: Awarded, Peer: b.Bidder.String(), Message: fmt.Sprintf("awarded to %s (award %s)", short(b.Bidder.String()), idStr[:8])})
 	})
-	conn, err := m.dial(ctx, b.Bidder, bidding.ProtocolAward)
+	conn, err := m.tr.dial(ctx, b.Bidder, bidding.ProtocolAward)
 	if err != nil {
 		return nil, r.lose(b.Bidder, idStr, err)
 	}
 	defer conn.Close()
 	deadline(conn, bidding.StreamTimeout)
-	if err := m.send(conn, a); err != nil {
+	if err := m.tr.send(conn, a); err != nil {
 		return r.unconfirmed(ctx, conn, a.AwardID, b.Bidder, ch, err)
 	}
 	msg, _, err := recv(conn, bidding.MaxMessageSize, bidding.KindAccept, bidding.KindDecline)
@@ -973,7 +957,7 @@ func (r *jobRun) follow(ctx context.Context, conn io.ReadWriteCloser, award bidd
 			}
 			_ = conn.Close()
 			conn = nil
-			fastReattach = m.cfg.Host.Network().Connectedness(exec) != network.Connected
+			fastReattach = !m.tr.connected(exec)
 			continue
 		}
 		answerBy = time.Time{}
@@ -1107,13 +1091,13 @@ func (r *jobRun) lose(exec peer.ID, award string, cause error) error {
 // query re-attaches to an award over ProtocolReceipt.
 func (r *jobRun) query(ctx context.Context, award bidding.AwardID, exec peer.ID) (io.ReadWriteCloser, error) {
 	m := r.m
-	conn, err := m.dial(ctx, exec, bidding.ProtocolReceipt)
+	conn, err := m.tr.dial(ctx, exec, bidding.ProtocolReceipt)
 	if err != nil {
 		return nil, err
 	}
 	q := &bidding.Query{Version: bidding.WireVersion, AwardID: award, JobCID: r.id, Requester: m.self, IssuedAt: time.Now()}
 	deadline(conn, bidding.StreamTimeout)
-	if err := m.send(conn, q); err != nil {
+	if err := m.tr.send(conn, q); err != nil {
 		conn.Close()
 		return nil, err
 	}
@@ -1132,43 +1116,13 @@ func (r *jobRun) cancelRemote(award bidding.AwardID, exec peer.ID) {
 	m := r.m
 	ctx, cancel := context.WithTimeout(m.ctx, bidding.StreamTimeout)
 	defer cancel()
-	conn, err := m.dial(ctx, exec, bidding.ProtocolReceipt)
+	conn, err := m.tr.dial(ctx, exec, bidding.ProtocolReceipt)
 	if err != nil {
 		return
 	}
 	defer conn.Close()
 	deadline(conn, bidding.StreamTimeout)
-	_ = m.send(conn, r.cancelMsg(award, "cancelled by the requester"))
-}
-
-// providerHints are the peers an executor should ask for the job's content
-// first: the requester itself.
-func (m *Market) providerHints() []peer.AddrInfo {
-	return []peer.AddrInfo{{ID: m.self, Addrs: m.addrs()}}
-}
-
-// dial opens a protocol stream to p, or an in-process pipe when p is this
-// node (a node may run its own jobs).
-func (m *Market) dial(ctx context.Context, p peer.ID, proto protocolID) (io.ReadWriteCloser, error) {
-	if p == m.self {
-		a, b := net.Pipe()
-		m.wg.Add(1)
-		go func() {
-			defer m.wg.Done()
-			switch proto {
-			case bidding.ProtocolAward:
-				m.serveAward(b, m.self)
-			case bidding.ProtocolReceipt:
-				m.serveQuery(b, m.self)
-			}
-		}()
-		return a, nil
-	}
-	s, err := m.openStream(ctx, p, proto)
-	if err != nil {
-		return nil, err
-	}
-	return s, nil
+	_ = m.tr.send(conn, r.cancelMsg(award, "cancelled by the requester"))
 }
 
 func minTime(a, b time.Time) time.Time {

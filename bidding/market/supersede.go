@@ -8,7 +8,6 @@ import (
 	"time"
 
 	blocks "github.com/ipfs/go-block-format"
-	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/shoalnet/shoal/bidding"
@@ -162,7 +161,7 @@ func (r *jobRun) supersede(conn io.ReadWriteCloser, award bidding.AwardID, exec 
 	m := r.m
 	if conn != nil {
 		writeDeadline(conn, time.Second)
-		_ = m.send(conn, r.cancelMsg(award, reason))
+		_ = m.tr.send(conn, r.cancelMsg(award, reason))
 	}
 	m.wg.Add(1)
 	go func() {
@@ -201,7 +200,7 @@ func (r *jobRun) chase(award bidding.AwardID, exec peer.ID, ch *chain, reason st
 // clean end of the stream).
 func (r *jobRun) cancelOnce(ctx context.Context, award bidding.AwardID, exec peer.ID, ch *chain, reason string) bool {
 	m := r.m
-	conn, err := m.dial(ctx, exec, bidding.ProtocolReceipt)
+	conn, err := m.tr.dial(ctx, exec, bidding.ProtocolReceipt)
 	if err != nil {
 		return false
 	}
@@ -209,7 +208,7 @@ func (r *jobRun) cancelOnce(ctx context.Context, award bidding.AwardID, exec pee
 	stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
 	defer stop()
 	deadline(conn, bidding.StreamTimeout)
-	if err := m.send(conn, r.cancelMsg(award, reason)); err != nil {
+	if err := m.tr.send(conn, r.cancelMsg(award, reason)); err != nil {
 		return false
 	}
 	for {
@@ -218,7 +217,7 @@ func (r *jobRun) cancelOnce(ctx context.Context, award bidding.AwardID, exec pee
 		deadline(conn, bidding.StreamTimeout)
 		msg, raw, err := recv(conn, bidding.MaxMessageSize, bidding.KindStatus, bidding.KindReceipt, bidding.KindDecline)
 		if err != nil {
-			return errors.Is(err, io.EOF) && !errors.Is(err, network.ErrReset)
+			return errors.Is(err, io.EOF) && !isReset(err)
 		}
 		if msg.Signer() != exec {
 			return false

@@ -50,35 +50,36 @@ func TestTruncatedTextIsSent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := &Market{cfg: Config{Key: key, Policy: longPolicy{}}, self: self, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	ex := newExecutor(executorConfig{Key: key, Policy: longPolicy{}, Slots: 1, QueueLimit: 1, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, self, nil, nil)
+	tr := &transport{key: key, self: self}
 	now := time.Now()
 
 	t.Run("receipt error", func(t *testing.T) {
 		rc := &bidding.Receipt{Version: bidding.WireVersion, JobCID: job, AwardID: bidding.NewAwardID(), Requester: requester, Executor: self, StartedAt: now, FinishedAt: now}
 		failReceipt(rc, bidding.CodeEngineError, "%s", straddle(bidding.MaxErrorLen))
-		got := sendAndOpen(t, m, rc).(*bidding.Receipt)
+		got := sendAndOpen(t, tr, rc).(*bidding.Receipt)
 		if want := strings.Repeat("a", bidding.MaxErrorLen-1); got.Error != want {
 			t.Errorf("Error = %q (%d bytes), want %d bytes of 'a'", got.Error, len(got.Error), len(want))
 		}
 	})
 	t.Run("decline reason", func(t *testing.T) {
-		r := m.requesterRefusal(context.Background(), job, requester)
+		r := ex.requesterRefusal(context.Background(), job, requester)
 		if r == nil {
 			t.Fatal("policy refusal missing")
 		}
-		got := sendAndOpen(t, m, bidding.NewDecline(job, bidding.AwardID{}, self, r, now)).(*bidding.Decline)
+		got := sendAndOpen(t, tr, bidding.NewDecline(job, bidding.AwardID{}, self, r, now)).(*bidding.Decline)
 		if want := strings.Repeat("a", bidding.MaxReasonLen-1); got.Reason != want {
 			t.Errorf("Reason = %q (%d bytes), want %d bytes of 'a'", got.Reason, len(got.Reason), len(want))
 		}
 	})
 }
 
-// sendAndOpen sends msg through the market's real send path and opens
+// sendAndOpen sends msg through the transport's real send path and opens
 // the frame as a peer would.
-func sendAndOpen(t *testing.T, m *Market, msg bidding.Message) bidding.Message {
+func sendAndOpen(t *testing.T, tr *transport, msg bidding.Message) bidding.Message {
 	t.Helper()
 	var buf bytes.Buffer
-	if err := m.send(&buf, msg); err != nil {
+	if err := tr.send(&buf, msg); err != nil {
 		t.Fatalf("send %s: %v", msg.Kind(), err)
 	}
 	got, _, err := recv(&buf, bidding.MaxMessageSize, msg.Kind())

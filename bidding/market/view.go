@@ -14,22 +14,21 @@ import (
 // localBytesTimeout bounds the local walk of one DAG during admission.
 const localBytesTimeout = 2 * time.Second
 
-// view is the read-only NodeView the pure admission logic sees.
+// view is the read-only NodeView the pure admission logic sees: a
+// snapshot of the executor's occupation, and its configuration.
 type view struct {
-	m *Market
-	// snapshot of the executor's occupation
-	running, queued int
-	used            jobspec.Resources
-	avgRun          time.Duration
+	ex   *executor
+	occ  bidding.Occupancy
+	used jobspec.Resources // resources of the runs holding a slot
 }
 
 var _ bidding.NodeView = (*view)(nil)
 
-func (m *Market) view() *view {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	v := &view{m: m, running: m.running, queued: m.queued, avgRun: m.avgRun}
-	for _, e := range m.execs {
+func (ex *executor) view() *view {
+	ex.mu.Lock()
+	defer ex.mu.Unlock()
+	v := &view{ex: ex, occ: ex.occ}
+	for _, e := range ex.execs {
 		if e.holdsSlot {
 			v.used = v.used.Add(e.spec.Resources)
 		}
@@ -37,34 +36,19 @@ func (m *Market) view() *view {
 	return v
 }
 
-func (v *view) ID() peer.ID                 { return v.m.self }
-func (v *view) Engines() []string           { return v.m.cfg.Runner.Engines() }
-func (v *view) Labels() map[string]string   { return v.m.cfg.Labels }
-func (v *view) Capacity() jobspec.Resources { return v.m.cfg.Capacity }
-func (v *view) Free() jobspec.Resources     { return v.m.cfg.Capacity.Sub(v.used) }
-func (v *view) QueueDepth() int             { return v.queued }
-func (v *view) QueueLimit() int             { return v.m.cfg.QueueLimit }
-func (v *view) MaxInputBytes() int64        { return v.m.cfg.MaxInputBytes }
-func (v *view) FreeSlots() int {
-	if f := v.m.cfg.Slots - v.running - v.queued; f > 0 {
-		return f
-	}
-	return 0
-}
-
-func (v *view) EstimatedWait() time.Duration {
-	if v.FreeSlots() > 0 {
-		return 0
-	}
-	avg := v.avgRun
-	if avg <= 0 {
-		avg = time.Second
-	}
-	return avg * time.Duration(v.queued+1) / time.Duration(v.m.cfg.Slots)
-}
+func (v *view) ID() peer.ID                  { return v.ex.self }
+func (v *view) Engines() []string            { return v.ex.cfg.Runner.Engines() }
+func (v *view) Labels() map[string]string    { return v.ex.cfg.Labels }
+func (v *view) Capacity() jobspec.Resources  { return v.ex.cfg.Capacity }
+func (v *view) Free() jobspec.Resources      { return v.ex.cfg.Capacity.Sub(v.used) }
+func (v *view) QueueDepth() int              { return v.occ.Queued }
+func (v *view) QueueLimit() int              { return v.occ.QueueLimit }
+func (v *view) MaxInputBytes() int64         { return v.ex.cfg.MaxInputBytes }
+func (v *view) FreeSlots() int               { return v.occ.FreeSlots() }
+func (v *view) EstimatedWait() time.Duration { return v.occ.EstimatedWait() }
 
 func (v *view) LocalBytes(c cid.Cid) (held, total int64) {
-	ctx, cancel := context.WithTimeout(v.m.ctx, localBytesTimeout)
+	ctx, cancel := context.WithTimeout(v.ex.ctx, localBytesTimeout)
 	defer cancel()
-	return v.m.cfg.Content.LocalBytes(ctx, c)
+	return v.ex.cfg.Content.LocalBytes(ctx, c)
 }

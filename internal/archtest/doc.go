@@ -1,9 +1,10 @@
 // Package archtest holds the repository's architecture tests and nothing
 // else: the import rules that the package docs state (exec and content
 // import no bidding or node, bidding imports no libp2p host, network or
-// pubsub package outside the transport, a parent never imports its
-// children, nothing of the product imports cmd/, testground/ or the test
-// helpers), checked against `go list -deps`, and the rule that no tracked
+// pubsub package outside the transport (inside bidding/market: outside its
+// transport files), a parent never imports its children, nothing of the
+// product imports cmd/, testground/ or the test helpers), checked against
+// `go list -deps` and the files' imports, and the rule that no tracked
 // file is over 1 MiB unless it is a test fixture under testdata/.
 //
 // A rule that changes changes here and in the package doc that states it,

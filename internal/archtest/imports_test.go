@@ -61,11 +61,13 @@ var forbidRules = []forbidRule{
 		pkgs: []string{"bidding/market/..."}, forbid: []string{"node/...", "content/..."}},
 	{doc: "bidding/doc.go, issue 12 (bidding imports no libp2p host, network or pubsub package outside the transport)",
 		pkgs: []string{"bidding/..."},
-		// TODO(issue 12): bidding/market is the transport today and also
-		// holds the requester's and executor's logic, over a concrete
-		// host.Host and *pubsub.PubSub. When the redesign confines the
-		// transport to its own package, name that package in except and
-		// remove this entry.
+		// TODO(issue 12): bidding/market holds the transport
+		// (transport.go) beside the requester and the executor, so the
+		// package imports libp2p's host, network and pubsub. Inside it
+		// they are confined to the transport's files
+		// (TestTransportConfinedToItsFiles). When the transport moves to
+		// its own package and node hands it to the market, name that
+		// package in except and remove this entry.
 		todo:   []string{"bidding/market"},
 		forbid: transport},
 	{doc: "p2p/doc.go (it must not depend on node, bidding, content or exec)",

@@ -25,6 +25,11 @@ var (
 	// its own (it may still be held as part of another pinned DAG).
 	ErrNotPinned = errors.New("content: not pinned")
 
+	// ErrPinnedRecursively is matched by the error of a direct [Store.Pin]
+	// of a CID that is pinned recursively (as kubo, a direct pin does not
+	// replace a recursive one: unpin it first). The recursive pin stays.
+	ErrPinnedRecursively = errors.New("already pinned recursively")
+
 	// ErrNoRouter is returned by [Store.Provide] when the Store was built
 	// without a content router.
 	ErrNoRouter = errors.New("content: no content router configured")

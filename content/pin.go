@@ -19,9 +19,10 @@ type PinInfo struct {
 
 // Pin pins c. A recursive pin first makes the whole DAG local (fetching
 // what is missing like Fetch, with the same bounded provider search) and
-// keeps all of it from GC; a direct pin keeps only the block c. The pin is
-// recorded in the datastore before Pin returns, and the root is provided to
-// the DHT in the background.
+// keeps all of it from GC (it replaces a direct pin of c); a direct pin
+// keeps only the block c, and is refused with ErrPinnedRecursively when c
+// is pinned recursively. The pin is recorded in the datastore before Pin
+// returns, and the root is provided to the DHT in the background.
 func (s *Store) Pin(ctx context.Context, c cid.Cid, recursive bool) error {
 	if err := s.check(); err != nil {
 		return err
@@ -33,8 +34,19 @@ func (s *Store) Pin(ctx context.Context, c cid.Cid, recursive bool) error {
 		if err := s.fetchLocked(ctx, c, FetchOptions{}); err != nil {
 			return fmt.Errorf("content: pin %s: %w", c, err)
 		}
-	} else if _, err := s.getBlock(ctx, c, nil, nil); err != nil {
-		return fmt.Errorf("content: pin %s: %w", c, err)
+	} else {
+		// The pinner refuses this too, with an error of its own that
+		// callers could not tell from a failure of the store.
+		_, rec, err := s.pinner.IsPinnedWithType(ctx, c, pin.Recursive)
+		if err != nil {
+			return fmt.Errorf("content: pin %s: %w", c, err)
+		}
+		if rec {
+			return fmt.Errorf("content: pin %s directly: %s is %w; unpin it first", c, c, ErrPinnedRecursively)
+		}
+		if _, err := s.getBlock(ctx, c, nil, nil); err != nil {
+			return fmt.Errorf("content: pin %s: %w", c, err)
+		}
 	}
 	if err := s.pinLocked(ctx, c, recursive); err != nil {
 		return fmt.Errorf("content: %w", err)

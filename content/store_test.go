@@ -475,3 +475,31 @@ func TestPinsList(t *testing.T) {
 		t.Error("direct pin not reported")
 	}
 }
+
+// TestPinDirectOverRecursive: a direct pin of a CID pinned recursively is
+// refused with ErrPinnedRecursively (kubo's "already pinned recursively"),
+// and the recursive pin stays; a recursive pin of a directly pinned CID
+// replaces the direct pin.
+func TestPinDirectOverRecursive(t *testing.T) {
+	s := newTestNode(t, testOpts{noRouter: true}).store
+	ctx := testCtx(t, time.Minute)
+	r := addBytes(t, s, []byte("recursive"), AddOptions{Pin: true})
+	err := s.Pin(ctx, r, false)
+	if !errors.Is(err, ErrPinnedRecursively) || !strings.Contains(err.Error(), r.String()+" is already pinned recursively") {
+		t.Fatalf("direct pin over a recursive one: %v, want ErrPinnedRecursively naming %s", err, r)
+	}
+	d := addBytes(t, s, []byte("direct"), AddOptions{})
+	if err := s.Pin(ctx, d, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Pin(ctx, d, true); err != nil {
+		t.Fatalf("recursive pin over a direct one: %v", err)
+	}
+	pins, err := s.Pins(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pins) != 2 || pins[0].CID == pins[1].CID || !pins[0].Recursive || !pins[1].Recursive {
+		t.Fatalf("pins %+v, want %s and %s recursive only", pins, r, d)
+	}
+}

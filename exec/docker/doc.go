@@ -49,5 +49,6 @@
 //
 // A program killed by a signal exits with 128+signal, as in a shell.
 //
-// The package depends only on package exec from this repository.
+// The package depends only on package exec from this repository, and on
+// internal/untar, which extracts the outputs archive of a keeper.
 package docker

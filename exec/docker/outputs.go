@@ -1,16 +1,12 @@
 package docker
 
 import (
-	"archive/tar"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
-	"path"
 	"regexp"
-	"strings"
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
@@ -18,6 +14,7 @@ import (
 	"github.com/moby/moby/client"
 
 	"github.com/shoalnet/shoal/exec"
+	"github.com/shoalnet/shoal/internal/untar"
 )
 
 // LabelRole is "keeper" on the container that keeps a run's outputs volume
@@ -131,9 +128,10 @@ func (o *outputs) mount(target string) mount.Mount {
 }
 
 // copyOut copies the files of the outputs volume into dir, through an
-// os.Root (nothing is written outside dir, no symlink is followed), and
-// returns an error wrapping [exec.ErrDiskLimit] when the job filled the
-// volume beyond its limit.
+// os.Root with untar's checks (nothing is written outside dir or through a
+// symlink, every entry created new, hard links kept as links, modes kept
+// up to 0755, FIFOs and devices skipped), and returns an error wrapping
+// [exec.ErrDiskLimit] when the job filled the volume beyond its limit.
 func (e *Executor) copyOut(ctx context.Context, o *outputs, dir string) error {
 	res, err := e.cli.CopyFromContainer(ctx, o.keeper, client.CopyFromContainerOptions{SourcePath: keeperOutputs + "/."})
 	if err != nil {
@@ -145,72 +143,19 @@ func (e *Executor) copyOut(ctx context.Context, o *outputs, dir string) error {
 		return fmt.Errorf("outputs dir: %w", err)
 	}
 	defer root.Close()
-	used, err := extract(root, res.Content, o.limit+pageSize)
+	err = untar.ExtractTo(root, res.Content, untar.Options{
+		KeepModes: true, HardLinks: true, SkipSpecial: true,
+		// The files' pages, as the tmpfs counts them: past the limit the
+		// job's writes failed with ENOSPC (the tmpfs is one page larger).
+		MaxBytes: o.limit, BlockSize: pageSize,
+	})
+	if errors.Is(err, untar.ErrTooLarge) {
+		return fmt.Errorf("%w: the job wrote more than its disk limit of %d bytes to its outputs (writes beyond it failed with ENOSPC)", exec.ErrDiskLimit, o.limit)
+	}
 	if err != nil {
 		return fmt.Errorf("copy outputs: %w", err)
 	}
-	if used > o.limit {
-		return fmt.Errorf("%w: the job wrote more than its disk limit of %d bytes to its outputs (writes beyond it failed with ENOSPC)", exec.ErrDiskLimit, o.limit)
-	}
 	return nil
-}
-
-// extract writes the tar stream r below root and returns the bytes its
-// regular files take in pages. It stops past budget bytes.
-func extract(root *os.Root, r io.Reader, budget int64) (int64, error) {
-	tr := tar.NewReader(r)
-	var used int64
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			return used, nil
-		}
-		if err != nil {
-			return used, err
-		}
-		name := path.Clean(strings.TrimPrefix(h.Name, "/"))
-		if name == "." {
-			continue
-		}
-		if name == ".." || strings.HasPrefix(name, "../") {
-			return used, fmt.Errorf("entry %q leaves the outputs", h.Name)
-		}
-		if d := path.Dir(name); d != "." {
-			if err := root.MkdirAll(d, 0o755); err != nil {
-				return used, err
-			}
-		}
-		switch h.Typeflag {
-		case tar.TypeDir:
-			if err := root.Mkdir(name, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
-				return used, err
-			}
-		case tar.TypeReg:
-			used += (h.Size + pageSize - 1) / pageSize * pageSize
-			if used > budget {
-				return used, nil // over the limit: the caller reports it
-			}
-			f, err := root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, os.FileMode(h.Mode)&0o755|0o600)
-			if err != nil {
-				return used, err
-			}
-			_, err = io.CopyN(f, tr, h.Size)
-			if cerr := f.Close(); err == nil {
-				err = cerr
-			}
-			if err != nil {
-				return used, err
-			}
-		case tar.TypeSymlink:
-			if err := root.Symlink(h.Linkname, name); err != nil {
-				return used, err
-			}
-		case tar.TypeLink:
-			if err := root.Link(path.Clean(strings.TrimPrefix(h.Linkname, "/")), name); err != nil {
-				return used, err
-			}
-		}
-	}
 }
 
 // removeOutputs removes the keeper and the volume, under a fresh context.

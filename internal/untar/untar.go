@@ -1,8 +1,9 @@
-// Package untar extracts the tar archives of `shoal get` and `shoal job
-// get` without ever writing outside the destination. The archive comes from
-// the daemon, which has it from the network: a hostile executor's outputs
-// or any DAG a peer serves, so every entry is checked and written as if it
-// were an attack.
+// Package untar extracts tar archives without ever writing outside the
+// destination: those of `shoal get` and `shoal job get` (Extract), which
+// come from the daemon, which has them from the network (a hostile
+// executor's outputs or any DAG a peer serves), and the outputs of a Docker
+// job that the engine sends (ExtractTo), which the job wrote. Every entry
+// is checked and written as if it were an attack.
 //
 // It imports only the standard library and the name rule of package
 // fsname, the one the content layer applies when it builds the archive.
@@ -21,8 +22,36 @@ import (
 	"github.com/shoalnet/shoal/internal/fsname"
 )
 
-// ErrEmpty is returned for an archive without entries.
+// ErrEmpty is returned by Extract for an archive without entries.
 var ErrEmpty = errors.New("the daemon sent an empty archive")
+
+// ErrTooLarge is matched by the error of ExtractTo when the regular files
+// of the archive take more than Options.MaxBytes. What was extracted
+// before the entry that passed the bound stays.
+var ErrTooLarge = errors.New("the archive's files are over the byte budget")
+
+// Options of ExtractTo. The zero value extracts like Extract: directories,
+// regular files (mode 0644) and symlinks, nothing else, without a bound.
+type Options struct {
+	// KeepModes keeps the permission bits of regular files, at most 0755
+	// (no setuid, setgid, sticky, or group and other write) and always
+	// readable and writable by the owner; without it files are 0644.
+	KeepModes bool
+	// HardLinks extracts hard link entries, whose target must be a
+	// regular file that an earlier entry of the archive wrote (never a
+	// file that was there before, a directory or a symlink).
+	HardLinks bool
+	// SkipSpecial skips device and FIFO entries instead of failing.
+	SkipSpecial bool
+	// MaxBytes, when positive, bounds the bytes of the regular files,
+	// each counted rounded up to BlockSize (a hard link counts nothing):
+	// the entry that passes it is not written, and the error matches
+	// ErrTooLarge.
+	MaxBytes int64
+	// BlockSize is the unit of MaxBytes (a filesystem's page size); 0 or
+	// less counts bytes.
+	BlockSize int64
+}
 
 // CheckDest refuses an existing destination unless it is an empty directory
 // or empty file, or force is set.
@@ -84,8 +113,12 @@ func Extract(r io.Reader, dest, top string, force bool) error {
 		return err
 	}
 	defer root.Close()
-	if err := extractInto(root, tar.NewReader(r), top); err != nil {
+	n, err := extractInto(root, tar.NewReader(r), top, Options{})
+	if err != nil {
 		return err
+	}
+	if n == 0 {
+		return ErrEmpty
 	}
 	if force {
 		if err := os.RemoveAll(dest); err != nil {
@@ -99,69 +132,120 @@ func Extract(r io.Reader, dest, top string, force bool) error {
 	return os.Rename(filepath.Join(tmp, top), dest)
 }
 
-// extractInto writes the entries of tr into root (see Extract).
-func extractInto(root *os.Root, tr *tar.Reader, top string) error {
+// ExtractTo writes the entries of the archive r into root, a directory
+// that exists, with the same checks as Extract: every entry is created new
+// (O_EXCL files, mkdir, symlink, link), only into a directory that an
+// earlier entry created (or root itself), so nothing is written through a
+// symlink and a name used twice fails. Names are relative slash paths
+// whose components pass fsname.Check, below root; "./" (or ".") names root
+// itself and may lead every name, as in the archives the Docker Engine
+// sends. An archive without entries writes nothing.
+func ExtractTo(root *os.Root, r io.Reader, o Options) error {
+	_, err := extractInto(root, tar.NewReader(r), "", o)
+	return err
+}
+
+// extractInto writes the entries of tr into root (see Extract; with top
+// "", see ExtractTo) and returns how many it wrote.
+func extractInto(root *os.Root, tr *tar.Reader, top string, o Options) (int, error) {
 	// kinds holds every path written so far, by type; only a path whose
 	// kind is tar.TypeDir may be the parent of a later entry.
 	kinds := map[string]byte{}
+	if top == "" {
+		kinds["."] = tar.TypeDir // root exists
+	}
+	block := max(o.BlockSize, 1)
+	var used int64
+	written := 0
 	for {
 		h, err := tr.Next()
 		if err == io.EOF {
 			break
 		}
 		if err != nil {
-			return fmt.Errorf("read archive: %w", err)
+			return written, fmt.Errorf("read archive: %w", err)
 		}
-		name, err := entryName(h, top)
+		name, err := entryName(h, h.Name, top)
 		if err != nil {
-			return err
+			return written, err
+		}
+		if name == "." {
+			if h.Typeflag != tar.TypeDir {
+				return written, fmt.Errorf("archive entry %q names the destination itself and is not a directory", h.Name)
+			}
+			continue
 		}
 		if _, dup := kinds[name]; dup {
-			return fmt.Errorf("archive entry %q appears twice; refusing to overwrite what the archive already wrote", h.Name)
+			return written, fmt.Errorf("archive entry %q appears twice; refusing to overwrite what the archive already wrote", h.Name)
 		}
 		if dir := path.Dir(name); name != top {
 			switch kind, ok := kinds[dir]; {
 			case !ok:
-				return fmt.Errorf("archive entry %q comes before its directory %q", h.Name, dir)
+				return written, fmt.Errorf("archive entry %q comes before its directory %q", h.Name, dir)
 			case kind == tar.TypeSymlink:
-				return fmt.Errorf("archive entry %q is under the symlink %q; refusing to write through a symlink", h.Name, dir)
+				return written, fmt.Errorf("archive entry %q is under the symlink %q; refusing to write through a symlink", h.Name, dir)
 			case kind != tar.TypeDir:
-				return fmt.Errorf("archive entry %q is under %q, which is not a directory", h.Name, dir)
+				return written, fmt.Errorf("archive entry %q is under %q, which is not a directory", h.Name, dir)
 			}
 		}
 		for k := range h.PAXRecords {
 			if strings.HasPrefix(k, "GNU.sparse.") {
 				// A sparse entry's holes read as zeros: a few bytes of
 				// archive could claim an exabyte. The daemon never sends one.
-				return fmt.Errorf("archive entry %q is a sparse file, which get does not extract", h.Name)
+				return written, fmt.Errorf("archive entry %q is a sparse file, which is not extracted", h.Name)
 			}
 		}
 		switch h.Typeflag {
 		case tar.TypeDir:
 			err = root.Mkdir(name, 0o755)
 		case tar.TypeReg:
-			err = writeEntry(root, name, tr)
+			if o.MaxBytes > 0 {
+				used += (h.Size + block - 1) / block * block
+				if used > o.MaxBytes {
+					return written, fmt.Errorf("archive entry %q: %w of %d bytes", h.Name, ErrTooLarge, o.MaxBytes)
+				}
+			}
+			perm := os.FileMode(0o644)
+			if o.KeepModes {
+				perm = os.FileMode(h.Mode)&0o755 | 0o600
+			}
+			err = writeEntry(root, name, tr, perm)
 		case tar.TypeSymlink:
 			err = root.Symlink(h.Linkname, name)
+		case tar.TypeLink:
+			if !o.HardLinks {
+				return written, fmt.Errorf("archive entry %q is a hard link, which is not extracted", h.Name)
+			}
+			var target string
+			if target, err = entryName(h, h.Linkname, top); err != nil {
+				return written, err
+			}
+			if kind := kinds[target]; kind != tar.TypeReg && kind != tar.TypeLink {
+				return written, fmt.Errorf("archive entry %q links to %q, which is not a regular file the archive wrote before", h.Name, h.Linkname)
+			}
+			err = root.Link(target, name)
+		case tar.TypeChar, tar.TypeBlock, tar.TypeFifo:
+			if o.SkipSpecial {
+				continue
+			}
+			return written, fmt.Errorf("archive entry %q has unsupported type %q", h.Name, h.Typeflag)
 		default:
-			return fmt.Errorf("archive entry %q has unsupported type %q", h.Name, h.Typeflag)
+			return written, fmt.Errorf("archive entry %q has unsupported type %q", h.Name, h.Typeflag)
 		}
 		if err != nil {
-			return fmt.Errorf("archive entry %q: %w", h.Name, err)
+			return written, fmt.Errorf("archive entry %q: %w", h.Name, err)
 		}
 		kinds[name] = h.Typeflag
+		written++
 	}
-	if len(kinds) == 0 {
-		return ErrEmpty
-	}
-	return nil
+	return written, nil
 }
 
-// entryName checks the name of an archive entry and returns it with a
-// directory's trailing slash removed.
-func entryName(h *tar.Header, top string) (string, error) {
-	name := h.Name
-	if h.Typeflag == tar.TypeDir {
+// entryName checks name, the name of the archive entry h or its hard
+// link's target, and returns it with a directory's trailing slash removed
+// (and, with top "", a leading "./"; "." for the root itself).
+func entryName(h *tar.Header, name, top string) (string, error) {
+	if h.Typeflag == tar.TypeDir && name == h.Name {
 		name = strings.TrimSuffix(name, "/")
 	}
 	bad := func(why string) error {
@@ -170,8 +254,14 @@ func entryName(h *tar.Header, top string) (string, error) {
 	if strings.HasPrefix(name, "/") {
 		return "", bad("is an absolute path")
 	}
+	if top == "" {
+		if name == "." || name == "" && h.Typeflag == tar.TypeDir {
+			return ".", nil
+		}
+		name = strings.TrimPrefix(name, "./")
+	}
 	parts := strings.Split(name, "/")
-	if parts[0] != top {
+	if top != "" && parts[0] != top {
 		return "", bad("is outside the requested content")
 	}
 	for _, p := range parts {
@@ -185,9 +275,9 @@ func entryName(h *tar.Header, top string) (string, error) {
 }
 
 // writeEntry creates the file name in root (it must not exist) with the
-// entry's bytes.
-func writeEntry(root *os.Root, name string, r io.Reader) error {
-	f, err := root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+// entry's bytes and permissions perm.
+func writeEntry(root *os.Root, name string, r io.Reader, perm os.FileMode) error {
+	f, err := root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
 	if err != nil {
 		return err
 	}

@@ -104,6 +104,8 @@ func contentError(err error) error {
 		return BadRequest("%v", err)
 	case errors.Is(err, content.ErrNotPinned):
 		return Errorf(http.StatusNotFound, CodeNotFound, "%v", err)
+	case errors.Is(err, content.ErrPinnedRecursively):
+		return Errorf(http.StatusConflict, CodeConflict, "%v", err)
 	case errors.Is(err, content.ErrTooLarge), errors.Is(err, content.ErrTooManyBlocks):
 		return Errorf(http.StatusRequestEntityTooLarge, CodeTooLarge, "%v", err)
 	case errors.Is(err, content.ErrTooDeep):
@@ -353,7 +355,12 @@ func (s *Server) pinAdd(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	recursive := r.URL.Query().Get("recursive") != "false"
+	recursive := true
+	if v := r.URL.Query().Get("recursive"); v != "" {
+		if recursive, err = strconv.ParseBool(v); err != nil {
+			return BadRequest("invalid recursive %q: use true or false", v)
+		}
+	}
 	if recursive {
 		// Pin would fetch what is missing without a bound: fetch first,
 		// bounded like every fetch made for the API's user.

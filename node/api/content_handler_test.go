@@ -132,6 +132,23 @@ func TestHandlerPinsGC(t *testing.T) {
 	if p != (PinEntry{CID: other, Type: "direct"}) {
 		t.Fatalf("POST /pin/add recursive=false = %+v", p)
 	}
+	// A direct pin over a recursive one is the user's mistake, as kubo
+	// says it ("already pinned recursively"), not a server error; the
+	// recursive pin stays.
+	wantError(t, post(t, s, "/pin/add?arg="+id+"&recursive=false", "", ""), http.StatusConflict, CodeConflict, id, "already pinned recursively")
+	wantOK(t, get(t, s, "/pin/ls"), &pins)
+	if !slices.Contains(pins, PinEntry{CID: id, Type: "recursive"}) || slices.Contains(pins, PinEntry{CID: id, Type: "direct"}) {
+		t.Fatalf("GET /pin/ls after the refused direct pin = %+v, want %s recursive only", pins, id)
+	}
+	// A recursive pin over a direct one replaces it; a direct pin again
+	// is no change.
+	wantOK(t, post(t, s, "/pin/add?arg="+other+"&recursive=false", "", ""), &p)
+	wantOK(t, post(t, s, "/pin/add?arg="+other, "", ""), &p)
+	wantOK(t, get(t, s, "/pin/ls"), &pins)
+	if !slices.Contains(pins, PinEntry{CID: other, Type: "recursive"}) || slices.Contains(pins, PinEntry{CID: other, Type: "direct"}) {
+		t.Fatalf("GET /pin/ls after the recursive pin over a direct one = %+v", pins)
+	}
+	wantError(t, post(t, s, "/pin/add?arg="+id+"&recursive=maybe", "", ""), http.StatusBadRequest, CodeBadRequest, `"maybe"`)
 	var gc GCResponse
 	wantOK(t, post(t, s, "/gc", "", ""), &gc)
 	if rec := get(t, s, "/cat?arg="+id); rec.Code != http.StatusOK {

@@ -81,33 +81,16 @@ func storedCode(code bidding.Code, msg string) string {
 	return errorCode(msg)
 }
 
-// knownCode reports whether c is a stable code of docs/protocol.md §6 (a
-// receipt error code or a decline code). A code added there is added here,
-// or the API shows its errors without an error_code.
-func knownCode(c bidding.Code) bool {
-	switch c {
-	case bidding.CodeTimeout, bidding.CodeOutOfMemory, bidding.CodeDiskLimit, bidding.CodeFetchFailed,
-		bidding.CodeEngineError, bidding.CodePublishFailed, bidding.CodeCancelled, bidding.CodeBadInput,
-		bidding.CodeEngineUnavailable, bidding.CodeLabelsMismatch, bidding.CodeResourcesExceeded,
-		bidding.CodeNoCapacity, bidding.CodeLocalityRequired, bidding.CodeInputTooLarge, bidding.CodeNotEligible,
-		bidding.CodePolicyDenied, bidding.CodeRequesterDenied, bidding.CodeEngineDenied, bidding.CodeImageDenied,
-		bidding.CodeInputsNotHeld, bidding.CodeRateLimited, bidding.CodeConcurrencyLimit,
-		bidding.CodeAwardExpired, bidding.CodeAwardReplayed, bidding.CodeWrongExecutor, bidding.CodeBadRequest,
-		bidding.CodeUnknownAward, bidding.CodeShuttingDown:
-		return true
-	}
-	return false
-}
-
 // errorCode returns the code msg starts with ("timeout: ran past 5s",
 // "fetch_failed", "no_capacity: queue full; …"), or "" when msg is free
-// text that starts with no known code.
+// text that starts with no known code (bidding.KnownCode: the codes of
+// docs/protocol.md §6).
 func errorCode(msg string) string {
 	head := msg
 	if i := strings.IndexByte(msg, ':'); i >= 0 {
 		head = msg[:i]
 	}
-	if knownCode(bidding.Code(head)) {
+	if bidding.KnownCode(bidding.Code(head)) {
 		return head
 	}
 	return ""

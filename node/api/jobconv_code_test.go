@@ -38,3 +38,22 @@ func TestJobConvErrorCode(t *testing.T) {
 		t.Fatalf("old record codes: job %q award %q receipt %q", got.ErrorCode, got.Awards[0].ErrorCode, got.Receipts[0].ErrorCode)
 	}
 }
+
+// Every code of docs/protocol.md §6 (bidding.Codes, checked against the
+// doc in package bidding) is taken from the head of an old record's
+// message; free text is not.
+func TestErrorCodeKnowsEveryCode(t *testing.T) {
+	for _, c := range bidding.Codes() {
+		if got := errorCode(string(c) + ": some reason"); got != string(c) {
+			t.Errorf("errorCode(%q: …) = %q", c, got)
+		}
+		if got := errorCode(string(c)); got != string(c) {
+			t.Errorf("errorCode(%q) = %q", c, got)
+		}
+	}
+	for _, msg := range []string{"", "queue full", "no node answered: none", "cancelled by the user"} {
+		if got := errorCode(msg); got != "" {
+			t.Errorf("errorCode(%q) = %q, want none", msg, got)
+		}
+	}
+}

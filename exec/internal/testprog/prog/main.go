@@ -18,6 +18,9 @@
 //	fill PATH BYTES         write BYTES zero bytes to PATH (exit 1 on failure)
 //	seekwrite PATH OFFSET   write one byte at OFFSET of PATH (exit 1 on failure)
 //	truncate PATH SIZE      truncate PATH to SIZE bytes (exit 1 on failure)
+//	tree DIR                write below DIR an executable file of 512 KiB (run.sh),
+//	                        4 hard links to it (sub/l0..l3), a symlink s -> run.sh
+//	                        and sub/deep/file (exit 1 on failure)
 package main
 
 import (
@@ -98,6 +101,10 @@ func main() {
 		}
 		if err := writeSize(os.Args[1], args[0], n); err != nil {
 			fail(1, "write error: %v", err)
+		}
+	case "tree":
+		if err := tree(args[0]); err != nil {
+			fail(1, "tree: %v", err)
 		}
 	default:
 		fail(2, "unknown command %q", os.Args[1])
@@ -201,6 +208,29 @@ func escape(link, target string) {
 	} else {
 		fmt.Println("write: ok")
 	}
+}
+
+// tree writes the tree of the "tree" command below dir.
+func tree(dir string) error {
+	run := dir + "/run.sh"
+	if err := os.WriteFile(run, make([]byte, 512<<10), 0o755); err != nil {
+		return err
+	}
+	if err := os.Chmod(run, 0o755); err != nil { // whatever the umask
+		return err
+	}
+	if err := os.MkdirAll(dir+"/sub/deep", 0o755); err != nil {
+		return err
+	}
+	for i := range 4 {
+		if err := os.Link(run, fmt.Sprintf("%s/sub/l%d", dir, i)); err != nil {
+			return err
+		}
+	}
+	if err := os.Symlink("run.sh", dir+"/s"); err != nil {
+		return err
+	}
+	return os.WriteFile(dir+"/sub/deep/file", []byte("deep"), 0o644)
 }
 
 // writeSize makes PATH take n bytes: by writing them, by writing one byte

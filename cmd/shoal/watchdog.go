@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/shoalnet/shoal/exec/docker"
+	"github.com/shoalnet/shoal/exec/wasm"
 )
 
 // runWatchdog runs this process as a docker run's watchdog when the daemon
@@ -20,6 +21,19 @@ func runWatchdog() bool {
 	}
 	os.Exit(0)
 	return true
+}
+
+// runWASMWorker runs this process as a wasm worker when the daemon started
+// it so (`shoal __wasm-worker`, never typed by a user). See wasm.WithWorkers.
+func runWASMWorker() {
+	if len(os.Args) != 2 || os.Args[1] != wasm.WorkerCommand {
+		return
+	}
+	if err := wasm.ServeWorker(os.Stdin, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "shoal wasm worker:", err)
+		os.Exit(1)
+	}
+	os.Exit(0)
 }
 
 // dockerOptions are the daemon's docker executor options: a watchdog per

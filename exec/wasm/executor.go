@@ -25,7 +25,10 @@ type Executor struct {
 	cache   wazero.CompilationCache
 	modules *moduleCache // nil with a pool
 	pool    *pool        // nil in process
-	stats   counters
+	// mmapMemory backs linear memories with an mmap of the task's limit
+	// (worker processes, one run at a time).
+	mmapMemory bool
+	stats      counters
 
 	closeCtx    context.Context // cancelled by Close, stops runs in progress
 	closeCancel context.CancelCauseFunc

@@ -182,12 +182,14 @@ func WithWorkers(n int, cmd WorkerCmd) Option {
 // worker process, in bytes; default WithMaxMemory plus
 // [DefaultWorkerOverhead]; 0 sets none (a worker built with the race
 // detector maps terabytes). A worker that passes it dies, and its task
-// fails with exec.ErrMemoryLimit. It must leave room for the Go runtime
-// and wazero (at least 1 GiB).
+// fails with exec.ErrMemoryLimit; so does a task whose memory limit does
+// not fit in it (a worker reserves the limit for the module's memory when
+// the module starts). It must leave room for the Go runtime and wazero,
+// which map about 1.5 GiB (at least 2 GiB).
 func WithWorkerAddressSpace(bytes uint64) Option {
 	return func(c *config) error {
-		if bytes != 0 && bytes < 1<<30 {
-			return fmt.Errorf("wasm: worker address space %d bytes < 1 GiB", bytes)
+		if bytes != 0 && bytes < 2<<30 {
+			return fmt.Errorf("wasm: worker address space %d bytes < 2 GiB", bytes)
 		}
 		c.addressSpace, c.addressSpaceSet = bytes, true
 		return nil

@@ -10,11 +10,14 @@ import (
 	"os"
 	osexec "os/exec"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/shoalnet/shoal/exec"
 	"github.com/shoalnet/shoal/exec/internal/capture"
@@ -36,6 +39,10 @@ const workerStartTimeout = 30 * time.Second
 // reader that blocks): the worker is then replaced, not reused.
 const stdinDrainWait = 100 * time.Millisecond
 
+// killDrain is how long the daemon reads what a worker it killed wrote
+// before the kill.
+const killDrain = 20 * time.Millisecond
+
 // worker is one worker process seen from the daemon.
 type worker struct {
 	cmd    *osexec.Cmd
@@ -51,6 +58,16 @@ type worker struct {
 
 // kill sends SIGKILL; the conversation then fails with EOF.
 func (w *worker) kill() { _ = w.cmd.Process.Kill() }
+
+// stop kills w for the executor (timeout, cancel, Close) and bounds the
+// wait for the conversation's end: what the worker wrote is already in the
+// pipe, but the pipe closes only once the kernel has torn the process
+// down, which takes long for a large one (a race-detector build maps
+// terabytes).
+func (w *worker) stop() {
+	w.kill()
+	_ = w.outF.SetReadDeadline(time.Now().Add(killDrain))
+}
 
 // pool holds the worker processes of an executor: up to size, started on
 // demand and kept warm, one task at a time each.
@@ -293,6 +310,9 @@ func (p *pool) pids() []int {
 // other descriptor close-on-exec, so none of the daemon's sockets or files
 // reach it.
 func (e *Executor) spawn() (*worker, error) {
+	if err := closeOnExec(); err != nil {
+		return nil, fmt.Errorf("close-on-exec: %w", err)
+	}
 	inR, inW, err := os.Pipe()
 	if err != nil {
 		return nil, err
@@ -307,7 +327,7 @@ func (e *Executor) spawn() (*worker, error) {
 	cmd := osexec.Command(wc.Path, wc.Args...)
 	cmd.Env = append([]string{}, wc.Env...) // non-nil: nothing of the daemon's environment
 	cmd.Stdin, cmd.Stdout = inR, outW
-	tail := &tailBuffer{max: 8 << 10}
+	tail := &tailBuffer{max: 16 << 10}
 	cmd.Stderr = tail
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	err = cmd.Start()
@@ -383,7 +403,8 @@ func (e *Executor) runInWorker(ctx context.Context, t *exec.Task, start time.Tim
 	}
 	runCtx, cancelRun := runctx.Run(prepCtx, t.Timeout)
 	defer cancelRun()
-	stop := context.AfterFunc(runCtx, w.kill)
+	dispatched := time.Now() // the timeout runs from here
+	stop := context.AfterFunc(runCtx, w.stop)
 
 	stdout, stderr := capture.New(t.StdoutLimit()), capture.New(t.StderrLimit())
 	msg := &taskMsg{
@@ -405,6 +426,7 @@ func (e *Executor) runInWorker(ctx context.Context, t *exec.Task, start time.Tim
 	}
 	if convErr != nil {
 		e.pool.retire(w)
+		res.Timings.Run = time.Since(dispatched) // Prepare: up to the dispatch
 		if stopped {
 			fill()
 			return res, runctx.StopReason(runCtx, t.Timeout)
@@ -455,19 +477,18 @@ func (e *Executor) crashError(w *worker, convErr error) error {
 	if ps := w.cmd.ProcessState; ps != nil {
 		state = ps.String()
 	}
-	e.log.Warn("wasm worker died", "pid", w.pid, "state", state, "err", convErr, "stderr", tail)
+	e.log.Warn("wasm worker died", "pid", w.pid, "state", state, "err", convErr, "stderr", tail[:min(len(tail), 1024)])
 	if strings.Contains(tail, "out of memory") {
-		return fmt.Errorf("%w: the worker process ran out of its address space (%s): %s", exec.ErrMemoryLimit, state, lastLine(tail, "out of memory"))
+		return fmt.Errorf("%w: the worker process ran out of its address space (%s): %s", exec.ErrMemoryLimit, state, firstLine(tail, "out of memory"))
 	}
 	return fmt.Errorf("%w: pid %d %s: %v", ErrWorkerCrashed, w.pid, state, convErr)
 }
 
-// lastLine returns the last line of s containing sub.
-func lastLine(s, sub string) string {
-	lines := strings.Split(s, "\n")
-	for i := len(lines) - 1; i >= 0; i-- {
-		if strings.Contains(lines[i], sub) {
-			return strings.TrimSpace(lines[i])
+// firstLine returns the first line of s containing sub.
+func firstLine(s, sub string) string {
+	for l := range strings.SplitSeq(s, "\n") {
+		if strings.Contains(l, sub) {
+			return strings.TrimSpace(l)
 		}
 	}
 	return ""
@@ -567,7 +588,7 @@ func (e *Executor) precompileInWorker(ctx context.Context, digest [32]byte, code
 	if err != nil {
 		return err
 	}
-	stop := context.AfterFunc(prepCtx, w.kill)
+	stop := context.AfterFunc(prepCtx, w.stop)
 	rm, _, err := e.converse(w, &taskMsg{ID: "precompile", Digest: digest, Entrypoint: entry, CompileOnly: true}, code, nil, capture.New(0), capture.New(0))
 	stopped := !stop()
 	if err != nil {
@@ -583,25 +604,64 @@ func (e *Executor) precompileInWorker(ctx context.Context, digest [32]byte, code
 	return kindError(rm.Kind, rm.Error)
 }
 
-// tailBuffer keeps the last max bytes written to it.
+// tailBuffer keeps the first and the last max/2 bytes written to it: a Go
+// runtime's fatal error says what happened on top of a long goroutine dump.
 type tailBuffer struct {
-	mu  sync.Mutex
-	max int
-	buf []byte
+	mu      sync.Mutex
+	max     int
+	head    []byte
+	tail    []byte
+	dropped bool
 }
 
 func (b *tailBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.buf = append(b.buf, p...)
-	if over := len(b.buf) - b.max; over > 0 {
-		b.buf = append(b.buf[:0], b.buf[over:]...)
+	n := len(p)
+	if room := b.max/2 - len(b.head); room > 0 {
+		k := min(room, len(p))
+		b.head = append(b.head, p[:k]...)
+		p = p[k:]
 	}
-	return len(p), nil
+	b.tail = append(b.tail, p...)
+	if over := len(b.tail) - b.max/2; over > 0 {
+		b.tail = append(b.tail[:0], b.tail[over:]...)
+		b.dropped = true
+	}
+	return n, nil
 }
 
 func (b *tailBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return string(b.buf)
+	sep := ""
+	if b.dropped {
+		sep = "\n[...]\n"
+	}
+	return string(b.head) + sep + string(b.tail)
+}
+
+// closeOnExec marks every descriptor of this process above stderr
+// close-on-exec. Go opens its own so, but a daemon may have inherited
+// others from whatever started it, and exec.Cmd passes those on: a worker
+// must get only its three pipes.
+func closeOnExec() error {
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return err
+	}
+	for _, e := range ents {
+		fd, err := strconv.Atoi(e.Name())
+		if err != nil || fd <= 2 {
+			continue
+		}
+		flags, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0)
+		if err != nil || flags&unix.FD_CLOEXEC != 0 {
+			continue // closed since the listing (the directory's own fd)
+		}
+		if _, err := unix.FcntlInt(uintptr(fd), unix.F_SETFD, flags|unix.FD_CLOEXEC); err != nil {
+			return fmt.Errorf("fd %d: %w", fd, err)
+		}
+	}
+	return nil
 }

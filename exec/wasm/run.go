@@ -144,6 +144,7 @@ func (e *Executor) runModule(runCtx context.Context, t *exec.Task, start time.Ti
 		mc = mc.WithStdin(in)
 	}
 	alloc := newLimitAllocator(limit, m.tableBytes)
+	alloc.mmap = e.mmapMemory
 
 	res := &exec.Result{OutputsDir: t.OutputsDir}
 	runStart := time.Now()
@@ -178,6 +179,13 @@ func (e *Executor) runModule(runCtx context.Context, t *exec.Task, start time.Ti
 	default:
 		res.ExitCode = ExitCodeTrap
 		stderr.Append([]byte("\nwasm trap: " + callErr.Error() + "\n"))
+	}
+	if alloc.reserveErr != nil && stopErr == nil {
+		// The worker's address space cannot hold the task's limit: say so
+		// rather than report wazero's failure to set up the memory.
+		res.ExitCode = -1
+		stopErr = fmt.Errorf("%w: the worker process could not hold the task's memory limit of %d bytes within its address space limit (wasm.WithWorkerAddressSpace): %w",
+			exec.ErrMemoryLimit, limit, alloc.reserveErr)
 	}
 	if stopErr == nil && res.ExitCode != 0 && alloc.exceeded() > 0 {
 		stopErr = fmt.Errorf("%w: the module failed after growing its memory to %d bytes was refused (limit %d bytes, of which its tables take %d)",

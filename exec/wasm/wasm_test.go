@@ -28,6 +28,9 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(0)
 	}
+	if os.Getenv(parentEnv) != "" {
+		runParent()
+	}
 	d, err := os.MkdirTemp("", "shoal-wasm-cache-")
 	if err != nil {
 		panic(err)

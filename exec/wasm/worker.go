@@ -78,7 +78,12 @@ func newWorkerExecutor(wc workerConfig) (*Executor, error) {
 	cfg.compileWorkers = wc.CompileWorkers
 	cfg.maxModuleBytes = wc.MaxModuleBytes
 	cfg.maxCacheBytes = wc.MaxCacheBytes
-	return newLocal(context.Background(), cfg, false)
+	x, err := newLocal(context.Background(), cfg, false)
+	if err != nil {
+		return nil, err
+	}
+	x.mmapMemory = true
+	return x, nil
 }
 
 type server struct {

@@ -36,6 +36,17 @@ func runWASMWorker() {
 	os.Exit(0)
 }
 
+// wasmWorker is the command of the wasm engine's worker processes: this
+// very executable with the hidden subcommand; none (modules run in the
+// daemon) for a test binary running the daemon in process.
+func wasmWorker() wasm.WorkerCmd {
+	exe, err := os.Executable()
+	if err != nil || strings.HasSuffix(exe, ".test") {
+		return wasm.WorkerCmd{}
+	}
+	return wasm.WorkerCmd{Path: exe, Args: []string{wasm.WorkerCommand}}
+}
+
 // dockerOptions are the daemon's docker executor options: a watchdog per
 // container, this very executable, so containers die at their deadline (or
 // with the daemon) even when the daemon does not remove them.

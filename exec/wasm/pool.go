@@ -198,7 +198,7 @@ func (p *pool) retire(w *worker) {
 // has room.
 func (p *pool) warm() {
 	p.mu.Lock()
-	if p.closed || p.live >= p.size {
+	if p.closed || p.live >= p.size || p.e.closeCtx.Err() != nil { // no replacements while closing
 		p.mu.Unlock()
 		return
 	}

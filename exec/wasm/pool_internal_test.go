@@ -44,3 +44,35 @@ func TestTailBuffer(t *testing.T) {
 		t.Errorf("String() = %q, want %q", got, want)
 	}
 }
+
+// TestReadFrameBounds checks that a frame is refused before its payload is
+// read when its type is unknown or unexpected, or its length is over the
+// type's bound.
+func TestReadFrameBounds(t *testing.T) {
+	frame := func(typ byte, n uint32) []byte {
+		return append([]byte{typ, byte(n >> 24), byte(n >> 16), byte(n >> 8), byte(n)}, make([]byte, min(n, 1<<16))...)
+	}
+	for _, c := range []struct {
+		name string
+		b    []byte
+		want []byte
+		ok   bool
+	}{
+		{"stdout chunk", frame(frameStdout, chunkBytes), nil, true},
+		{"stdout over its bound", frame(frameStdout, chunkBytes+1), nil, false},
+		{"result over its bound", frame(frameResult, maxControlBytes+1), nil, false},
+		{"task at 4 GiB", frame(frameTask, 1<<32-1), nil, false},
+		{"module over the module bound", frame(frameModule, 1001), []byte{frameModule}, false},
+		{"unknown type", frame(frameLast+1, 1), nil, false},
+		{"type zero", frame(0, 1), nil, false},
+		{"unexpected type", frame(frameStdout, 1), []byte{frameResult}, false},
+		{"truncated payload", frame(frameStdout, 10)[:8], nil, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, _, err := readFrame(strings.NewReader(string(c.b)), 1000, c.want...)
+			if (err == nil) != c.ok {
+				t.Fatalf("readFrame: %v, want ok=%v", err, c.ok)
+			}
+		})
+	}
+}

@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	osexec "os/exec"
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -223,5 +225,50 @@ func TestWorkersDieWithDaemon(t *testing.T) {
 			t.Fatalf("worker %d still alive 10 s after its daemon exited", pid)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// blockingReader never returns until released.
+type blockingReader struct{ release chan struct{} }
+
+func (r *blockingReader) Read([]byte) (int, error) {
+	<-r.release
+	return 0, io.EOF
+}
+
+// TestWorkerStdinBlocks runs, in one worker, a task whose Stdin blocks
+// forever and whose module does not read it: Run returns, and the worker
+// (whose stdin stream cannot end) is replaced, so the next task runs.
+func TestWorkerStdinBlocks(t *testing.T) {
+	x := newPooled(t, 1, wasm.WithCacheDir(cacheDir))
+	r := &blockingReader{release: make(chan struct{})}
+	defer close(r.release)
+	prog := testprog.WASM(t)
+	run := func(in io.Reader, args ...string) string {
+		t.Helper()
+		res, err := x.Run(context.Background(), &exec.Task{WASM: &exec.WASMSpec{ModulePath: prog}, Args: args, Stdin: in, Timeout: time.Minute})
+		if err != nil || res.ExitCode != 0 {
+			t.Fatalf("Run(%v) = %+v, %v", args, res, err)
+		}
+		return string(res.Stdout)
+	}
+	if out := run(strings.NewReader("x"), "echo"); out != "stdin:x\n" {
+		t.Fatalf("Stdout = %q", out)
+	}
+	first := wasm.WorkerPIDs(x)
+	if out := run(strings.NewReader("y"), "hello"); out != "hello from shoal\n" { // stdin not read: drained
+		t.Fatalf("Stdout = %q", out)
+	}
+	if got := wasm.WorkerPIDs(x); !slices.Equal(got, first) {
+		t.Fatalf("workers %v after a run whose stdin ended, want %v (reused)", got, first)
+	}
+	if out := run(r, "hello"); out != "hello from shoal\n" {
+		t.Fatalf("Stdout = %q", out)
+	}
+	if got := wasm.WorkerPIDs(x); slices.Contains(got, first[0]) {
+		t.Fatalf("worker %d still in the pool after a run whose stdin blocks", first[0])
+	}
+	if out := run(strings.NewReader("z"), "echo"); out != "stdin:z\n" {
+		t.Fatalf("Stdout = %q", out)
 	}
 }

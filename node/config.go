@@ -73,11 +73,23 @@ type Config struct {
 	Capabilities CapabilitiesConfig `json:"capabilities"`
 	Content      ContentConfig      `json:"content"`
 	Jobs         JobsConfig         `json:"jobs"`
+	// WASM configures the wasm engine.
+	WASM WASMConfig `json:"wasm,omitzero"`
 	// Policy is the admission policy (docs/security.md); the zero value
 	// admits every job the node can run, as before it existed.
 	Policy policy.Policy `json:"policy,omitzero"`
 	// Orgs are the orgs this node trusts and its deny-list (orgs.go).
 	Orgs OrgsConfig `json:"orgs,omitzero"`
+}
+
+// WASMConfig configures the wasm engine.
+type WASMConfig struct {
+	// Workers is how many worker processes run wasm modules (each one job
+	// at a time, killed at the job's timeout or cancel and replaced): 0
+	// means one per job slot, -1 runs modules in the daemon's process
+	// instead (slower on loops, see docs/rationale.md). A daemon built
+	// without the worker command (a test binary) runs them in process.
+	Workers int `json:"workers,omitempty"`
 }
 
 // JobsConfig configures this node as an executor and a requester.
@@ -209,6 +221,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Jobs.MaxOutputBytes < -1 {
 		return fmt.Errorf("config: jobs.max_output_bytes is %d: use a size in bytes, 0 for the default (%d) or -1 for no limit", c.Jobs.MaxOutputBytes, int64(DefaultMaxOutputBytes))
+	}
+	if c.WASM.Workers < -1 {
+		return fmt.Errorf("config: wasm.workers is %d: use a number of processes, 0 for one per slot or -1 to run modules in the daemon", c.WASM.Workers)
 	}
 	if err := c.Policy.Validate(); err != nil {
 		return fmt.Errorf("config: policy: %w", err)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"sync"
 	"time"
@@ -59,6 +60,9 @@ func (n *Node) startEngines(ctx context.Context) (*engines, error) {
 	if dir := n.wasmCacheDir(); dir != "" {
 		wopts = append(wopts, wasm.WithCacheDir(dir))
 	}
+	if k := n.wasmWorkers(); k > 0 {
+		wopts = append(wopts, wasm.WithWorkers(k, n.wasmWorker))
+	}
 	w, err := wasm.New(ctx, append(wopts, wasm.WithLogger(logging.Logger("wasm")))...)
 	if err != nil {
 		return nil, err
@@ -82,6 +86,22 @@ func (n *Node) startEngines(ctx context.Context) (*engines, error) {
 	}
 	sort.Strings(e.names)
 	return e, nil
+}
+
+// wasmWorkers is the size of the wasm worker pool: wasm.workers, one per
+// slot by default; 0 (modules run in the daemon) with wasm.workers -1 or
+// without a worker command.
+func (n *Node) wasmWorkers() int {
+	k := n.cfg.WASM.Workers
+	switch {
+	case n.wasmWorker.Path == "" || k < 0:
+		return 0
+	case k == 0:
+		if k = n.cfg.Jobs.Slots; k <= 0 {
+			k = runtime.NumCPU() // the market's default slots
+		}
+	}
+	return k
 }
 
 // contentAdapter gives the market what it needs of the content layer.

@@ -26,6 +26,7 @@ import (
 	"github.com/shoalnet/shoal/bidding/market"
 	"github.com/shoalnet/shoal/content"
 	"github.com/shoalnet/shoal/exec/docker"
+	"github.com/shoalnet/shoal/exec/wasm"
 	"github.com/shoalnet/shoal/p2p"
 )
 
@@ -38,14 +39,15 @@ var Version = "0.1.0-dev"
 type Option func(*options) error
 
 type options struct {
-	repoPath  string
-	key       crypto.PrivKey
-	psk       pnet.PSK
-	datastore ds.Batching
-	host      host.Host
-	bootstrap []string
-	dhtOpts   []dht.Option
-	docker    []docker.Option
+	repoPath   string
+	key        crypto.PrivKey
+	psk        pnet.PSK
+	datastore  ds.Batching
+	host       host.Host
+	bootstrap  []string
+	dhtOpts    []dht.Option
+	docker     []docker.Option
+	wasmWorker wasm.WorkerCmd
 }
 
 // WithRepo builds the node from an opened repo: its identity, swarm key and
@@ -97,11 +99,12 @@ func WithDHTOptions(opts ...dht.Option) Option {
 
 // Node is a running Shoal node.
 type Node struct {
-	cfg      *Config
-	repoPath string
-	key      crypto.PrivKey
-	psk      pnet.PSK
-	docker   []docker.Option // see WithDockerOptions
+	cfg        *Config
+	repoPath   string
+	key        crypto.PrivKey
+	psk        pnet.PSK
+	docker     []docker.Option // see WithDockerOptions
+	wasmWorker wasm.WorkerCmd  // see WithWASMWorker
 
 	Host   host.Host
 	DHT    *dht.IpfsDHT
@@ -157,7 +160,7 @@ func New(ctx context.Context, cfg *Config, opts ...Option) (n *Node, err error) 
 	}
 
 	nctx, cancel := context.WithCancel(context.Background())
-	n = &Node{cfg: cfg, repoPath: o.repoPath, key: o.key, psk: o.psk, docker: o.docker, bootstrap: boot, started: time.Now(), ctx: nctx, cancel: cancel}
+	n = &Node{cfg: cfg, repoPath: o.repoPath, key: o.key, psk: o.psk, docker: o.docker, wasmWorker: o.wasmWorker, bootstrap: boot, started: time.Now(), ctx: nctx, cancel: cancel}
 	defer func() {
 		if err != nil {
 			n.Close()

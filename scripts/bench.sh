@@ -20,8 +20,10 @@ run "node: idle RSS of a daemon with 2 peers (goal <= 60 MB)" -bench 'IdleRSS' -
 run "content: fetch 256 MiB between two stores vs raw TCP and kubo->kubo (goals >= 150 MiB/s, >= 1.0x kubo)" -bench 'Fetch256MiB' -benchtime 1x ./content/
 # Its own process, so that peak RSS is the add's alone (goal <= 200 MB).
 run "content: add 1 GiB, MiB/s and peak RSS" -bench 'Add1GiB' -benchtime 1x ./content/
-run "exec: wasm hello cold/warm/after restart (goals warm <= 8 ms, after restart <= 100 ms)" -bench 'Hello' -benchtime 20x ./exec/wasm/
-run "exec: sha256 over 64 MiB through exec/wasm vs bare wazero in the same process" -bench 'SHA256' -benchtime 3x ./exec/wasm/
+run "exec: wasm hello cold/warm/after restart, in process and in worker processes (goals worker warm <= 6 ms, after restart <= 30 ms)" -bench 'Hello' -benchtime 20x ./exec/wasm/
+run "exec: tiny module in process vs in a worker (the per-job cost of the IPC)" -bench 'TinyModule' -benchtime 200x ./exec/wasm/
+run "exec: spinning module with a 1 s timeout, worker (killed) vs in process (goal <= 1.1 s)" -bench 'SpinTimeout' -benchtime 5x ./exec/wasm/
+run "exec: sha256 over 64 MiB through exec/wasm (in process and in a worker) vs bare wazero in the same process (goal ratio-worker <= 1.05)" -bench 'SHA256' -benchtime 3x ./exec/wasm/
 run "exec: docker hello create->exit->removed" -bench . -benchtime 10x ./exec/docker/
 run "jobs: submit->result via API and CLI, 3 nodes (vs Bacalhau 79.5 / 598 ms)" -bench 'SubmitToResult' -benchtime 200x ./cmd/shoal/
 run "jobs: throughput across 5 nodes (vs Bacalhau 19-65 jobs/s)" -bench 'Throughput' -benchtime 1x ./cmd/shoal/

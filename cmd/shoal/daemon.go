@@ -72,7 +72,7 @@ func runDaemon(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	n, err := node.New(ctx, cfg, node.WithRepo(repo), node.WithBootstrap(c.StringSlice("bootstrap")...), node.WithDockerOptions(dopts...))
+	n, err := node.New(ctx, cfg, node.WithRepo(repo), node.WithBootstrap(c.StringSlice("bootstrap")...), node.WithDockerOptions(dopts...), node.WithWASMWorker(wasmWorker()))
 	if err != nil {
 		return err
 	}

@@ -15,7 +15,8 @@ import (
 )
 
 func main() {
-	runWatchdog() // exits when this process is a container's watchdog
+	runWatchdog()   // exits when this process is a container's watchdog
+	runWASMWorker() // exits when this process is a wasm worker
 	app := newApp()
 	if err := app.Run(interspersed(app, os.Args)); err != nil {
 		fmt.Fprintln(os.Stderr, "Error:", err)

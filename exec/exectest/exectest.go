@@ -32,12 +32,32 @@ type Harness struct {
 	// MemoryLimit is the Limits.MemoryBytes of the memory-limit test;
 	// default 64 MiB.
 	MemoryLimit int64
+	// BombLimit is the Limits.MemoryBytes of the memory-bomb test (a
+	// program allocating 64 MiB at a time); default 512 MiB.
+	BombLimit int64
+
+	// StopWithin, when set, registers SpinDeadline: a program spinning
+	// forever with a 1 s Timeout must have Run return within StopWithin of
+	// its deadline (1 s after the end of the preparation the Result's
+	// Timings.Prepare reports).
+	StopWithin time.Duration
+
+	// KillWorkers, when set, registers WorkerKilled: while a program runs,
+	// KillWorkers kills from outside the processes of x that run programs
+	// (for an engine whose sandbox is a process of its own); Run must then
+	// return an error wrapping WorkerKilledErr with the partial Result, and
+	// x must go on running tasks.
+	KillWorkers     func(t *testing.T, x exec.Executor)
+	WorkerKilledErr error
 }
 
 // Run runs the conformance suite against the engine of h.
 func Run(t *testing.T, h Harness) {
 	if h.MemoryLimit == 0 {
 		h.MemoryLimit = 64 << 20
+	}
+	if h.BombLimit == 0 {
+		h.BombLimit = 512 << 20
 	}
 	s := &suite{h: h}
 	t.Run("shared", func(t *testing.T) {
@@ -63,6 +83,7 @@ func Run(t *testing.T, h Harness) {
 			{"TimeoutSleep", s.timeoutSleep},
 			{"Cancel", s.cancel},
 			{"MemoryLimit", s.memoryLimit},
+			{"MemoryBomb", s.memoryBomb},
 			{"ReadOnlyInputs", s.readOnlyInputs},
 			{"NoNetwork", s.noNetwork},
 			{"SymlinkEscape", s.symlinkEscape},
@@ -75,6 +96,12 @@ func Run(t *testing.T, h Harness) {
 			})
 		}
 	})
+	if h.StopWithin > 0 {
+		t.Run("SpinDeadline", s.spinDeadline)
+	}
+	if h.KillWorkers != nil {
+		t.Run("WorkerKilled", s.workerKilled)
+	}
 	t.Run("Close", s.close)
 }
 
@@ -312,6 +339,102 @@ func (s *suite) memoryLimit(t *testing.T) {
 	if res != nil && res.ExitCode == 0 {
 		t.Errorf("ExitCode = 0 after a memory limit")
 	}
+}
+
+// memoryBomb allocates as fast as it can under a large limit: the run fails
+// with ErrMemoryLimit and the executor goes on running tasks.
+func (s *suite) memoryBomb(t *testing.T) {
+	tk := s.task(t, "alloc", "64")
+	tk.Limits.MemoryBytes = s.h.BombLimit
+	tk.Timeout = time.Minute
+	res := s.stopped(t, context.Background(), tk, exec.ErrMemoryLimit)
+	if res != nil && res.ExitCode == 0 {
+		t.Errorf("ExitCode = 0 after a memory limit")
+	}
+	res = s.run(t, s.task(t, "hello"))
+	wantExit(t, res, 0)
+	wantStdout(t, res, "hello from shoal\n")
+}
+
+// spinDeadline runs a program spinning forever with a 1 s timeout on an
+// idle executor, the program already prepared by a first run: Run must
+// return within StopWithin of the deadline.
+func (s *suite) spinDeadline(t *testing.T) {
+	x := s.h.New(t)
+	defer x.Close()
+	if res, err := x.Run(context.Background(), s.task(t, "hello")); err != nil || res.ExitCode != 0 {
+		t.Fatalf("warm-up run = %+v, %v", res, err)
+	}
+	tk := s.task(t, "spin")
+	tk.Timeout = time.Second
+	start := time.Now()
+	res, err := x.Run(context.Background(), tk)
+	d := time.Since(start)
+	wantErr(t, err, exec.ErrTimeout)
+	if res == nil {
+		t.Errorf("a stopped run must return its partial Result")
+	}
+	if res == nil {
+		return
+	}
+	past := d - res.Timings.Prepare - tk.Timeout
+	t.Logf("a spinning program with a %s timeout: Run returned after %s, %s past its deadline (prepared in %s)", tk.Timeout, d, past, res.Timings.Prepare)
+	if past > s.h.StopWithin {
+		t.Errorf("Run returned %s past the deadline, want at most %s (Run took %s, Timings %+v)", past, s.h.StopWithin, d, res.Timings)
+	}
+}
+
+// workerKilled kills the engine's processes while a program runs.
+func (s *suite) workerKilled(t *testing.T) {
+	x := s.h.New(t)
+	defer x.Close()
+	out := t.TempDir()
+	tk := s.task(t, "touchspin", "/outputs/started")
+	tk.OutputsDir = out
+	tk.Timeout = time.Minute
+	done := make(chan struct{})
+	var (
+		res *exec.Result
+		err error
+	)
+	go func() {
+		defer close(done)
+		res, err = x.Run(context.Background(), tk)
+	}()
+	// The program creates the file, then spins: wait for it.
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if _, err := os.Stat(filepath.Join(out, "started")); err == nil {
+			break
+		}
+		select {
+		case <-done:
+			t.Fatalf("Run returned before the program started: %+v, %v", res, err)
+		case <-tick.C:
+		}
+	}
+	start := time.Now()
+	s.h.KillWorkers(t, x)
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("Run did not return after its process was killed")
+	}
+	wantErr(t, err, s.h.WorkerKilledErr)
+	if errors.Is(err, exec.ErrTimeout) || errors.Is(err, exec.ErrKilled) {
+		t.Errorf("error = %v: a process killed from outside is neither a timeout nor a kill by the caller", err)
+	}
+	if res == nil {
+		t.Fatal("a stopped run must return its partial Result")
+	}
+	t.Logf("Run returned %s after the kill: %v", time.Since(start), err)
+	res2, err := x.Run(context.Background(), s.task(t, "hello"))
+	if err != nil {
+		t.Fatalf("the run after the kill: %v", err)
+	}
+	wantExit(t, res2, 0)
+	wantStdout(t, res2, "hello from shoal\n")
 }
 
 func (s *suite) readOnlyInputs(t *testing.T) {

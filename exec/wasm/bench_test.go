@@ -3,6 +3,7 @@ package wasm_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os"
 	"slices"
 	"testing"
@@ -98,14 +99,136 @@ func BenchmarkHello(b *testing.B) {
 		}
 		b.ReportMetric(p50ms(ds), "p50-ms/op")
 	})
+
+	// The same through a pool of worker processes: warm (the worker has the
+	// module compiled; the per-job cost of the IPC is the difference with
+	// "warm") and restart (a new executor on the disk cache: the worker
+	// process starts and loads the machine code from disk).
+	b.Run("worker-warm", func(b *testing.B) {
+		x := newPooled(b, 1)
+		mustRun(b, x, tk)
+		var ds []time.Duration
+		for b.Loop() {
+			start := time.Now()
+			mustRun(b, x, tk)
+			ds = append(ds, time.Since(start))
+		}
+		b.ReportMetric(p50ms(ds), "p50-ms/op")
+	})
+
+	b.Run("worker-restart", func(b *testing.B) {
+		dir := b.TempDir()
+		x := newPooled(b, 1, wasm.WithCacheDir(dir))
+		mustRun(b, x, tk)
+		x.Close()
+		var ds []time.Duration
+		for b.Loop() {
+			start := time.Now()
+			x := newPooled(b, 1, wasm.WithCacheDir(dir))
+			mustRun(b, x, tk)
+			ds = append(ds, time.Since(start))
+			if s := x.Stats(); s.DiskCacheHits != 1 {
+				b.Fatalf("Stats() = %+v, want a disk cache hit", s)
+			}
+			x.Close()
+		}
+		b.ReportMetric(p50ms(ds), "p50-ms/op")
+	})
+
+	// In process and in a worker alternately, for the ratio of the two.
+	b.Run("compare", func(b *testing.B) {
+		x := newExecutor(b)
+		w := newPooled(b, 1)
+		mustRun(b, x, tk)
+		mustRun(b, w, tk)
+		var in, wk []time.Duration
+		for b.Loop() {
+			start := time.Now()
+			mustRun(b, x, tk)
+			in = append(in, time.Since(start))
+			start = time.Now()
+			mustRun(b, w, tk)
+			wk = append(wk, time.Since(start))
+		}
+		b.ReportMetric(p50ms(in), "inprocess-p50-ms")
+		b.ReportMetric(p50ms(wk), "worker-p50-ms")
+		b.ReportMetric(p50ms(wk)/p50ms(in), "ratio")
+	})
+}
+
+// BenchmarkTinyModule measures the warm run of a module doing nothing (no
+// memory) in process and in a worker: what the IPC of a job costs.
+// BigMemory is a module declaring 128 MiB of initial memory, which the
+// in-process allocator zeroes and a worker maps.
+func BenchmarkTinyModule(b *testing.B) {
+	b.Run("empty", func(b *testing.B) {
+		benchInOut(b, &exec.Task{ID: "tiny", WASM: &exec.WASMSpec{Module: module(funcs(1), exportStart, code([]byte{0x00}))}})
+	})
+	b.Run("bigmemory", func(b *testing.B) {
+		benchInOut(b, &exec.Task{ID: "big", WASM: &exec.WASMSpec{Module: bigMemoryModule}, Limits: exec.Limits{MemoryBytes: 256 << 20}})
+	})
+}
+
+func benchInOut(b *testing.B, tk *exec.Task) {
+	x := newExecutor(b)
+	w := newPooled(b, 1)
+	mustRun(b, x, tk)
+	mustRun(b, w, tk)
+	var in, wk []time.Duration
+	for b.Loop() {
+		start := time.Now()
+		mustRun(b, x, tk)
+		in = append(in, time.Since(start))
+		start = time.Now()
+		mustRun(b, w, tk)
+		wk = append(wk, time.Since(start))
+	}
+	b.ReportMetric(p50ms(in)*1000, "inprocess-p50-us")
+	b.ReportMetric(p50ms(wk)*1000, "worker-p50-us")
+	b.ReportMetric(p50ms(wk)/p50ms(in), "ratio")
+}
+
+// BenchmarkSpinTimeout runs a module spinning forever with a 1 s timeout,
+// in a worker (killed) and in process (WithCloseOnContextDone), and
+// reports how long Run took. Goal: <= 1.1 s (ratio to the timeout <= 1.1).
+func BenchmarkSpinTimeout(b *testing.B) {
+	const timeout = time.Second
+	tk := &exec.Task{ID: "spin", WASM: &exec.WASMSpec{Module: spinModule}, Timeout: timeout}
+	for _, c := range []struct {
+		name string
+		x    func() *wasm.Executor
+	}{
+		{"worker", func() *wasm.Executor { return newPooled(b, 1) }},
+		{"inprocess", func() *wasm.Executor { return newExecutor(b) }},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			x := c.x()
+			if err := x.Precompile(context.Background(), tk.WASM); err != nil {
+				b.Fatal(err)
+			}
+			var ds []time.Duration
+			for b.Loop() {
+				start := time.Now()
+				_, err := x.Run(context.Background(), tk)
+				ds = append(ds, time.Since(start))
+				if !errors.Is(err, exec.ErrTimeout) {
+					b.Fatalf("error = %v, want ErrTimeout", err)
+				}
+			}
+			b.ReportMetric(p50ms(ds), "p50-ms/op")
+			b.ReportMetric(float64(slices.Max(ds))/float64(time.Millisecond), "max-ms")
+			b.ReportMetric(float64(slices.Max(ds))/float64(timeout), "ratio")
+		})
+	}
 }
 
 // BenchmarkSHA256 hashes 64 MiB of generated data with examples/sha256sum
 // run through the executor and, alternately, by bare wazero runtimes in
 // this process: one with wazero's defaults and one with
 // WithCloseOnContextDone like the executor's, to tell the cost of being
-// stoppable from the executor's own. Goal: ratio (exec / bare) <= 1.05.
-// Native Go is measured separately for information.
+// stoppable from the executor's own, and through a worker process (whose
+// runtime has no WithCloseOnContextDone). Goal: ratio-worker (worker /
+// bare) <= 1.05. Native Go is measured separately for information.
 func BenchmarkSHA256(b *testing.B) {
 	const mib = "64"
 	ctx := context.Background()
@@ -123,20 +246,27 @@ func BenchmarkSHA256(b *testing.B) {
 		}
 		defer x.Close()
 		mustRun(b, x, tk)
+		w := newPooled(b, 1)
+		mustRun(b, w, tk)
 		bare := newBare(b, code, wazero.NewRuntimeConfig())
 		bareStoppable := newBare(b, code, wazero.NewRuntimeConfig().WithCloseOnContextDone(true))
-		var ex, ba, bs []time.Duration
+		var ex, wk, ba, bs []time.Duration
 		for b.Loop() {
 			start := time.Now()
 			mustRun(b, x, tk)
 			ex = append(ex, time.Since(start))
+			start = time.Now()
+			mustRun(b, w, tk)
+			wk = append(wk, time.Since(start))
 			ba = append(ba, bare(mib))
 			bs = append(bs, bareStoppable(mib))
 		}
 		b.ReportMetric(p50ms(ex), "exec-p50-ms")
+		b.ReportMetric(p50ms(wk), "worker-p50-ms")
+		b.ReportMetric(p50ms(wk)/p50ms(ba), "ratio-worker")
 		b.ReportMetric(p50ms(ba), "bare-p50-ms")
 		b.ReportMetric(p50ms(bs), "bare-closeondone-p50-ms")
-		b.ReportMetric(p50ms(ex)/p50ms(ba), "ratio")
+		b.ReportMetric(p50ms(ex)/p50ms(ba), "ratio-inprocess")
 		b.ReportMetric(p50ms(ex)/p50ms(bs), "ratio-vs-closeondone")
 	})
 

@@ -83,6 +83,13 @@ type cacheEntry struct {
 	lastUse    uint64
 }
 
+// has reports whether the module of digest is compiled (or compiling).
+func (c *moduleCache) has(digest [32]byte) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.entries[digest] != nil
+}
+
 func (c *moduleCache) size() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -1,5 +1,6 @@
 // Package wasm runs exec tasks as WebAssembly (WASI preview 1) modules with
-// wazero, in this process, with no network.
+// wazero, with no network: in worker processes ([WithWorkers]) or in this
+// process (the default).
 //
 // # Sandbox
 //
@@ -59,12 +60,37 @@
 // what is left. The call stack is outside the limit: wazero's compiler
 // bounds it with a fixed ceiling, [CallStackMaxBytes] of allocation per run.
 //
+// # Worker processes
+//
+// With [WithWorkers] the executor keeps a pool of up to n worker processes
+// (an executable calling [ServeWorker]: the shoal binary's hidden
+// `__wasm-worker` command), started ahead and replaced when one dies, each
+// running one task at a time with its own runtime and in-memory cache of
+// compiled modules; the disk cache ([WithCacheDir]) is shared. The daemon
+// reads and hashes the module and sends the task (mounts, args, env,
+// limits, no bytes); the worker asks for the bytes only when it has not
+// compiled that digest. Stdin is streamed to the worker and stdout/stderr
+// back, in size-bounded frames; the daemon keeps them under the caps, so a
+// killed run still returns what the module wrote.
+//
+// A worker's runtime is built without WithCloseOnContextDone, so compiled
+// code checks no cancellation and runs at wazero's full speed. The task's
+// Timeout, the caller's context and Close stop a run by killing its worker
+// (SIGKILL): the same errors as in process. A worker that dies otherwise
+// fails its run with [ErrWorkerCrashed], or with exec.ErrMemoryLimit when
+// it ran out of its address space ([WithWorkerAddressSpace]). Workers get
+// only their three pipes as descriptors and an empty environment, set
+// PR_SET_NO_NEW_PRIVS, no core dumps and RLIMIT_AS, die with the daemon
+// (Pdeathsig), and back each run's linear memory with one mmap of its
+// limit.
+//
 // # Stopping
 //
-// The runtime is built with WithCloseOnContextDone, so a module spinning in
-// a loop stops when the task's Timeout elapses ([exec.ErrTimeout]), when the
-// caller's context is done or the executor closes ([exec.ErrKilled]). Sleeps
-// and reads of stdin are interrupted as well.
+// In process, the runtime is built with WithCloseOnContextDone, so a module
+// spinning in a loop stops when the task's Timeout elapses
+// ([exec.ErrTimeout]), when the caller's context is done or the executor
+// closes ([exec.ErrKilled]). Sleeps and reads of stdin are interrupted as
+// well.
 //
 // # Traps
 //
@@ -80,5 +106,6 @@
 // from a ChaCha8 stream seeded with the module digest. Otherwise the module
 // gets the host clocks and crypto/rand.
 //
-// The package depends only on package exec from this repository.
+// The package depends only on package exec (and its internal helpers)
+// from this repository.
 package wasm

@@ -23,8 +23,12 @@ type Executor struct {
 	log     *slog.Logger
 	rt      wazero.Runtime
 	cache   wazero.CompilationCache
-	modules *moduleCache
-	stats   counters
+	modules *moduleCache // nil with a pool
+	pool    *pool        // nil in process
+	// mmapMemory backs linear memories with an mmap of the task's limit
+	// (worker processes, one run at a time).
+	mmapMemory bool
+	stats      counters
 
 	closeCtx    context.Context // cancelled by Close, stops runs in progress
 	closeCancel context.CancelCauseFunc
@@ -36,7 +40,8 @@ type Executor struct {
 
 var _ exec.Executor = (*Executor)(nil)
 
-// New returns an executor with its runtime ready. ctx bounds only the setup.
+// New returns an executor with its runtime ready (or, with [WithWorkers],
+// its pool of worker processes starting). ctx bounds only the setup.
 func New(ctx context.Context, opts ...Option) (*Executor, error) {
 	cfg := defaultConfig()
 	for _, o := range opts {
@@ -44,6 +49,24 @@ func New(ctx context.Context, opts ...Option) (*Executor, error) {
 			return nil, err
 		}
 	}
+	if cfg.workers > 0 {
+		if cfg.cacheDir != "" {
+			if err := os.MkdirAll(cfg.cacheDir, 0o700); err != nil {
+				return nil, fmt.Errorf("wasm: compilation cache in %s: %w", cfg.cacheDir, err)
+			}
+		}
+		e := &Executor{cfg: cfg, log: cfg.log.With("engine", exec.EngineWASM)}
+		e.closeCtx, e.closeCancel = context.WithCancelCause(context.Background())
+		e.pool = newPool(e)
+		return e, nil
+	}
+	return newLocal(ctx, cfg, true)
+}
+
+// newLocal returns an executor running modules in this process. stoppable
+// builds the runtime with WithCloseOnContextDone (the in-process path);
+// a worker process builds it without.
+func newLocal(ctx context.Context, cfg config, stoppable bool) (*Executor, error) {
 	var (
 		cache wazero.CompilationCache
 		err   error
@@ -56,7 +79,7 @@ func New(ctx context.Context, opts ...Option) (*Executor, error) {
 		cache = wazero.NewCompilationCache()
 	}
 	rc := wazero.NewRuntimeConfig().
-		WithCloseOnContextDone(true).
+		WithCloseOnContextDone(stoppable).
 		WithMemoryLimitPages(uint32(cfg.maxMemory / pageSize)).
 		WithCoreFeatures(coreFeatures).
 		WithCompilationCache(cache)
@@ -94,12 +117,18 @@ func (e *Executor) Engine() string { return exec.EngineWASM }
 
 // Stats returns the executor's counters.
 func (e *Executor) Stats() Stats {
+	cached := 0
+	if e.pool != nil {
+		cached = e.pool.cachedModules()
+	} else {
+		cached = e.modules.size()
+	}
 	return Stats{
 		Runs:          e.stats.runs.Load(),
 		Compiles:      e.stats.compiles.Load(),
 		CacheHits:     e.stats.hits.Load(),
 		DiskCacheHits: e.stats.diskHits.Load(),
-		CachedModules: e.modules.size(),
+		CachedModules: cached,
 	}
 }
 
@@ -116,6 +145,9 @@ func (e *Executor) Close() error {
 	e.mu.Unlock()
 	e.closeCancel(exec.ErrClosed)
 	e.runs.Wait()
+	if e.pool != nil {
+		return e.pool.close()
+	}
 	e.modules.compiling.Wait() // their waiters are gone, so they are cancelled
 	ctx := context.Background()
 	return errors.Join(e.rt.Close(ctx), e.cache.Close(ctx))
@@ -144,12 +176,30 @@ func (e *Executor) Precompile(ctx context.Context, spec *exec.WASMSpec) error {
 	if err != nil {
 		return fmt.Errorf("wasm: precompile: %w", err)
 	}
-	m, release, err := e.modules.get(ctx, sha256.Sum256(code), code)
+	digest := spec.Digest
+	if digest == ([32]byte{}) {
+		digest = sha256.Sum256(code)
+	}
+	if e.pool != nil {
+		err = e.precompileInWorker(ctx, digest, code, entrypoint(spec))
+	} else {
+		err = e.precompile(ctx, digest, code, entrypoint(spec))
+	}
 	if err != nil {
 		return fmt.Errorf("wasm: precompile: %w", err)
 	}
+	return nil
+}
+
+// precompile compiles code into this process's cache and checks its
+// entrypoint.
+func (e *Executor) precompile(ctx context.Context, digest [32]byte, code []byte, entry string) error {
+	m, release, err := e.modules.get(ctx, digest, code)
+	if err != nil {
+		return err
+	}
 	defer release()
-	return checkEntrypoint(m.cm, entrypoint(spec))
+	return checkEntrypoint(m.cm, entry)
 }
 
 // moduleBytes returns the module of spec, refusing one above the size

@@ -6,3 +6,6 @@ func SetCompileHook(x *Executor, f func(digest [32]byte)) { x.modules.hookCompil
 
 // TableEntries exports tableEntries to the fuzzer.
 func TableEntries(code []byte) (uint64, error) { return tableEntries(code) }
+
+// WorkerPIDs returns the process IDs of x's live worker processes.
+func WorkerPIDs(x *Executor) []int { return x.pool.pids() }

@@ -20,6 +20,11 @@ const (
 	// DefaultMaxCacheBytes bounds the compiled machine code kept in the
 	// cache directory ([WithCacheDir]): 1 GiB, about 100 large Go programs.
 	DefaultMaxCacheBytes int64 = 1 << 30
+	// DefaultWorkerOverhead is what a worker process may map beyond the
+	// largest memory limit of a task (the Go runtime, wazero's compiler
+	// and the machine code of the cached modules): the default address
+	// space limit of a worker is WithMaxMemory plus this.
+	DefaultWorkerOverhead uint64 = 3 << 30
 )
 
 const pageSize = 65536
@@ -32,6 +37,11 @@ type config struct {
 	maxModuleBytes   int64
 	maxCacheBytes    int64
 	log              *slog.Logger
+
+	workers         int // 0: run modules in this process
+	workerCmd       WorkerCmd
+	addressSpace    uint64 // RLIMIT_AS of a worker, 0: none
+	addressSpaceSet bool   // else maxMemory + DefaultWorkerOverhead
 }
 
 func defaultConfig() config {
@@ -134,6 +144,54 @@ func WithLogger(l *slog.Logger) Option {
 			return fmt.Errorf("wasm: nil logger")
 		}
 		c.log = l
+		return nil
+	}
+}
+
+// WorkerCmd is how to start a worker process: an executable that calls
+// [ServeWorker] on its stdin and stdout. The shoal daemon re-executes
+// itself: Path is its own executable and Args is [WorkerCommand].
+type WorkerCmd struct {
+	Path string
+	Args []string
+	// Env is the worker's whole environment (none by default: a module
+	// sees only its task's).
+	Env []string
+}
+
+// WithWorkers runs modules in up to n worker processes started with cmd,
+// instead of in this process (the default, n = 0). The node uses one per
+// slot. A worker's wazero runtime is built without WithCloseOnContextDone,
+// so CPU-bound modules run at wazero's full speed; a task's timeout, a
+// cancel and Close kill the worker running it (SIGKILL), and the pool
+// starts another.
+func WithWorkers(n int, cmd WorkerCmd) Option {
+	return func(c *config) error {
+		if n < 0 {
+			return fmt.Errorf("wasm: workers %d < 0", n)
+		}
+		if n > 0 && cmd.Path == "" {
+			return fmt.Errorf("wasm: workers without a command to start them")
+		}
+		c.workers, c.workerCmd = n, cmd
+		return nil
+	}
+}
+
+// WithWorkerAddressSpace sets the address space limit (RLIMIT_AS) of each
+// worker process, in bytes; default WithMaxMemory plus
+// [DefaultWorkerOverhead]; 0 sets none (a worker built with the race
+// detector maps terabytes). A worker that passes it dies, and its task
+// fails with exec.ErrMemoryLimit; so does a task whose memory limit does
+// not fit in it (a worker reserves the limit for the module's memory when
+// the module starts). It must leave room for the Go runtime and wazero,
+// which map about 1.5 GiB (at least 2 GiB).
+func WithWorkerAddressSpace(bytes uint64) Option {
+	return func(c *config) error {
+		if bytes != 0 && bytes < 2<<30 {
+			return fmt.Errorf("wasm: worker address space %d bytes < 2 GiB", bytes)
+		}
+		c.addressSpace, c.addressSpaceSet = bytes, true
 		return nil
 	}
 }

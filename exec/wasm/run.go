@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"slices"
 	"time"
@@ -44,19 +45,32 @@ func (e *Executor) Run(ctx context.Context, t *exec.Task) (*exec.Result, error) 
 	return res, err
 }
 
-func (e *Executor) run(ctx context.Context, t *exec.Task, start time.Time) (*exec.Result, error) {
+// checkTask validates what both paths (in process, worker) check before a
+// run and returns the task's memory limit, module bytes and digest.
+func (e *Executor) checkTask(t *exec.Task) (int64, []byte, [32]byte, error) {
 	limit := t.Limits.MemoryOrDefault()
 	if limit > e.cfg.maxMemory || limit < pageSize {
-		return nil, fmt.Errorf("%w: memory limit %d bytes is out of this executor's range [%d, %d]",
+		return 0, nil, [32]byte{}, fmt.Errorf("%w: memory limit %d bytes is out of this executor's range [%d, %d]",
 			exec.ErrInvalidTask, limit, pageSize, e.cfg.maxMemory)
 	}
 	code, err := e.moduleBytes(t.WASM)
 	if err != nil {
-		return nil, err
+		return 0, nil, [32]byte{}, err
 	}
 	digest := t.WASM.Digest
 	if digest == ([32]byte{}) {
 		digest = sha256.Sum256(code)
+	}
+	return limit, code, digest, nil
+}
+
+func (e *Executor) run(ctx context.Context, t *exec.Task, start time.Time) (*exec.Result, error) {
+	limit, code, digest, err := e.checkTask(t)
+	if err != nil {
+		return nil, err
+	}
+	if e.pool != nil {
+		return e.runInWorker(ctx, t, start, limit, code, digest)
 	}
 
 	// prepCtx stops with the caller or Close; runCtx adds the task timeout,
@@ -66,6 +80,28 @@ func (e *Executor) run(ctx context.Context, t *exec.Task, start time.Time) (*exe
 	runCtx, cancelRun := runctx.Run(prepCtx, t.Timeout)
 	defer cancelRun()
 
+	stdout, stderr := capture.New(t.StdoutLimit()), capture.New(t.StderrLimit())
+	res, err := e.runModule(runCtx, t, start, limit, code, digest, stdout, stderr, t.Stdin)
+	if res != nil {
+		res.Stdout, res.StdoutTruncated = stdout.Bytes(), stdout.Truncated()
+		res.Stderr, res.StderrTruncated = stderr.Bytes(), stderr.Truncated()
+	}
+	return res, err
+}
+
+// outputSink receives a stream of the module: Write for what the module
+// writes, Append for the engine's own diagnostics (kept past the cap).
+type outputSink interface {
+	io.Writer
+	Append([]byte)
+}
+
+// runModule compiles (or finds) the module and runs it under runCtx, its
+// streams going to stdout, stderr and coming from stdin (nil: empty). The
+// Result it returns has no Stdout/Stderr: the caller owns the sinks. In a
+// worker process runCtx is never done: the daemon kills the process instead.
+func (e *Executor) runModule(runCtx context.Context, t *exec.Task, start time.Time, limit int64, code []byte, digest [32]byte,
+	stdout, stderr outputSink, stdin io.Reader) (*exec.Result, error) {
 	m, release, err := e.modules.get(runCtx, digest, code)
 	if err != nil {
 		if runCtx.Err() != nil { // stopped while compiling: an empty Result, as for any stopped run
@@ -91,7 +127,6 @@ func (e *Executor) run(ctx context.Context, t *exec.Task, start time.Time) (*exe
 	}
 	defer roots.Close()
 
-	stdout, stderr := capture.New(t.StdoutLimit()), capture.New(t.StderrLimit())
 	mc := wazero.NewModuleConfig().
 		WithName("").
 		WithStartFunctions(). // the entrypoint is called below, so a missing one is an error
@@ -103,12 +138,13 @@ func (e *Executor) run(ctx context.Context, t *exec.Task, start time.Time) (*exe
 		mc = mc.WithEnv(k, t.Env[k])
 	}
 	mc = withClocks(runCtx, mc, t.WASM.Deterministic, digest)
-	if t.Stdin != nil {
-		stdin, stop := ctxReader(runCtx, t.Stdin)
+	if stdin != nil {
+		in, stop := ctxReader(runCtx, stdin)
 		defer stop()
-		mc = mc.WithStdin(stdin)
+		mc = mc.WithStdin(in)
 	}
 	alloc := newLimitAllocator(limit, m.tableBytes)
+	alloc.mmap = e.mmapMemory
 
 	res := &exec.Result{OutputsDir: t.OutputsDir}
 	runStart := time.Now()
@@ -144,6 +180,13 @@ func (e *Executor) run(ctx context.Context, t *exec.Task, start time.Time) (*exe
 		res.ExitCode = ExitCodeTrap
 		stderr.Append([]byte("\nwasm trap: " + callErr.Error() + "\n"))
 	}
+	if alloc.reserveErr != nil && stopErr == nil {
+		// The worker's address space cannot hold the task's limit: say so
+		// rather than report wazero's failure to set up the memory.
+		res.ExitCode = -1
+		stopErr = fmt.Errorf("%w: the worker process could not hold the task's memory limit of %d bytes within its address space limit (wasm.WithWorkerAddressSpace): %w",
+			exec.ErrMemoryLimit, limit, alloc.reserveErr)
+	}
 	if stopErr == nil && res.ExitCode != 0 && alloc.exceeded() > 0 {
 		stopErr = fmt.Errorf("%w: the module failed after growing its memory to %d bytes was refused (limit %d bytes, of which its tables take %d)",
 			exec.ErrMemoryLimit, alloc.exceeded(), limit, m.tableBytes)
@@ -156,8 +199,6 @@ func (e *Executor) run(ctx context.Context, t *exec.Task, start time.Time) (*exe
 		stderr.Append([]byte(fmt.Sprintf("\nwasm: write refused: outputs would take %d bytes, limit %d bytes\n", n, t.Limits.DiskOrDefault())))
 	}
 
-	res.Stdout, res.StdoutTruncated = stdout.Bytes(), stdout.Truncated()
-	res.Stderr, res.StderrTruncated = stderr.Bytes(), stderr.Truncated()
 	end := time.Now()
 	res.Timings.Cleanup = end.Sub(cleanupStart)
 	res.Timings.Total = end.Sub(start)

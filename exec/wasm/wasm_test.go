@@ -3,6 +3,7 @@ package wasm_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -20,6 +21,16 @@ import (
 var cacheDir string
 
 func TestMain(m *testing.M) {
+	if os.Getenv(workerEnv) == "1" { // re-executed as a worker process
+		if err := wasm.ServeWorker(os.Stdin, os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, "wasm worker:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	if os.Getenv(parentEnv) != "" {
+		runParent()
+	}
 	d, err := os.MkdirTemp("", "shoal-wasm-cache-")
 	if err != nil {
 		panic(err)
@@ -49,6 +60,7 @@ func TestConformance(t *testing.T) {
 		Program: func(t *testing.T) *exec.Task {
 			return &exec.Task{WASM: &exec.WASMSpec{ModulePath: testprog.WASM(t)}}
 		},
+		StopWithin: 100 * time.Millisecond,
 	})
 }
 

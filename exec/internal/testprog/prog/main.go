@@ -10,6 +10,7 @@
 //	exit N                  exit with status N
 //	lines N [both]          print N numbered lines (to stderr too with "both")
 //	spin                    loop forever
+//	touchspin PATH          create PATH, then loop forever
 //	sleep DURATION          sleep
 //	alloc MIB               allocate MIB-sized chunks forever, keeping them
 //	dial ADDR               dial TCP (exit 4 on failure)
@@ -73,6 +74,11 @@ func main() {
 	case "lines":
 		lines(args)
 	case "spin":
+		spin()
+	case "touchspin":
+		if err := os.WriteFile(args[0], nil, 0o644); err != nil {
+			fail(1, "write error: %v", err)
+		}
 		spin()
 	case "sleep":
 		d, err := time.ParseDuration(args[0])

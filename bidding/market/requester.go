@@ -1157,12 +1157,12 @@ func (m *Market) dial(ctx context.Context, p peer.ID, proto protocolID) (io.Read
 			defer m.wg.Done()
 			switch proto {
 			case bidding.ProtocolAward:
-				m.serveAward(b, m.self)
+				m.serveAward(selfPipe{b, m.self}, m.self)
 			case bidding.ProtocolReceipt:
-				m.serveQuery(b, m.self)
+				m.serveQuery(selfPipe{b, m.self}, m.self)
 			}
 		}()
-		return a, nil
+		return selfPipe{a, m.self}, nil
 	}
 	s, err := m.openStream(ctx, p, proto)
 	if err != nil {

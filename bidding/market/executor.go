@@ -468,7 +468,7 @@ func (m *Market) finishAward(e *execution, state bidding.AwardState, block []byt
 
 // ranTask is a run to publish.
 type ranTask struct {
-	dir  string // the run's work directory, removed once published
+	dir  string // the run's work directory, given back once published
 	task *exec.Task
 	res  *exec.Result
 	err  error
@@ -491,14 +491,14 @@ func (m *Market) runTask(ctx context.Context, e *execution, rc *bidding.Receipt)
 	fail := func(code bidding.Code, format string, args ...any) (*ranTask, bidding.AwardState) {
 		return nil, failReceipt(rc, code, format, args...)
 	}
-	dir, err := os.MkdirTemp(m.cfg.WorkDir, "run-")
+	dir, err := m.dirs.take()
 	if err != nil {
 		return fail(bidding.CodeEngineError, "work dir: %v", err)
 	}
 	handedOver := false
 	defer func() {
 		if !handedOver {
-			os.RemoveAll(dir)
+			m.dirs.give(dir)
 		}
 	}()
 
@@ -598,7 +598,7 @@ func (m *Market) runTask(ctx context.Context, e *execution, rc *bidding.Receipt)
 // publish imports, pins and provides a run's stdout, stderr and outputs,
 // fills rc and returns the award's final state.
 func (m *Market) publish(ctx context.Context, e *execution, rc *bidding.Receipt, r *ranTask) bidding.AwardState {
-	defer os.RemoveAll(r.dir)
+	defer m.dirs.give(r.dir)
 	spec, task, res, runErr := e.spec, r.task, r.res, r.err
 	fail := func(code bidding.Code, format string, args ...any) bidding.AwardState {
 		return failReceipt(rc, code, format, args...)

@@ -85,6 +85,7 @@ type Market struct {
 
 	jobs   *JobStore
 	awards *awardStore
+	dirs   *workDirs // executor: the runs' work directories
 	res    *bidding.Reservations
 	dedup  *bidding.Dedup
 	// cancels: awards cancelled before they arrived (executor)
@@ -164,6 +165,7 @@ func New(ctx context.Context, cfg Config) (*Market, error) {
 	mctx, cancel := context.WithCancel(context.Background())
 	m := &Market{
 		cfg:     cfg,
+		dirs:    &workDirs{root: cfg.WorkDir},
 		self:    cfg.Host.ID(),
 		log:     cfg.Logger,
 		jobs:    jobs,
@@ -219,6 +221,7 @@ func (m *Market) Close() error {
 		m.cancel()
 		m.sub.Cancel()
 		m.wg.Wait()
+		m.dirs.close()
 		_ = m.topic.Close()
 		_ = m.cfg.PubSub.UnregisterTopicValidator(bidding.AnnounceTopic)
 	})

@@ -449,13 +449,21 @@ func (m *Market) execute(e *execution) (finish func()) {
 // finishAward stores the receipt and sends it to the watchers.
 func (m *Market) finishAward(e *execution, state bidding.AwardState, block []byte) {
 	rcid := bidding.ReceiptCID(block)
-	if b, err := newBlock(block, rcid); err == nil {
-		_ = m.cfg.Content.PutBlock(m.ctx, b)
-	}
+	// The receipt block and the award record are written and synced at
+	// once: on one pebble WAL the two syncs are grouped, not paid in turn
+	// before the requester hears of the receipt.
+	stored := make(chan struct{})
+	go func() {
+		defer close(stored)
+		if b, err := newBlock(block, rcid); err == nil {
+			_ = m.cfg.Content.PutBlock(m.ctx, b)
+		}
+	}()
 	e.rec.State, e.rec.Receipt = state, block
 	if err := m.awards.put(context.Background(), e.rec); err != nil {
 		m.log.Error("cannot store receipt", "award", e.rec.ID, "err", err)
 	}
+	<-stored
 	e.mu.Lock()
 	e.receipt = block
 	for w := range e.watchers {

@@ -421,3 +421,34 @@ func TestAwardID(t *testing.T) {
 		}
 	}
 }
+
+// OpenOwn opens what this node sealed, checks it as Open does but for the
+// signature, and refuses a message another peer signed.
+func TestOpenOwn(t *testing.T) {
+	exe, other := newIdentity(t, 2), newIdentity(t, 3)
+	_, _, job := testSpec(t)
+	data, err := Seal(exe.key, NewBid(job, exe.id, Offer{FreeSlots: 1}, t0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := OpenOwn(data, exe.id, KindBid)
+	if err != nil || m.Signer() != exe.id {
+		t.Fatalf("OpenOwn of its own bid: %v %v", m, err)
+	}
+	if _, err := OpenOwn(data, other.id, KindBid); !errors.Is(err, ErrSignerMismatch) {
+		t.Fatalf("OpenOwn of another's bid: %v, want ErrSignerMismatch", err)
+	}
+	if _, err := OpenOwn(data, exe.id, KindAccept); !errors.Is(err, ErrUnexpectedKind) {
+		t.Fatalf("OpenOwn as another kind: %v, want ErrUnexpectedKind", err)
+	}
+	b, _ := OpenBid(data)
+	mp := toMap(b, true)
+	mp.IntAlways("queue", 0)
+	out, _ := mp.Encode()
+	if _, err := OpenOwn(out, exe.id, KindBid); !errors.Is(err, ErrNonCanonical) {
+		t.Fatalf("OpenOwn of a non-canonical bid: %v, want ErrNonCanonical", err)
+	}
+	if _, err := OpenOwn(append(data, 0), exe.id, KindBid); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("OpenOwn with a trailing byte: %v", err)
+	}
+}

@@ -42,6 +42,7 @@ type executor struct {
 	// of runs are measured on the wall clock.
 	now func() time.Time
 	membership
+	dirs *workDirs // the runs' work directories
 
 	awards  *awardStore
 	res     *bidding.Reservations
@@ -118,6 +119,7 @@ func newExecutor(cfg executorConfig, self peer.ID, link executorLink, awards *aw
 		now:        cfg.Now,
 		membership: membership{trust: cfg.Trust, self: self},
 		awards:     awards,
+		dirs:       &workDirs{root: cfg.WorkDir},
 		res:        bidding.NewReservations(bidding.DefaultReservationTTL, cfg.Now),
 		dedup:      bidding.NewDedup(bidding.DefaultDedupSize),
 		ctx:        ctx,
@@ -153,7 +155,7 @@ func (ex *executor) start() {
 // stop cancels the runs and ends the executor's goroutines; wait waits
 // for them.
 func (ex *executor) stop() { ex.cancel() }
-func (ex *executor) wait() { ex.wg.Wait() }
+func (ex *executor) wait() { ex.wg.Wait(); ex.dirs.close() }
 
 // load reports the occupation for the capability record.
 func (ex *executor) load() (running, queued, free int) {
@@ -600,13 +602,21 @@ func (ex *executor) execute(e *execution) (finish func()) {
 // finishAward stores the receipt and sends it to the watchers.
 func (ex *executor) finishAward(e *execution, state bidding.AwardState, block []byte) {
 	rcid := bidding.ReceiptCID(block)
-	if b, err := newBlock(block, rcid); err == nil {
-		_ = ex.cfg.Content.PutBlock(ex.ctx, b)
-	}
+	// The receipt block and the award record are written and synced at
+	// once: on one pebble WAL the two syncs are grouped, not paid in turn
+	// before the requester hears of the receipt.
+	stored := make(chan struct{})
+	go func() {
+		defer close(stored)
+		if b, err := newBlock(block, rcid); err == nil {
+			_ = ex.cfg.Content.PutBlock(ex.ctx, b)
+		}
+	}()
 	e.rec.State, e.rec.Receipt = state, block
 	if err := ex.awards.put(context.Background(), e.rec); err != nil {
 		ex.log.Error("cannot store receipt", "award", e.rec.ID, "err", err)
 	}
+	<-stored
 	e.mu.Lock()
 	e.receipt = block
 	for w := range e.watchers {
@@ -619,7 +629,7 @@ func (ex *executor) finishAward(e *execution, state bidding.AwardState, block []
 
 // ranTask is a run to publish.
 type ranTask struct {
-	dir  string // the run's work directory, removed once published
+	dir  string // the run's work directory, given back once published
 	task *exec.Task
 	res  *exec.Result
 	err  error
@@ -642,14 +652,14 @@ func (ex *executor) runTask(ctx context.Context, e *execution, rc *bidding.Recei
 	fail := func(code bidding.Code, format string, args ...any) (*ranTask, bidding.AwardState) {
 		return nil, failReceipt(rc, code, format, args...)
 	}
-	dir, err := os.MkdirTemp(ex.cfg.WorkDir, "run-")
+	dir, err := ex.dirs.take()
 	if err != nil {
 		return fail(bidding.CodeEngineError, "work dir: %v", err)
 	}
 	handedOver := false
 	defer func() {
 		if !handedOver {
-			os.RemoveAll(dir)
+			ex.dirs.give(dir)
 		}
 	}()
 
@@ -749,7 +759,7 @@ func (ex *executor) runTask(ctx context.Context, e *execution, rc *bidding.Recei
 // publish imports, pins and provides a run's stdout, stderr and outputs,
 // fills rc and returns the award's final state.
 func (ex *executor) publish(ctx context.Context, e *execution, rc *bidding.Receipt, r *ranTask) bidding.AwardState {
-	defer os.RemoveAll(r.dir)
+	defer ex.dirs.give(r.dir)
 	spec, task, res, runErr := e.spec, r.task, r.res, r.err
 	fail := func(code bidding.Code, format string, args ...any) bidding.AwardState {
 		return failReceipt(rc, code, format, args...)

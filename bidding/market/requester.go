@@ -1052,7 +1052,9 @@ func receiptCode(r ReceiptInfo) bidding.Code {
 func (r *jobRun) accept(rc *bidding.Receipt, raw []byte, ch *chain) (*bidding.Receipt, error) {
 	m := r.m
 	rcid := bidding.ReceiptCID(raw)
-	if b, err := blocks.NewBlockWithCid(raw, rcid); err == nil {
+	// This node's own executor stored and synced the block before it
+	// sent it (finishAward): a second write would cost a second sync.
+	if b, err := blocks.NewBlockWithCid(raw, rcid); err == nil && rc.Executor != m.self {
 		_ = m.cfg.Content.PutBlock(context.Background(), b)
 	}
 	idStr := rc.AwardID.String()

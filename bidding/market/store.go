@@ -121,8 +121,18 @@ type Job struct {
 	// Late are verified receipts of superseded awards that did not settle
 	// the job: it was settled already, or they report a failure that
 	// would have failed over (or the requester's own Cancel).
-	Late   []ReceiptInfo `json:"late_receipts,omitempty"`
-	Events []Event       `json:"events"`
+	Late []ReceiptInfo `json:"late_receipts,omitempty"`
+	// Events is the job's log, oldest first: at most maxEvents, the first
+	// and the latest. The store writes each event once under its own key
+	// ("/e/<job ID>/<seq>") and the record without them; records written
+	// before that carry them here (and still load).
+	Events []Event `json:"events,omitempty"`
+	// EventSeq is the number of events ever logged: the sequence number of
+	// the next (events dropped by the bound count too).
+	EventSeq int64 `json:"event_seq,omitempty"`
+	// written is how many of the events (by sequence number) are in the
+	// datastore: events from written on are new, to be written.
+	written int64
 }
 
 // award returns the award with id, or nil.
@@ -135,9 +145,19 @@ func (j *Job) award(id string) *AwardInfo {
 	return nil
 }
 
-// maxEvents bounds a job's event log; older events are dropped (the first
-// is kept).
+// maxEvents bounds a job's event log: past it, the oldest but the first
+// (the submission) are dropped, from memory and from the datastore, so a
+// job that re-announces for hours keeps 500 events, not one per round.
 const maxEvents = 500
+
+// eventSeq returns the sequence number of j.Events[i]: the first event is
+// 0, the others are the latest EventSeq-1 and before, contiguous.
+func (j *Job) eventSeq(i int) int64 {
+	if i == 0 {
+		return 0
+	}
+	return j.EventSeq - int64(len(j.Events)-i)
+}
 
 func (j *Job) log(e Event) {
 	if e.Time.IsZero() {
@@ -197,7 +217,7 @@ func OpenJobStore(ctx context.Context, d ds.Datastore) (*JobStore, error) {
 			return nil, err
 		}
 		if j.State.Terminal() { // interrupted between record and summary
-			if err := s.persist(ctx, j, true); err != nil {
+			if err := s.persist(ctx, j, nil, summaryAfter); err != nil {
 				return nil, err
 			}
 			continue
@@ -221,9 +241,6 @@ func (s *JobStore) summaries(ctx context.Context) ([]*Job, error) {
 func (s *JobStore) summarize(ctx context.Context) ([]*Job, error) {
 	var out []*Job
 	err := scanJobs(ctx, s.d, func(key string, j *Job) error {
-		if ds.RawKey(key).Parent().String() != "/" {
-			return nil // a summary
-		}
 		x := summary(j)
 		out = append(out, x)
 		return s.putSummary(ctx, x)
@@ -231,8 +248,10 @@ func (s *JobStore) summarize(ctx context.Context) ([]*Job, error) {
 	return out, err
 }
 
-// scanJobs decodes every job record (or summary) of d. A Prefix through a
-// namespace wrapper finds nothing on pebble, so d is listed whole.
+// scanJobs decodes every job record (or summary) of d: the keys of its
+// top level ("/<job ID>"; summaries and events lie deeper). A Prefix
+// through a namespace wrapper finds nothing on pebble, so d is listed
+// whole.
 func scanJobs(ctx context.Context, d ds.Datastore, fn func(key string, j *Job) error) error {
 	res, err := d.Query(ctx, query.Query{})
 	if err != nil {
@@ -242,6 +261,9 @@ func scanJobs(ctx context.Context, d ds.Datastore, fn func(key string, j *Job) e
 	for r := range res.Next() {
 		if r.Error != nil {
 			return fmt.Errorf("list jobs: %w", r.Error)
+		}
+		if strings.Count(r.Key, "/") != 1 {
+			continue
 		}
 		var j Job
 		if err := json.Unmarshal(r.Value, &j); err != nil {
@@ -255,6 +277,10 @@ func scanJobs(ctx context.Context, d ds.Datastore, fn func(key string, j *Job) e
 }
 
 func jobKey(id string) ds.Key { return ds.NewKey("/" + id) }
+
+// summaryKey is the key of id's summary in the job namespace (sum's
+// "/<id>").
+func summaryKey(id string) ds.Key { return ds.NewKey("/s/" + id) }
 
 // summary is j without its growing parts.
 func summary(j *Job) *Job {
@@ -313,7 +339,61 @@ func (s *JobStore) read(ctx context.Context, id string) (*Job, error) {
 	if err := json.Unmarshal(b, &j); err != nil {
 		return nil, fmt.Errorf("job record %s is corrupt: %w", id, err)
 	}
+	if len(j.Events) > 0 {
+		// A record written before events had keys of their own: its
+		// events are in it, and none under keys yet.
+		j.EventSeq = max(j.EventSeq, int64(len(j.Events)))
+		return &j, nil
+	}
+	if err := s.readEvents(ctx, &j); err != nil {
+		return nil, err
+	}
 	return &j, nil
+}
+
+// readEvents reads j's events from their keys: the first and the latest
+// up to maxEvents, as Update left them. Update writes new events before
+// the record that counts them and deletes dropped ones after it, so a
+// crash leaves extra keys (never read; overwritten by the next events),
+// never missing ones; one missing all the same (a damaged store) is
+// skipped rather than failing the job.
+func (s *JobStore) readEvents(ctx context.Context, j *Job) error {
+	j.written = j.EventSeq
+	if j.EventSeq == 0 {
+		return nil
+	}
+	from := max(1, j.EventSeq-(maxEvents-1))
+	j.Events = make([]Event, 0, 1+j.EventSeq-from)
+	get := func(seq int64) error {
+		b, err := s.d.Get(ctx, eventKey(j.ID, seq))
+		if errors.Is(err, ds.ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("read job %s event %d: %w", j.ID, seq, err)
+		}
+		var e Event
+		if err := json.Unmarshal(b, &e); err != nil {
+			return fmt.Errorf("job %s event %d is corrupt: %w", j.ID, seq, err)
+		}
+		j.Events = append(j.Events, e)
+		return nil
+	}
+	if err := get(0); err != nil {
+		return err
+	}
+	for seq := from; seq < j.EventSeq; seq++ {
+		if err := get(seq); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// eventKey is the key of id's event seq, zero-padded so that keys sort in
+// order.
+func eventKey(id string, seq int64) ds.Key {
+	return ds.RawKey(fmt.Sprintf("/e/%s/%012d", id, seq))
 }
 
 // Create stores a new job record durably (see Sync); it fails with
@@ -346,16 +426,14 @@ func (s *JobStore) create(ctx context.Context, j *Job) error {
 	} else if !errors.Is(err, ErrJobNotFound) {
 		return err
 	}
-	// The summary first: a job listed without a record is dropped when
-	// the store opens; a record without a summary would be lost to List.
-	if err := s.putSummary(ctx, summary(j)); err != nil {
-		return err
-	}
-	if err := s.persist(ctx, j, false); err != nil {
-		return err
-	}
 	// The caller keeps j; the store keeps its own copy.
 	j = copyJob(j)
+	j.EventSeq, j.written = int64(len(j.Events)), 0
+	// The summary first: a job listed without a record is dropped when
+	// the store opens; a record without a summary would be lost to List.
+	if err := s.persist(ctx, j, nil, summaryFirst); err != nil {
+		return err
+	}
 	s.mu.Lock()
 	s.keepLocked(j)
 	s.mu.Unlock()
@@ -383,12 +461,23 @@ func (s *JobStore) Update(ctx context.Context, id string, fn func(j *Job) error)
 		return err
 	}
 	fresh := append([]Event(nil), j.Events[before:]...)
-	if len(j.Events) > maxEvents {
-		j.Events = append(j.Events[:1], j.Events[len(j.Events)-maxEvents+1:]...)
+	j.EventSeq += int64(len(fresh))
+	var dropped []int64 // written events the bound drops
+	if n := len(j.Events) - maxEvents; n > 0 {
+		for i := 1; i <= n; i++ {
+			if seq := j.eventSeq(i); seq < j.written {
+				dropped = append(dropped, seq)
+			}
+		}
+		j.Events = append(j.Events[:1], j.Events[n+1:]...)
 	}
 	// The summary is rewritten when what List shows changed; while a job
 	// is in flight List takes it from memory.
-	if err := s.persist(ctx, j, summaryChanged(was, j)); err != nil {
+	sum := noSummary
+	if summaryChanged(was, j) {
+		sum = summaryAfter
+	}
+	if err := s.persist(ctx, j, dropped, sum); err != nil {
 		return err
 	}
 	s.mu.Lock()
@@ -412,20 +501,103 @@ func (s *JobStore) Update(ctx context.Context, id string, fn func(j *Job) error)
 	return nil
 }
 
-// persist writes j's record, then its summary when withSummary. The
-// caller holds j's lock (or is alone, in OpenJobStore), never mu.
-func (s *JobStore) persist(ctx context.Context, j *Job, withSummary bool) error {
-	b, err := json.Marshal(j)
+// Where persist writes a job's summary.
+const (
+	noSummary    = iota
+	summaryFirst // before the record (Create)
+	summaryAfter // after it (Update)
+)
+
+// persist writes j's events not written yet (from j.written on), each
+// once under its own key, then its record without events, then deletes
+// the keys of dropped events; with the summary before or after. On a
+// datastore that batches (pebble) it is one atomic write; otherwise the
+// writes run in that order, so a crash between them leaves keys of events
+// the record does not count yet (overwritten by the next ones), never a
+// record counting events that are not there. The caller holds j's lock
+// (or is alone, in OpenJobStore), never mu.
+func (s *JobStore) persist(ctx context.Context, j *Job, dropped []int64, sum int) error {
+	rec := *j
+	rec.Events = nil
+	b, err := json.Marshal(&rec)
 	if err != nil {
 		return err
 	}
-	if err := s.d.Put(ctx, jobKey(j.ID), b); err != nil {
+	w := s.writer(ctx)
+	if sum == summaryFirst {
+		w.putJSON(summaryKey(j.ID), summary(j))
+	}
+	start := max(1, len(j.Events)-int(j.EventSeq-j.written))
+	for i := range j.Events {
+		if i > 0 && i < start {
+			continue
+		}
+		if seq := j.eventSeq(i); seq >= j.written {
+			w.putJSON(eventKey(j.ID, seq), &j.Events[i])
+		}
+	}
+	w.put(jobKey(j.ID), b)
+	for _, seq := range dropped {
+		w.delete(eventKey(j.ID, seq))
+	}
+	if sum == summaryAfter {
+		w.putJSON(summaryKey(j.ID), summary(j))
+	}
+	if err := w.commit(); err != nil {
 		return fmt.Errorf("persist job %s: %w", j.ID, err)
 	}
-	if !withSummary {
-		return nil
+	j.written = j.EventSeq
+	return nil
+}
+
+// writer collects a job's writes into a batch when the datastore has
+// them, else applies each at once; the first error sticks.
+type writer struct {
+	ctx context.Context
+	d   ds.Write
+	b   ds.Batch
+	err error
+}
+
+func (s *JobStore) writer(ctx context.Context) *writer {
+	w := &writer{ctx: ctx, d: s.d}
+	if bd, ok := s.d.(ds.Batching); ok {
+		if b, err := bd.Batch(ctx); err == nil {
+			w.b, w.d = b, b
+		}
 	}
-	return s.putSummary(ctx, summary(j))
+	return w
+}
+
+func (w *writer) put(k ds.Key, v []byte) {
+	if w.err == nil {
+		w.err = w.d.Put(w.ctx, k, v)
+	}
+}
+
+func (w *writer) putJSON(k ds.Key, v any) {
+	if w.err != nil {
+		return
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		w.err = err
+		return
+	}
+	w.put(k, b)
+}
+
+func (w *writer) delete(k ds.Key) {
+	if w.err == nil {
+		w.err = w.d.Delete(w.ctx, k)
+	}
+}
+
+func (w *writer) commit() error {
+	if w.err == nil && w.b != nil {
+		w.err = w.b.Commit(w.ctx)
+	}
+	return w.err
 }
 
 // summaryChanged reports whether j's summary differs from was in more than
@@ -441,7 +613,7 @@ func (s *JobStore) putSummary(ctx context.Context, x *Job) error {
 	if err != nil {
 		return err
 	}
-	if err := s.sum.Put(ctx, jobKey(x.ID), b); err != nil {
+	if err := s.d.Put(ctx, summaryKey(x.ID), b); err != nil {
 		return fmt.Errorf("persist job %s: %w", x.ID, err)
 	}
 	return nil
@@ -524,9 +696,5 @@ func (s *JobStore) Watch(id string) (<-chan Event, *Job, func(), error) {
 	return ch, clone(j), cancel, nil
 }
 
-func clone(j *Job) *Job {
-	b, _ := json.Marshal(j)
-	var c Job
-	_ = json.Unmarshal(b, &c)
-	return &c
-}
+// clone returns a copy of a published record for a caller to keep.
+func clone(j *Job) *Job { return copyJob(j) }

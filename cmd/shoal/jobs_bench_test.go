@@ -32,6 +32,19 @@ const (
 	failoverBeforeSec = 2.99
 )
 
+// The figures before issue 12 (its text) and its goals, printed beside
+// each measurement.
+const (
+	tinyCPUBeforeMs = 4.3   // cpu-ms/job over all daemons, 5 nodes, tiny hello
+	tinyCPUGoalMs   = 2.0   //
+	tinyRateBefore  = 406.0 // jobs/s, median of 3 rounds
+	tinyRateGoal    = 800.0 //
+	apiBeforeMs     = 9.3   // submit->result p50 via API, 3 nodes
+	apiGoalMs       = 5.0   //
+	cliBeforeMs     = 18.0  // the same via the CLI
+	cliGoalMs       = 12.0  //
+)
+
 func benchNet(b *testing.B, n int, labels ...[]string) ([]*testnet.Daemon, string) {
 	b.Helper()
 	// Benchmarks run the product's default bid window.
@@ -100,6 +113,8 @@ func BenchmarkSubmitToResultAPI(b *testing.B) {
 	b.ReportMetric(p95, "ms-p95")
 	b.ReportMetric(p50/25, "ratio-to-25ms-goal")
 	b.ReportMetric(p50/bacalhauAPIms, "ratio-to-bacalhau")
+	b.ReportMetric(apiBeforeMs, "ms-p50-before-issue12")
+	b.ReportMetric(p50/apiGoalMs, "ratio-to-5ms-goal")
 }
 
 // BenchmarkSubmitToResultCLI: the same through `shoal run wasm` (goal p50 ≤
@@ -123,6 +138,8 @@ func BenchmarkSubmitToResultCLI(b *testing.B) {
 	b.ReportMetric(p95, "ms-p95")
 	b.ReportMetric(p50/50, "ratio-to-50ms-goal")
 	b.ReportMetric(p50/bacalhauCLIms, "ratio-to-bacalhau")
+	b.ReportMetric(cliBeforeMs, "ms-p50-before-issue12")
+	b.ReportMetric(p50/cliGoalMs, "ratio-to-12ms-goal")
 }
 
 // BenchmarkThroughput: SHOAL_BENCH_JOBS (default 1000) hello jobs across 5
@@ -159,6 +176,12 @@ func BenchmarkThroughput(b *testing.B) {
 				b.ReportMetric(median(clients), "client-cpu-ms/job")
 				b.ReportMetric(rate/300, "ratio-to-300-goal")
 				b.ReportMetric(rate/bacalhauJobsPerSecHigh, "ratio-to-bacalhau-best")
+				if mod.name == "hello-tiny" { // issue 12's figures are the tiny module's
+					b.ReportMetric(tinyCPUBeforeMs, "cpu-ms/job-before-issue12")
+					b.ReportMetric(cpu/tinyCPUGoalMs, "ratio-to-2ms-cpu-goal")
+					b.ReportMetric(tinyRateBefore, "jobs/s-before-issue12")
+					b.ReportMetric(rate/tinyRateGoal, "ratio-to-800-goal")
+				}
 			}
 		})
 	}

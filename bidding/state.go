@@ -17,12 +17,16 @@ const (
 	JobCancelled JobState = "cancelled" // cancelled by the user
 )
 
+// The moves of RequesterMachine, the only writer of a job's state
+// (docs/protocol.md §7). -> completed from pending, bidding or awarded: a
+// late receipt of a superseded award (the answer to its Cancel) settled
+// the job's last slot while it re-announced or offered the newer award.
 var jobMoves = map[JobState][]JobState{
-	JobPending: {JobBidding, JobFailed, JobCancelled},
-	JobBidding: {JobAwarded, JobPending, JobFailed, JobCancelled},
+	JobPending: {JobBidding, JobCompleted, JobFailed, JobCancelled},
+	JobBidding: {JobAwarded, JobPending, JobCompleted, JobFailed, JobCancelled},
 	// awarded -> awarded: a decline or an accept timeout leads to the
 	// next-best bid; -> pending: no bid left, re-announce.
-	JobAwarded: {JobAwarded, JobRunning, JobPending, JobFailed, JobCancelled},
+	JobAwarded: {JobAwarded, JobRunning, JobPending, JobCompleted, JobFailed, JobCancelled},
 	// running -> awarded: executor presumed dead or retryable failure,
 	// next-best bid; -> pending: re-announce.
 	JobRunning: {JobRunning, JobAwarded, JobPending, JobCompleted, JobFailed, JobCancelled},

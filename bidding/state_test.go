@@ -24,6 +24,9 @@ func TestJobStateMachine(t *testing.T) {
 		{JobRunning, JobPending}, // executor dead, no bid left
 		{JobPending, JobFailed},  // queue timeout
 		{JobRunning, JobCancelled},
+		// A late receipt of a superseded award settles the job's last
+		// slot while it re-announces (docs/protocol.md §4 Completion).
+		{JobPending, JobCompleted}, {JobBidding, JobCompleted},
 	}
 	for _, tr := range allowed {
 		if !tr.from.CanMoveTo(tr.to) {
@@ -32,7 +35,7 @@ func TestJobStateMachine(t *testing.T) {
 	}
 	refused := []struct{ from, to JobState }{
 		{JobCompleted, JobRunning}, {JobFailed, JobPending}, {JobCancelled, JobBidding},
-		{JobPending, JobRunning}, {JobPending, JobCompleted}, {JobBidding, JobCompleted},
+		{JobPending, JobRunning}, {JobPending, JobAwarded}, {JobBidding, JobRunning},
 	}
 	for _, tr := range refused {
 		if _, err := tr.from.MoveTo(tr.to); !errors.Is(err, ErrBadTransition) {

@@ -13,9 +13,11 @@ import (
 // The requester's decisions for one job, as a pure state machine
 // (docs/protocol.md §4 and §7): events in, actions out. It does no I/O,
 // starts no goroutine and reads no clock: every event carries its time.
-// The driver (bidding/market's job loop) turns what happens on the network
-// and its timers into events and carries out the actions; the machine is
-// the only writer of the job's state, through JobState.MoveTo.
+// A driver turns what happens on the network and its timers into events
+// and carries out the actions; the machine is meant to be the only writer
+// of the job's state, through JobState.MoveTo. (bidding/market's job loop
+// does not drive it yet: it still takes these decisions itself, and moving
+// it onto the machine is the next step, see docs/protocol.md §7.)
 
 // ReqEventKind is what happened to a job on the requester.
 type ReqEventKind uint8

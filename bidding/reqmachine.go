@@ -61,6 +61,9 @@ const (
 	// EvLateReceipt: a verified receipt of a superseded award, the
 	// answer to its Cancel (Receipt).
 	EvLateReceipt
+	// EvUnrunnable: the job cannot run at all (Code spec_unavailable or
+	// bad_spec, Reason).
+	EvUnrunnable
 )
 
 // TimerKind names a timer the machine sets.
@@ -342,6 +345,8 @@ func (m *RequesterMachine) Handle(ev ReqEvent) ([]ReqAction, error) {
 		m.cancel(ev.Now)
 	case EvLateReceipt:
 		m.lateReceipt(ev)
+	case EvUnrunnable:
+		m.end(JobFailed, ev.Code, ev.Reason, false)
 	default:
 		if a := m.awards[ev.Award]; a != nil && a.phase != phEnded {
 			m.awardEvent(a, ev)

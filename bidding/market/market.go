@@ -89,17 +89,14 @@ type Market struct {
 	dedup  *bidding.Dedup
 	// cancels: awards cancelled before they arrived (executor)
 	cancels earlyCancels
-	// lateHook, when set (by tests, before the first Submit), is called
-	// after a late receipt was recorded on a job.
-	lateHook func(job string)
+	// req is the requester's side (its jobs' loops and bid sinks).
+	req requester
 
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
 	mu      sync.Mutex
-	sinks   map[cid.Cid]*sink              // requester: jobs collecting bids
-	loops   map[string]context.CancelFunc  // requester: running job loops
 	answers map[answerKey]time.Time        // bidder: announces already answered
 	execs   map[bidding.AwardID]*execution // executor: live runs
 	queue   chan *execution                // executor: accepted, waiting for a slot
@@ -172,14 +169,13 @@ func New(ctx context.Context, cfg Config) (*Market, error) {
 		dedup:   bidding.NewDedup(bidding.DefaultDedupSize),
 		ctx:     mctx,
 		cancel:  cancel,
-		sinks:   map[cid.Cid]*sink{},
-		loops:   map[string]context.CancelFunc{},
 		answers: map[answerKey]time.Time{},
 		execs:   map[bidding.AwardID]*execution{},
 		queue:   make(chan *execution, cfg.QueueLimit),
 
 		announceSlots: make(chan struct{}, maxAnnounceConcurrency),
 	}
+	m.req.sinks, m.req.loops = map[cid.Cid]*sink{}, map[string]*jobLoop{}
 	if err := m.cfg.PubSub.RegisterTopicValidator(bidding.AnnounceTopic, m.validateAnnounce); err != nil {
 		cancel()
 		return nil, fmt.Errorf("market: announce validator: %w", err)

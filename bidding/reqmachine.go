@@ -14,10 +14,8 @@ import (
 // (docs/protocol.md §4 and §7): events in, actions out. It does no I/O,
 // starts no goroutine and reads no clock: every event carries its time.
 // A driver turns what happens on the network and its timers into events
-// and carries out the actions; the machine is meant to be the only writer
-// of the job's state, through JobState.MoveTo. (bidding/market's job loop
-// does not drive it yet: it still takes these decisions itself, and moving
-// it onto the machine is the next step, see docs/protocol.md §7.)
+// and carries out the actions (bidding/market's jobDriver); the machine is
+// the only writer of the job's state, through JobState.MoveTo.
 
 // ReqEventKind is what happened to a job on the requester.
 type ReqEventKind uint8
@@ -63,6 +61,9 @@ const (
 	// EvLateReceipt: a verified receipt of a superseded award, the
 	// answer to its Cancel (Receipt).
 	EvLateReceipt
+	// EvUnrunnable: the job cannot run at all (Code spec_unavailable or
+	// bad_spec, Reason).
+	EvUnrunnable
 )
 
 // TimerKind names a timer the machine sets.
@@ -344,6 +345,8 @@ func (m *RequesterMachine) Handle(ev ReqEvent) ([]ReqAction, error) {
 		m.cancel(ev.Now)
 	case EvLateReceipt:
 		m.lateReceipt(ev)
+	case EvUnrunnable:
+		m.end(JobFailed, ev.Code, ev.Reason, false)
 	default:
 		if a := m.awards[ev.Award]; a != nil && a.phase != phEnded {
 			m.awardEvent(a, ev)

@@ -281,6 +281,10 @@ var reqRows = []reqRow{
 		}
 		h.finish(acts, JobCompleted, "")
 	}},
+	{name: "pending→failed (spec)", rule: "§6 bad_spec, spec_unavailable: the job cannot run", run: func(h *harness) {
+		acts := h.do(ReqEvent{Kind: EvUnrunnable, Code: CodeBadSpec, Reason: "job spec: bad"})
+		h.finish(acts, JobFailed, CodeBadSpec)
+	}},
 	// bidding → …
 	{name: "bidding→awarded", rule: "§4 Selection: award the best count; §7 bidding → awarded", run: func(h *harness) {
 		h.start()

@@ -17,7 +17,7 @@ const (
 	JobCancelled JobState = "cancelled" // cancelled by the user
 )
 
-// The moves of RequesterMachine, meant to be the only writer of a job's state
+// The moves of RequesterMachine, the only writer of a job's state
 // (docs/protocol.md §7). -> completed from pending, bidding or awarded: a
 // late receipt of a superseded award (the answer to its Cancel) settled
 // the job's last slot while it re-announced or offered the newer award.

@@ -268,7 +268,7 @@ func TestFailoverCancelsSilentExecutor(t *testing.T) {
 func lateSignal(m *Market) <-chan struct{} {
 	ch := make(chan struct{})
 	var once sync.Once
-	m.lateHook = func(string) { once.Do(func() { close(ch) }) }
+	m.req.lateHook = func(string) { once.Do(func() { close(ch) }) }
 	return ch
 }
 

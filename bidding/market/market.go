@@ -90,17 +90,12 @@ type Market struct {
 	exec *executor
 
 	jobs *JobStore
-	// lateHook, when set (by tests, before the first Submit), is called
-	// after a late receipt was recorded on a job.
-	lateHook func(job string)
+	// req is the requester's side (its jobs' loops and bid sinks).
+	req requester
 
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
-
-	mu    sync.Mutex                    // the requester's
-	sinks map[cid.Cid]*sink             // jobs collecting bids
-	loops map[string]context.CancelFunc // running job loops
 
 	closeOnce sync.Once
 }
@@ -162,9 +157,8 @@ func New(ctx context.Context, cfg Config) (*Market, error) {
 		jobs:       jobs,
 		ctx:        mctx,
 		cancel:     cancel,
-		sinks:      map[cid.Cid]*sink{},
-		loops:      map[string]context.CancelFunc{},
 	}
+	m.req.sinks, m.req.loops = map[cid.Cid]*sink{}, map[string]*jobLoop{}
 	// The replay filter is loaded before the first award can arrive.
 	ex.recover(ctx)
 	if err := tr.join(ex.vetAnnounce); err != nil {

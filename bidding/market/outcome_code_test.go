@@ -22,7 +22,7 @@ func TestJobOutcomeCodes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := &Market{jobs: s, log: slog.New(slog.DiscardHandler), loops: map[string]context.CancelFunc{}}
+	m := &Market{jobs: s, log: slog.New(slog.DiscardHandler)}
 	receipt := func(code bidding.Code, msg string, exit int) ReceiptInfo {
 		rc := &bidding.Receipt{ExitCode: exit, ErrorCode: code, Error: msg}
 		return receiptInfo(rc, "bafyreceipt")

@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"math/rand/v2"
-	"os"
 	"slices"
 	"sort"
 	"strings"
@@ -21,17 +19,30 @@ import (
 	"github.com/shoalnet/shoal/bidding/jobspec"
 )
 
-// Errors of Submit and of job runs.
-var (
-	// ErrAwardLost: the executor declined, died or failed retryably; the
-	// requester moves on to the next bid.
-	errAwardLost = errors.New("award lost")
-)
+// requester is the requester's side of the market: the jobs this node
+// submitted, each driven by a jobDriver around its
+// bidding.RequesterMachine. It has its own lock; the executor's state is
+// not behind it.
+type requester struct {
+	mu    sync.Mutex
+	sinks map[cid.Cid]*sink   // jobs collecting bids
+	loops map[string]*jobLoop // running job loops
+	// lateHook, when set (by tests, before the first Submit), is called
+	// after a late receipt was recorded on a job.
+	lateHook func(job string)
+}
+
+// jobLoop is a running job loop: its stop, and its driver once it has one.
+type jobLoop struct {
+	stop   context.CancelFunc
+	driver *jobDriver
+}
 
 // sink routes bids of a job in its bid window to its selector.
 type sink struct {
 	sel    *bidding.Selector
 	notify chan struct{}
+	onBid  func() // tells the job's driver a bid came (ends a backoff)
 
 	mu    sync.Mutex
 	holds []func() // end the contention of bids received (close their streams)
@@ -98,7 +109,12 @@ func (m *Market) Submit(ctx context.Context, spec *jobspec.Spec) (id cid.Cid, ex
 			return id, true, nil
 		}
 		err = m.jobs.Update(ctx, id.String(), func(j *Job) error {
-			j.State, j.Error, j.ErrorCode, j.Created = Pending, "", "", now
+			// A new run of the record (not a move of the run that ended).
+			s, err := bidding.ResubmitState(j.State)
+			if err != nil {
+				return err
+			}
+			j.State, j.Error, j.ErrorCode, j.Created = s, "", "", now
 			j.Bids, j.Declines = nil, nil
 			j.log(Event{Type: "state", State: Pending, Message: "resubmitted"})
 			return nil
@@ -114,7 +130,9 @@ func (m *Market) Submit(ctx context.Context, spec *jobspec.Spec) (id cid.Cid, ex
 	return id, false, nil
 }
 
-// Cancel stops a job: its awards are cancelled on their executors.
+// Cancel stops a job: its awards are cancelled on their executors. The
+// job's machine takes the cancel (its loop's, or one made from the record
+// when no loop runs).
 func (m *Market) Cancel(ctx context.Context, id string) error {
 	j, err := m.jobs.Get(id)
 	if err != nil {
@@ -123,41 +141,112 @@ func (m *Market) Cancel(ctx context.Context, id string) error {
 	if j.State.Terminal() {
 		return fmt.Errorf("job %s is already %s", id, j.State)
 	}
-	m.mu.Lock()
-	stop := m.loops[id]
-	m.mu.Unlock()
-	err = m.jobs.Update(ctx, id, func(j *Job) error {
-		j.State = Cancelled
-		j.ErrorCode, j.Error = bidding.CodeCancelled, "cancelled by the user"
-		j.log(Event{Type: "state", State: Cancelled, Message: "cancelled by the user"})
-		return nil
+	m.req.mu.Lock()
+	loop := m.req.loops[id]
+	m.req.mu.Unlock()
+	if loop != nil && loop.driver != nil {
+		if err, ok := loop.driver.cancel(ctx); ok {
+			loop.stop()
+			return err
+		}
+	}
+	err = m.recordMachine(id, func(j *Job, now time.Time) ([]bidding.ReqAction, error) {
+		mach := bidding.NewRequesterMachine(bidding.ReqConfig{State: j.State, Created: j.Created, Bids: noBids{}})
+		return mach.Handle(bidding.ReqEvent{Kind: bidding.EvCancel, Now: now})
 	})
-	if stop != nil {
-		stop()
+	if loop != nil {
+		loop.stop()
 	}
 	return err
 }
 
+// recordMachine runs a machine made from a job's stored record (when no
+// loop follows the job) and applies its record actions.
+func (m *Market) recordMachine(id string, step func(j *Job, now time.Time) ([]bidding.ReqAction, error)) error {
+	var stepErr error
+	err := m.jobs.Update(context.Background(), id, func(j *Job) error {
+		now := time.Now()
+		acts, err := step(j, now)
+		if err != nil {
+			stepErr = err
+			return err
+		}
+		applyRecord(j, acts, now, nil)
+		return nil
+	})
+	if stepErr != nil {
+		return stepErr
+	}
+	return err
+}
+
+// noBids is the BidSource of a machine that runs no round.
+type noBids struct{}
+
+func (noBids) Pick(time.Time) []bidding.Bid       { return nil }
+func (noBids) Next(time.Time) (bidding.Bid, bool) { return bidding.Bid{}, false }
+func (noBids) Exclude(peer.ID)                    {}
+func (noBids) Restart(time.Time)                  {}
+
+// fail ends a job that cannot run (spec unavailable, bad spec).
+func (m *Market) fail(id cid.Cid, code bidding.Code, format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	err := m.recordMachine(id.String(), func(j *Job, now time.Time) ([]bidding.ReqAction, error) {
+		mach := bidding.NewRequesterMachine(bidding.ReqConfig{State: j.State, Created: j.Created, Bids: noBids{}})
+		return mach.Handle(bidding.ReqEvent{Kind: bidding.EvUnrunnable, Now: now, Code: code, Reason: msg})
+	})
+	if err != nil {
+		m.log.Warn("job store update failed", "job", id, "err", err)
+	}
+}
+
+// finish ends a job from its stored receipts (and an ops job's lost
+// awards), as its machine does when its last slot ends.
+func (m *Market) finish(id cid.Cid) {
+	err := m.recordMachine(id.String(), func(j *Job, now time.Time) ([]bidding.ReqAction, error) {
+		mach := bidding.NewRequesterMachine(bidding.ReqConfig{Count: len(j.Receipts), State: j.State, Created: now,
+			QueueTimeout: time.Hour, Bids: noBids{}})
+		r := resumeOf(j, j.Type == string(jobspec.Ops))
+		r.Awards = nil
+		return mach.Handle(bidding.ReqEvent{Kind: bidding.EvStart, Now: now, Resume: r})
+	})
+	if err != nil {
+		m.log.Warn("job store update failed", "job", id, "err", err)
+	}
+}
+
+// failNoExecutor ends a job whose queue timeout passed without an executor.
+func (m *Market) failNoExecutor(id cid.Cid, spec *jobspec.Spec) {
+	err := m.recordMachine(id.String(), func(j *Job, now time.Time) ([]bidding.ReqAction, error) {
+		mach := bidding.NewRequesterMachine(bidding.ReqConfig{State: j.State, Created: j.Created, QueueTimeout: spec.QueueTimeout, Bids: noBids{}})
+		return mach.Handle(bidding.ReqEvent{Kind: bidding.EvTimer, Timer: bidding.TimerQueue, Now: maxTime(now, j.Created.Add(spec.QueueTimeout))})
+	})
+	if err != nil {
+		m.log.Warn("job store update failed", "job", id, "err", err)
+	}
+}
+
 func (m *Market) startLoop(id cid.Cid) {
 	ctx, cancel := context.WithCancel(m.ctx)
-	m.mu.Lock()
-	if _, running := m.loops[id.String()]; running {
-		m.mu.Unlock()
+	m.req.mu.Lock()
+	if _, running := m.req.loops[id.String()]; running {
+		m.req.mu.Unlock()
 		cancel()
 		return
 	}
-	m.loops[id.String()] = cancel
-	m.mu.Unlock()
+	loop := &jobLoop{stop: cancel}
+	m.req.loops[id.String()] = loop
+	m.req.mu.Unlock()
 	m.wg.Add(1)
 	go func() {
 		defer m.wg.Done()
 		defer func() {
-			m.mu.Lock()
-			delete(m.loops, id.String())
-			m.mu.Unlock()
+			m.req.mu.Lock()
+			delete(m.req.loops, id.String())
+			m.req.mu.Unlock()
 			cancel()
 		}()
-		m.runJob(ctx, id)
+		m.runJob(ctx, id, loop)
 	}()
 }
 
@@ -177,6 +266,7 @@ func (m *Market) resumeJobs() {
 	}
 }
 
+// update changes a job's record other than its state (bids, declines).
 func (m *Market) update(id cid.Cid, fn func(j *Job)) {
 	err := m.jobs.Update(context.Background(), id.String(), func(j *Job) error {
 		if j.State.Terminal() {
@@ -192,25 +282,8 @@ func (m *Market) update(id cid.Cid, fn func(j *Job)) {
 
 var errTerminal = errors.New("job is terminal")
 
-func (m *Market) setState(id cid.Cid, s State, format string, args ...any) {
-	msg := fmt.Sprintf(format, args...)
-	m.update(id, func(j *Job) {
-		j.State = s
-		j.log(Event{Type: "state", State: s, Message: msg})
-	})
-}
-
-// fail ends the job with the outcome code and message.
-func (m *Market) fail(id cid.Cid, code bidding.Code, format string, args ...any) {
-	msg := fmt.Sprintf(format, args...)
-	m.update(id, func(j *Job) {
-		j.State, j.ErrorCode, j.Error = Failed, code, msg
-		j.log(Event{Type: "state", State: Failed, Message: msg})
-	})
-}
-
 // runJob drives one job from announcement to its last receipt.
-func (m *Market) runJob(ctx context.Context, id cid.Cid) {
+func (m *Market) runJob(ctx context.Context, id cid.Cid, loop *jobLoop) {
 	b, err := m.cfg.Content.GetBlock(ctx, id, nil)
 	if err != nil {
 		m.fail(id, bidding.CodeSpecUnavailable, "job spec block unavailable: %v", err)
@@ -221,179 +294,73 @@ func (m *Market) runJob(ctx context.Context, id cid.Cid) {
 		m.fail(id, bidding.CodeBadSpec, "job spec: %v", err)
 		return
 	}
-	block := b.RawData()
 	job, err := m.jobs.Get(id.String())
 	if err != nil {
 		return
 	}
-	queueDeadline := job.Created.Add(spec.QueueTimeout)
 	sel, err := bidding.NewSelector(id, spec, time.Now(), bidding.WithWindow(m.cfg.BidWindow), bidding.WithOrgResolver(m.orgsOf()),
 		bidding.WithTotal(m.inputsTotal(ctx, spec)))
 	if err != nil {
 		m.fail(id, bidding.CodeBadSpec, "%v", err)
 		return
 	}
-	sk := &sink{sel: sel, notify: make(chan struct{}, 1)}
-	m.mu.Lock()
-	m.sinks[id] = sk
-	m.mu.Unlock()
+	d := newJobDriver(ctx, m, id, spec, b.RawData(), sel, job)
+	m.req.mu.Lock()
+	m.req.sinks[id] = d.sk
+	loop.driver = d
+	m.req.mu.Unlock()
 	defer func() {
-		m.mu.Lock()
-		delete(m.sinks, id)
-		m.mu.Unlock()
-		sk.releaseAll()
+		m.req.mu.Lock()
+		delete(m.req.sinks, id)
+		m.req.mu.Unlock()
+		d.sk.releaseAll()
 	}()
+	d.run(bidding.ReqEvent{Kind: bidding.EvStart, Now: time.Now(), Resume: resumeOf(job, spec.Type == jobspec.Ops)})
+}
 
-	ops := spec.Type == jobspec.Ops
-	run := &jobRun{m: m, id: id, spec: spec, block: block, sel: sel, attempt: job.Attempts, ops: ops,
-		need: max(spec.Count-len(job.Receipts), 0)}
-	want := spec.Count
-	if ops {
-		want = -1 // every node that bids in the first window
-	}
-	// Reattach to awards accepted before a restart.
-	var resumed []AwardInfo
-	for _, a := range job.Awards {
+// resumeOf is what a job record holds for its machine's start: accepted
+// awards to re-attach, its receipts, an ops job's lost awards.
+func resumeOf(j *Job, ops bool) *bidding.ReqResume {
+	r := &bidding.ReqResume{}
+	for _, a := range j.Awards {
 		switch a.State {
 		case "accepted", "fetching", "running", "publishing":
-			resumed = append(resumed, a)
-		}
-	}
-	done := len(job.Receipts)
-	if want > 0 {
-		want -= done
-	}
-	if len(resumed) > 0 {
-		got := run.slots(ctx, nil, resumed, ops)
-		done += got
-		if !ops {
-			want = run.remaining()
-		} else if want < 0 && done > 0 {
-			want = 0
-		}
-	}
-
-	backoffAttempt := 0
-	solicit := true // the first round asks chosen peers only
-	for want != 0 {
-		if ctx.Err() != nil {
-			return
-		}
-		if !ops {
-			// A late receipt of a superseded award may have settled it.
-			if want = run.remaining(); want == 0 {
-				break
-			}
-		}
-		if time.Now().After(queueDeadline) {
-			m.failNoExecutor(id, spec)
-			return
-		}
-		picks := sel.Pick(time.Now())
-		if len(picks) == 0 {
-			run.attempt++
-			sel.Restart(time.Now())
-			m.update(id, func(j *Job) {
-				j.Attempts = run.attempt
-				j.State = Bidding
-			})
-			round, targeted, err := m.announce(ctx, id, spec, run.attempt, sk, solicit)
-			solicit = false
+			id, err := bidding.ParseAwardID(a.ID)
 			if err != nil {
-				m.log.Warn("announce failed", "job", id, "err", err)
-				round = fmt.Sprintf("announcement failed: %v", err)
+				continue
 			}
-			m.update(id, func(j *Job) {
-				j.log(Event{Type: "announce", State: Bidding, Message: fmt.Sprintf("attempt %d: %s", run.attempt, round)})
-			})
-			if !m.awaitWindow(ctx, sk) {
-				return
+			exec, err := peer.Decode(a.Executor)
+			if err != nil {
+				continue
 			}
-			picks = sel.Pick(time.Now())
-			sk.releaseAll()
-			if len(picks) == 0 && targeted {
-				continue // nobody asked can run it: announce to all at once
+			accepted := a.Accepted
+			if accepted.IsZero() { // a record written before Accepted existed
+				accepted = a.Time
 			}
-		}
-		if len(picks) == 0 {
-			wait := bidding.NextAnnounce(backoffAttempt)
-			backoffAttempt++
-			m.setState(id, Pending, "no acceptable bid yet; announcing again in %s", wait)
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(wait):
-			case <-sk.notify: // a late bid may do
+			r.Awards = append(r.Awards, bidding.ResumedAward{Award: id, Executor: exec, Accepted: accepted})
+		case "lost":
+			if ops {
+				exec, _ := peer.Decode(a.Executor)
+				r.Lost = append(r.Lost, bidding.AwardLoss{Executor: exec, Code: a.ErrorCode, Error: a.Error})
 			}
-			continue
-		}
-		backoffAttempt = 0
-		if want > 0 && len(picks) > want { // want < 0: an ops job takes every pick
-			picks = picks[:want]
-		}
-		run.slots(ctx, picks, nil, ops)
-		if ops {
-			want = 0 // ops awards do not fail over: each names its node
-		} else {
-			want = run.remaining()
 		}
 	}
-	if ctx.Err() != nil {
-		return
+	for _, x := range j.Receipts {
+		r.Receipts = append(r.Receipts, receiptOutcome(x))
 	}
-	m.finish(id)
+	return r
 }
 
-// finish sets the final state from the receipts.
-func (m *Market) finish(id cid.Cid) {
-	m.update(id, func(j *Job) {
-		// The job's code is its first failure's.
-		var failures []string
-		var code bidding.Code
-		failed := func(c bidding.Code, msg string) {
-			if code == "" {
-				code = c
-			}
-			failures = append(failures, msg)
-		}
-		for _, r := range j.Receipts {
-			switch {
-			case r.Error != "":
-				failed(receiptCode(r), fmt.Sprintf("%s on %s", r.Error, short(r.Executor)))
-			case r.ExitCode != 0:
-				failed(bidding.CodeExitNonZero, fmt.Sprintf("exit code %d on %s", r.ExitCode, short(r.Executor)))
-			}
-		}
-		for _, a := range j.Awards {
-			if a.State == "lost" && j.Type == string(jobspec.Ops) {
-				c := a.ErrorCode
-				if c == "" {
-					c = bidding.CodeAwardLost
-				}
-				failed(c, fmt.Sprintf("%s lost: %s", short(a.Executor), a.Error))
-			}
-		}
-		if len(j.Receipts) == 0 {
-			failed(bidding.CodeNoReceipt, "no receipt")
-		}
-		if len(failures) == 0 {
-			j.State = Completed
-			j.log(Event{Type: "state", State: Completed, Message: fmt.Sprintf("completed (%d receipt(s))", len(j.Receipts))})
-			return
-		}
-		j.State, j.ErrorCode = Failed, code
-		j.Error = strings.Join(failures, "; ")
-		j.log(Event{Type: "state", State: Failed, Message: "failed: " + j.Error})
-	})
+// receiptOutcome is what the machine needs of a stored receipt.
+func receiptOutcome(x ReceiptInfo) bidding.ReceiptOutcome {
+	id, _ := bidding.ParseAwardID(x.AwardID)
+	exec, _ := peer.Decode(x.Executor)
+	return bidding.ReceiptOutcome{Award: id, Executor: exec, CID: x.CID, ExitCode: x.ExitCode, Code: receiptCode(x), Error: x.Error}
 }
 
-// failNoExecutor ends a job that found no executor within its queue
-// timeout, listing the decline reasons.
-func (m *Market) failNoExecutor(id cid.Cid, spec *jobspec.Spec) {
-	j, err := m.jobs.Get(id.String())
-	if err != nil {
-		return
-	}
+// noExecutorReasons lists the declines and award errors of a job that
+// found no executor.
+func noExecutorReasons(j *Job) string {
 	reasons := map[string]bool{}
 	var list []string
 	for _, d := range j.Declines {
@@ -414,13 +381,10 @@ func (m *Market) failNoExecutor(id cid.Cid, spec *jobspec.Spec) {
 		}
 	}
 	sort.Strings(list)
-	msg := fmt.Sprintf("no executor completed the job within its queue timeout (%s)", spec.QueueTimeout)
-	if len(list) > 0 {
-		msg += ": " + strings.Join(list, "; ")
-	} else {
-		msg += ": no node answered"
+	if len(list) == 0 {
+		return "no node answered"
 	}
-	m.fail(id, bidding.CodeNoExecutor, "%s", msg)
+	return strings.Join(list, "; ")
 }
 
 // awaitWindow waits until the bid window may close. It returns false when
@@ -637,9 +601,9 @@ func shortList(ps []peer.ID) string {
 // whether it was taken; release is called once the bid is out of contention
 // (only when taken).
 func (m *Market) deliverBid(b *bidding.Bid, release func()) bool {
-	m.mu.Lock()
-	sk := m.sinks[b.JobCID]
-	m.mu.Unlock()
+	m.req.mu.Lock()
+	sk := m.req.sinks[b.JobCID]
+	m.req.mu.Unlock()
 	if sk == nil {
 		return false // the job is not collecting bids (late bid)
 	}
@@ -652,6 +616,9 @@ func (m *Market) deliverBid(b *bidding.Bid, release func()) bool {
 		return false
 	}
 	sk.hold(release)
+	if sk.onBid != nil {
+		sk.onBid()
+	}
 	m.update(b.JobCID, func(j *Job) {
 		info := BidInfo{Peer: b.Bidder.String(), LocalBytes: b.LocalBytes, TotalBytes: b.TotalBytes, FreeSlots: b.FreeSlots,
 			QueueDepth: b.QueueDepth, EstStart: b.EstStart, Received: time.Now()}
@@ -674,9 +641,9 @@ const maxRecorded = 256
 
 // deliverDecline records a bidder's refusal of an announcement.
 func (m *Market) deliverDecline(d *bidding.Decline) {
-	m.mu.Lock()
-	sk := m.sinks[d.JobCID]
-	m.mu.Unlock()
+	m.req.mu.Lock()
+	sk := m.req.sinks[d.JobCID]
+	m.req.mu.Unlock()
 	if sk != nil {
 		sk.sel.Answered(d.Bidder)
 		sk.poke()
@@ -699,320 +666,6 @@ func short(p string) string {
 		return p[:8] + "…" + p[len(p)-6:]
 	}
 	return p
-}
-
-// jobRun holds what the award slots of one job share.
-type jobRun struct {
-	m       *Market
-	id      cid.Cid
-	spec    *jobspec.Spec
-	block   []byte
-	sel     *bidding.Selector
-	attempt int
-	ops     bool
-	mu      sync.Mutex
-	awards  int
-	need    int                 // batch: receipts still needed
-	chains  map[*chain]struct{} // award slots following an award
-}
-
-// slots runs one award slot per pick (or per resumed award) in parallel and
-// returns how many ended with a receipt. A batch slot fails over to the
-// next-best bid; an ops slot does not.
-func (r *jobRun) slots(ctx context.Context, picks []bidding.Bid, resumed []AwardInfo, ops bool) int {
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	got := 0
-	run := func(first func(context.Context, *chain) (*bidding.Receipt, error)) {
-		defer wg.Done()
-		cctx, ch := r.newChain(ctx)
-		defer r.endChain(ch)
-		rc, err := first(cctx, ch)
-		for err != nil && !ops && cctx.Err() == nil && r.remaining() > 0 {
-			next, ok := r.sel.Next(time.Now())
-			if !ok {
-				return
-			}
-			rc, err = r.award(cctx, next, ch)
-		}
-		if rc != nil {
-			mu.Lock()
-			got++
-			mu.Unlock()
-		}
-	}
-	for _, b := range picks {
-		wg.Add(1)
-		go run(func(ctx context.Context, ch *chain) (*bidding.Receipt, error) { return r.award(ctx, b, ch) })
-	}
-	for _, a := range resumed {
-		wg.Add(1)
-		go run(func(ctx context.Context, ch *chain) (*bidding.Receipt, error) { return r.reattach(ctx, a, ch) })
-	}
-	wg.Wait()
-	return got
-}
-
-// award offers the job to a bidder and follows the run to its receipt.
-func (r *jobRun) award(ctx context.Context, b bidding.Bid, ch *chain) (*bidding.Receipt, error) {
-	m := r.m
-	r.mu.Lock()
-	if !r.ops && (ch.settled || r.need <= 0) {
-		r.mu.Unlock()
-		return nil, errSettled
-	}
-	r.awards++
-	n := r.awards
-	r.mu.Unlock()
-	a := bidding.NewAward(r.id, r.block, m.self, b.Bidder, m.tr.providerHints(), n, time.Now())
-	idStr := a.AwardID.String()
-	m.update(r.id, func(j *Job) {
-		j.State = Awarded
-		j.Awards = append(j.Awards, AwardInfo{ID: idStr, Executor: b.Bidder.String(), State: "offered", Time: time.Now()})
-		j.log(Event{Type: "award", State: Awarded, Peer: b.Bidder.String(), Message: fmt.Sprintf("awarded to %s (award %s)", short(b.Bidder.String()), idStr[:8])})
-	})
-	conn, err := m.tr.dial(ctx, b.Bidder, bidding.ProtocolAward)
-	if err != nil {
-		return nil, r.lose(b.Bidder, idStr, err)
-	}
-	defer conn.Close()
-	deadline(conn, bidding.StreamTimeout)
-	if err := m.tr.send(conn, a); err != nil {
-		return r.unconfirmed(ctx, conn, a.AwardID, b.Bidder, ch, err)
-	}
-	msg, _, err := recv(conn, bidding.MaxMessageSize, bidding.KindAccept, bidding.KindDecline)
-	if err != nil {
-		return r.unconfirmed(ctx, conn, a.AwardID, b.Bidder, ch, err)
-	}
-	if msg.Signer() != b.Bidder {
-		return nil, r.lose(b.Bidder, idStr, fmt.Errorf("answer signed by %s", msg.Signer()))
-	}
-	switch x := msg.(type) {
-	case *bidding.Decline:
-		m.deliverDecline(x)
-		m.update(r.id, func(j *Job) {
-			if aw := j.award(idStr); aw != nil {
-				aw.State, aw.ErrorCode, aw.Error = "declined", x.Code, string(x.Code)+": "+x.Reason
-			}
-		})
-		r.sel.Exclude(b.Bidder)
-		return nil, errAwardLost
-	case *bidding.Accept:
-		if x.AwardID != a.AwardID {
-			return nil, r.lose(b.Bidder, idStr, errors.New("accept for another award"))
-		}
-	}
-	accepted := time.Now()
-	r.markAccepted(ctx, idStr, b.Bidder, accepted, "accepted by %s")
-	return r.follow(ctx, conn, a.AwardID, b.Bidder, accepted, ch, false)
-}
-
-// markAccepted records an award as accepted, and syncs it: an accepted
-// award survives a kill -9 of this node, so that a restart re-attaches to
-// its run instead of awarding the job a second time.
-func (r *jobRun) markAccepted(ctx context.Context, idStr string, exec peer.ID, at time.Time, format string) {
-	m := r.m
-	m.update(r.id, func(j *Job) {
-		j.State = Running
-		if aw := j.award(idStr); aw != nil {
-			aw.State, aw.Accepted = "accepted", at
-		}
-		j.log(Event{Type: "status", State: Running, Peer: exec.String(), Message: fmt.Sprintf(format, short(exec.String()))})
-	})
-	if err := m.jobs.Sync(ctx, r.id.String()); err != nil {
-		m.log.Warn("job store sync failed", "job", r.id, "err", err)
-	}
-}
-
-// unconfirmed follows an award whose Accept did not arrive (the stream
-// broke or the Accept deadline passed after the award was written): the
-// executor may have accepted and be running it, so the requester asks it
-// (Query, bounded by the heartbeat deadline) before it fails over, and
-// re-attaches when the executor answers with the award's status.
-func (r *jobRun) unconfirmed(ctx context.Context, conn io.Closer, award bidding.AwardID, exec peer.ID, ch *chain, cause error) (*bidding.Receipt, error) {
-	_ = conn.Close()
-	r.m.update(r.id, func(j *Job) {
-		j.log(Event{Type: "status", Peer: exec.String(), Message: fmt.Sprintf("no Accept from %s (%v); asking it for award %s", short(exec.String()), cause, award.String()[:8])})
-	})
-	return r.follow(ctx, nil, award, exec, time.Now(), ch, true)
-}
-
-// reattach follows an award accepted before a restart, by querying its
-// executor.
-func (r *jobRun) reattach(ctx context.Context, a AwardInfo, ch *chain) (*bidding.Receipt, error) {
-	id, err := bidding.ParseAwardID(a.ID)
-	if err != nil {
-		return nil, err
-	}
-	exec, err := peer.Decode(a.Executor)
-	if err != nil {
-		return nil, err
-	}
-	r.sel.Exclude(exec) // do not award it the same job again
-	accepted := a.Accepted
-	if accepted.IsZero() { // a record written before Accepted existed
-		accepted = a.Time
-	}
-	return r.follow(ctx, nil, id, exec, accepted, ch, false)
-}
-
-// follow reads statuses and the receipt of an accepted award (or of one
-// whose Accept was lost: unconfirmed, it starts with a Query). When the
-// stream breaks it asks the executor over ProtocolReceipt before it
-// declares the award lost: bounded by the heartbeat deadline while a
-// connection to the executor remains, by ReattachTimeout when none does
-// (the executor's process likely died: its connections closed). Silence
-// past the heartbeat deadline is a loss at once. Heartbeats keep an award
-// alive only until its run deadline, accepted + spec.timeout +
-// PublishGrace. Every loss supersedes the award: its executor is sent a
-// Cancel and a late receipt is still read (supersede).
-func (r *jobRun) follow(ctx context.Context, conn io.ReadWriteCloser, award bidding.AwardID, exec peer.ID, accepted time.Time, ch *chain, unconfirmed bool) (*bidding.Receipt, error) {
-	m := r.m
-	idStr := award.String()
-	live := bidding.NewLiveness(award, exec, time.Now())
-	runDeadline := accepted.Add(r.spec.Timeout + m.cfg.PublishGrace)
-	var seq int64
-	requeried := false
-	resuming := conn == nil && !unconfirmed
-	if resuming {
-		// A requester back from a restart asks once, however late: the
-		// receipt may be waiting.
-		runDeadline = maxTime(runDeadline, time.Now().Add(2*bidding.StreamTimeout))
-	}
-	var answerBy time.Time // a re-attach's first answer is due by then
-	stop := context.AfterFunc(ctx, func() {
-		if conn != nil {
-			_ = conn.Close()
-		}
-	})
-	defer stop()
-	// drop loses the award and supersedes it: Cancel on the stream (when
-	// open) and over ProtocolReceipt, and a late receipt is still read.
-	drop := func(reason string, cause error) error {
-		err := r.lose(exec, idStr, cause)
-		r.supersede(conn, award, exec, ch, reason)
-		return err
-	}
-	overdue := func() error {
-		return drop("the run exceeded its deadline", fmt.Errorf("%w: no receipt by %s (accepted %s, timeout %s, publish grace %s); cancelled",
-			errRunOverdue, runDeadline.Format(time.RFC3339), accepted.Format(time.RFC3339), r.spec.Timeout, m.cfg.PublishGrace))
-	}
-	fastReattach := false // the stream broke and no connection remained
-	for {
-		if !time.Now().Before(runDeadline) {
-			return nil, overdue()
-		}
-		if conn == nil {
-			// The re-query may take no longer than the executor's heartbeat
-			// deadline: a dead peer's QUIC address answers nothing and
-			// would hold the dial for the whole stream timeout.
-			limit := maxTime(live.Deadline(), time.Now().Add(time.Second))
-			switch {
-			case resuming:
-				// After a restart the connection to the executor is new.
-				limit = time.Now().Add(2 * bidding.StreamTimeout)
-				resuming = false
-			case fastReattach:
-				limit = time.Now().Add(bidding.ReattachTimeout)
-			}
-			qctx, cancel := context.WithDeadline(ctx, minTime(limit, runDeadline))
-			var err error
-			conn, err = r.query(qctx, award, exec)
-			cancel()
-			if err != nil {
-				if !time.Now().Before(runDeadline) {
-					return nil, overdue()
-				}
-				if ctx.Err() != nil {
-					return nil, r.abandon(award, exec, idStr, ch, ctx.Err())
-				}
-				return nil, drop("the requester lost the executor", fmt.Errorf("executor unreachable: %v", err))
-			}
-			answerBy = minTime(limit, runDeadline)
-			requeried = true
-			defer conn.Close()
-		}
-		due := minTime(live.Deadline(), runDeadline)
-		if !answerBy.IsZero() {
-			due = minTime(due, answerBy)
-		}
-		deadline(conn, max(time.Until(due), time.Millisecond))
-		msg, raw, err := recv(conn, bidding.MaxMessageSize, bidding.KindStatus, bidding.KindReceipt, bidding.KindDecline)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil, r.abandon(award, exec, idStr, ch, ctx.Err())
-			}
-			if !time.Now().Before(runDeadline) {
-				return nil, overdue()
-			}
-			if requeried {
-				return nil, drop("the requester lost the executor", fmt.Errorf("executor unreachable: %v", err))
-			}
-			// Silence past the heartbeat deadline: presumed dead, as the
-			// protocol says (a re-query would only wait for a dead
-			// connection to time out). A broken stream may be a broken
-			// connection only: ask the executor once.
-			if errors.Is(err, os.ErrDeadlineExceeded) || live.Dead(time.Now()) {
-				return nil, drop("no heartbeat from the executor", fmt.Errorf("no heartbeat for %s", bidding.HeartbeatInterval*bidding.MissedHeartbeats))
-			}
-			_ = conn.Close()
-			conn = nil
-			fastReattach = !m.tr.connected(exec)
-			continue
-		}
-		answerBy = time.Time{}
-		if msg.Signer() != exec {
-			return nil, drop("message signed by another peer", fmt.Errorf("message signed by %s, not the executor", msg.Signer()))
-		}
-		switch x := msg.(type) {
-		case *bidding.Decline:
-			return nil, drop("award declined", fmt.Errorf("%s: %s", x.Code, x.Reason))
-		case *bidding.Status:
-			if x.AwardID != award || x.Seq <= seq {
-				continue
-			}
-			if unconfirmed {
-				// The executor did accept: follow it, as if the Accept
-				// had arrived.
-				unconfirmed = false
-				r.markAccepted(ctx, idStr, exec, time.Now(), "accepted by %s (its Accept was lost; re-attached by Query)")
-			}
-			seq = x.Seq
-			_ = live.Observe(x, time.Now())
-			if x.Phase != bidding.PhaseHeartbeat {
-				m.update(r.id, func(j *Job) {
-					if aw := j.award(idStr); aw != nil {
-						aw.State = string(x.Phase)
-					}
-					j.log(Event{Type: "status", Peer: exec.String(), Message: fmt.Sprintf("%s on %s", x.Phase, short(exec.String()))})
-				})
-			}
-		case *bidding.Receipt:
-			if x.AwardID != award || x.JobCID != r.id || x.Requester != m.self {
-				return nil, r.lose(exec, idStr, errors.New("receipt for another award"))
-			}
-			if !m.eligible(r.spec, x.Executor) {
-				return nil, r.lose(exec, idStr, errors.New("receipt from an executor outside constraints.executors"))
-			}
-			return r.accept(x, raw, ch)
-		}
-	}
-}
-
-// abandon ends the following of an award whose job or chain ended: the
-// executor is cancelled (best effort). When a late receipt of a superseded
-// award settled the chain, the award is recorded as cancelled for that.
-func (r *jobRun) abandon(award bidding.AwardID, exec peer.ID, idStr string, ch *chain, cause error) error {
-	if by := r.settledLate(ch); by != "" {
-		r.m.update(r.id, func(j *Job) {
-			if aw := j.award(idStr); aw != nil {
-				aw.State, aw.ErrorCode, aw.Error = "cancelled", bidding.CodeSuperseded, "a late receipt of award "+by[:min(8, len(by))]+" settled the job first"
-			}
-			j.log(Event{Type: "award", Peer: exec.String(), Message: fmt.Sprintf("award %s to %s cancelled: a late receipt settled the job first", idStr[:8], short(exec.String()))})
-		})
-	}
-	r.cancelRemote(award, exec)
-	return cause
 }
 
 // receiptInfo summarises a verified receipt whose block has CID rcid.
@@ -1045,93 +698,6 @@ func receiptCode(r ReceiptInfo) bidding.Code {
 		return c
 	}
 	return ""
-}
-
-// accept stores a verified receipt, once per award; it settles the chain
-// unless a late receipt of a superseded award did first.
-func (r *jobRun) accept(rc *bidding.Receipt, raw []byte, ch *chain) (*bidding.Receipt, error) {
-	m := r.m
-	rcid := bidding.ReceiptCID(raw)
-	// This node's own executor stored and synced the block before it
-	// sent it (finishAward): a second write would cost a second sync.
-	if b, err := blocks.NewBlockWithCid(raw, rcid); err == nil && rc.Executor != m.self {
-		_ = m.cfg.Content.PutBlock(context.Background(), b)
-	}
-	idStr := rc.AwardID.String()
-	if rc.ErrorCode != "" && bidding.Retryable(rc.ErrorCode) {
-		r.sel.Exclude(rc.Executor)
-		m.update(r.id, func(j *Job) {
-			if aw := j.award(idStr); aw != nil {
-				aw.State, aw.ErrorCode, aw.Error = "failed", rc.ErrorCode, fmt.Sprintf("%s: %s", rc.ErrorCode, rc.Error)
-			}
-			j.log(Event{Type: "receipt", Peer: rc.Executor.String(), Message: fmt.Sprintf("retryable failure on %s: %s", short(rc.Executor.String()), rc.Error)})
-		})
-		return nil, errAwardLost
-	}
-	if !r.record(receiptInfo(rc, rcid.String()), ch, false) {
-		return nil, errSettled
-	}
-	return rc, nil
-}
-
-// lose records an award as lost and excludes its executor.
-func (r *jobRun) lose(exec peer.ID, award string, cause error) error {
-	r.sel.Exclude(exec)
-	code := bidding.CodeAwardLost
-	if errors.Is(cause, errRunOverdue) {
-		code = bidding.CodeRunOverdue
-	}
-	r.m.update(r.id, func(j *Job) {
-		if aw := j.award(award); aw != nil {
-			aw.State, aw.ErrorCode, aw.Error = "lost", code, cause.Error()
-		}
-		j.log(Event{Type: "error", Peer: exec.String(), Message: fmt.Sprintf("award to %s lost: %v", short(exec.String()), cause)})
-	})
-	return fmt.Errorf("%w: %v", errAwardLost, cause)
-}
-
-// query re-attaches to an award over ProtocolReceipt.
-func (r *jobRun) query(ctx context.Context, award bidding.AwardID, exec peer.ID) (io.ReadWriteCloser, error) {
-	m := r.m
-	conn, err := m.tr.dial(ctx, exec, bidding.ProtocolReceipt)
-	if err != nil {
-		return nil, err
-	}
-	q := &bidding.Query{Version: bidding.WireVersion, AwardID: award, JobCID: r.id, Requester: m.self, IssuedAt: time.Now()}
-	deadline(conn, bidding.StreamTimeout)
-	if err := m.tr.send(conn, q); err != nil {
-		conn.Close()
-		return nil, err
-	}
-	return conn, nil
-}
-
-// errRunOverdue: an accepted award had no receipt by its run deadline.
-var errRunOverdue = errors.New("run overdue")
-
-func (r *jobRun) cancelMsg(award bidding.AwardID, reason string) *bidding.Cancel {
-	return &bidding.Cancel{Version: bidding.WireVersion, AwardID: award, JobCID: r.id, Requester: r.m.self, Reason: reason, IssuedAt: time.Now()}
-}
-
-// cancelRemote tells an executor to stop an award (best effort).
-func (r *jobRun) cancelRemote(award bidding.AwardID, exec peer.ID) {
-	m := r.m
-	ctx, cancel := context.WithTimeout(m.ctx, bidding.StreamTimeout)
-	defer cancel()
-	conn, err := m.tr.dial(ctx, exec, bidding.ProtocolReceipt)
-	if err != nil {
-		return
-	}
-	defer conn.Close()
-	deadline(conn, bidding.StreamTimeout)
-	_ = m.tr.send(conn, r.cancelMsg(award, "cancelled by the requester"))
-}
-
-func minTime(a, b time.Time) time.Time {
-	if a.Before(b) {
-		return a
-	}
-	return b
 }
 
 func maxTime(a, b time.Time) time.Time {

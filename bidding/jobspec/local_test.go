@@ -13,7 +13,7 @@ import (
 
 // pathCID is a stand-in CID for a local path in tests: the raw CID of the
 // path's bytes.
-func pathCID(t *testing.T, path string) cid.Cid {
+func pathCID(t testing.TB, path string) cid.Cid {
 	t.Helper()
 	h, err := mh.Sum([]byte(path), mh.SHA2_256, -1)
 	if err != nil {

@@ -24,7 +24,7 @@ var update = flag.Bool("update", false, "rewrite docs/openapi.json and the READM
 func documented(t *testing.T, s *Server) []string {
 	t.Helper()
 	var doc struct {
-		OpenAPI string                     `json:"openapi"`
+		OpenAPI string                    `json:"openapi"`
 		Paths   map[string]map[string]any `json:"paths"`
 	}
 	wantOK(t, get(t, s, "/openapi.json"), &doc)

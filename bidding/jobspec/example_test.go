@@ -33,6 +33,6 @@ func ExampleParse_error() {
 	_, err := jobspec.Parse([]byte("engine:\n  wasm:\n    module: bafyfoo\ntimout: 5m\n"), "job.yaml")
 	fmt.Println(err)
 	// Output:
-	// job.yaml:3: engine.wasm.module: invalid value: "bafyfoo" is not a CID (invalid cid: invalid cid: varints malformed, could not reach the end); run shoal add on the file to get one
+	// job.yaml:3: engine.wasm.module: invalid value: "bafyfoo" is not a CID (invalid cid: invalid cid: varints malformed, could not reach the end), nor a local path (those start with ./, ../ or /)
 	// job.yaml:4: timout: unknown field: did you mean "timeout"?
 }

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"reflect"
 	"testing"
+
+	"github.com/ipfs/go-cid"
 )
 
 func readTestFile(name string) ([]byte, error) { return os.ReadFile(name) }
@@ -70,7 +72,8 @@ func FuzzParse(f *testing.F) {
 // blocks: re-encoding what it returns gives the same bytes.
 func FuzzDecode(f *testing.F) {
 	for _, d := range seedDocuments(f) {
-		s, err := Parse(d, "")
+		// The examples name local files: stand CIDs in for them.
+		s, err := ParseWith(d, "", ParseOptions{Local: func(r LocalRef) (cid.Cid, error) { return pathCID(f, r.Path), nil }})
 		if err != nil {
 			f.Fatal(err)
 		}

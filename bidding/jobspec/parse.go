@@ -23,6 +23,43 @@ import (
 // and custom tags are all errors. Every problem is reported as a
 // *FieldError naming the field path and line; several are joined.
 func Parse(data []byte, filename string) (*Spec, error) {
+	return ParseWith(data, filename, ParseOptions{})
+}
+
+// LocalRef is a field of a spec document that names a local file or
+// directory where a CID is wanted: engine.wasm.module or
+// engine.docker.image_cid written as a path ("./hello.wasm", "../x",
+// "/abs"; see IsLocalPath), or an input's src.
+type LocalRef struct {
+	// Field is the field path: "engine.wasm.module", "inputs[1].src".
+	Field string
+	// Path is the path as written; a relative one is relative to the
+	// directory of the spec file (the caller resolves it).
+	Path string
+	// Line is the line of the value in the document.
+	Line int
+}
+
+// ParseOptions change how ParseWith reads a document.
+type ParseOptions struct {
+	// Local gives the CID of a local path the document names (see
+	// LocalRef), e.g. by adding it to a node or hashing it. An error it
+	// returns is reported as a field error of ref's field and line. When
+	// Local is nil a local path is an error: a daemon takes only CIDs.
+	Local func(ref LocalRef) (cid.Cid, error)
+}
+
+// IsLocalPath reports whether s, written where a CID is wanted, names a
+// local file instead: it starts with "./", "../" or "/" (no CID does).
+func IsLocalPath(s string) bool {
+	return strings.HasPrefix(s, "./") || strings.HasPrefix(s, "../") || strings.HasPrefix(s, "/") || s == "." || s == ".."
+}
+
+// ParseWith is Parse with options: with opts.Local, a document may name
+// local files where CIDs are wanted, and the spec returned holds their
+// CIDs. Local is called once per such field, in document order, before
+// the spec is validated.
+func ParseWith(data []byte, filename string, opts ParseOptions) (*Spec, error) {
 	if len(data) > MaxDocumentSize {
 		return nil, &FieldError{File: filename, Err: fmt.Errorf("%w: document of %d bytes, limit %d", ErrTooLarge, len(data), MaxDocumentSize)}
 	}
@@ -39,7 +76,7 @@ func Parse(data []byte, filename string) (*Spec, error) {
 	if err != nil {
 		return nil, &FieldError{File: filename, Err: fmt.Errorf("%w: %w", ErrSyntax, err)}
 	}
-	w := &walker{file: filename, lines: map[string]int{"": root.line}}
+	w := &walker{file: filename, lines: map[string]int{"": root.line}, local: opts.Local}
 	s := w.spec(root)
 	if len(w.errs) > 0 {
 		return nil, errors.Join(w.errs...)
@@ -64,6 +101,7 @@ type walker struct {
 	file  string
 	errs  []error
 	lines map[string]int
+	local func(LocalRef) (cid.Cid, error)
 }
 
 func (w *walker) fail(path string, line int, sentinel error, format string, args ...any) {
@@ -160,9 +198,27 @@ func (w *walker) cid(path string, n *docNode, dst *cid.Cid) {
 	if !ok {
 		return
 	}
+	if IsLocalPath(s) {
+		w.localPath(path, n, s, dst)
+		return
+	}
 	c, err := cid.Decode(s)
 	if err != nil {
-		w.fail(path, n.line, ErrInvalid, "%q is not a CID (%v); run shoal add on the file to get one", s, err)
+		w.fail(path, n.line, ErrInvalid, "%q is not a CID (%v), nor a local path (those start with ./, ../ or /)", s, err)
+		return
+	}
+	*dst = c
+}
+
+// localPath resolves the local path s of the field path through w.local.
+func (w *walker) localPath(path string, n *docNode, s string, dst *cid.Cid) {
+	if w.local == nil {
+		w.fail(path, n.line, ErrInvalid, "%q is a local path: `shoal job run` adds it and submits its CID, but a daemon takes only CIDs (shoal add prints one)", s)
+		return
+	}
+	c, err := w.local(LocalRef{Field: path, Path: s, Line: n.line})
+	if err != nil {
+		w.fail(path, n.line, ErrInvalid, "%s: %v", s, err)
 		return
 	}
 	*dst = c
@@ -240,12 +296,31 @@ func (w *walker) spec(root *docNode) *Spec {
 		"inputs": func(p string, v *docNode) {
 			w.list(p, v, MaxInputs, func(p string, it *docNode) {
 				var in Input
+				var byCID, bySrc bool
 				w.fields(p, it, map[string]func(string, *docNode){
-					"cid":  func(p string, v *docNode) { w.cid(p, v, &in.CID) },
+					"cid": func(p string, v *docNode) {
+						if byCID = true; bySrc {
+							w.fail(p, v.line, ErrInvalid, "give cid or src, not both")
+							return
+						}
+						w.cid(p, v, &in.CID)
+					},
+					"src": func(p string, v *docNode) {
+						if bySrc = true; byCID {
+							w.fail(p, v.line, ErrInvalid, "give cid or src, not both")
+							return
+						}
+						switch s, ok := w.scalar(p, v); {
+						case ok && s == "":
+							w.fail(p, v.line, ErrInvalid, "an empty path; src is a local file or directory, relative to the spec file")
+						case ok:
+							w.localPath(p, v, s, &in.CID)
+						}
+					},
 					"path": func(p string, v *docNode) { w.str(p, v, &in.Path) },
 				})
 				if it.kind == docNull {
-					w.fail(p, it.line, ErrRequired, "an input is a map with cid and path")
+					w.fail(p, it.line, ErrRequired, "an input is a map with cid (or src, a local path) and path")
 				}
 				s.Inputs = append(s.Inputs, in)
 			})

@@ -58,7 +58,7 @@ func (s *Spec) validateEngine(l *errList) {
 		l.addf("engine", ErrInvalid, "set only one of engine.wasm and engine.docker")
 	case w != nil:
 		if !w.Module.Defined() {
-			l.addf("engine.wasm.module", ErrRequired, "the CID of the .wasm module (shoal add prints it)")
+			l.addf("engine.wasm.module", ErrRequired, "the CID of the .wasm module (shoal add prints it), or its local path such as ./hello.wasm")
 		} else {
 			checkCID(l, "engine.wasm.module", w.Module)
 		}
@@ -100,7 +100,7 @@ func (s *Spec) validatePaths(l *errList) {
 	for i, in := range s.Inputs {
 		p := fmt.Sprintf("inputs[%d]", i)
 		if !in.CID.Defined() {
-			l.addf(p+".cid", ErrRequired, "the CID of the input (shoal add prints it)")
+			l.addf(p+".cid", ErrRequired, "the CID of the input (shoal add prints it), or src: a local file or directory")
 		} else {
 			checkCID(l, p+".cid", in.CID)
 		}

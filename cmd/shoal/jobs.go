@@ -13,7 +13,6 @@ import (
 	"github.com/ipfs/boxo/files"
 	"github.com/urfave/cli/v2"
 
-	"github.com/shoalnet/shoal/bidding/jobspec"
 	"github.com/shoalnet/shoal/content"
 	"github.com/shoalnet/shoal/node/api"
 )
@@ -28,6 +27,7 @@ func jobCmd() *cli.Command {
 		Name:  "job",
 		Usage: "submit and follow jobs",
 		Subcommands: []*cli.Command{
+			jobValidateCmd(),
 			{
 				Name:      "run",
 				Usage:     "submit a job spec (YAML or JSON) or resubmit one by CID, and wait for its result",
@@ -35,6 +35,11 @@ func jobCmd() *cli.Command {
 				Description: `The spec is encoded canonically; its CID is the job ID. Waits for the result by
 default (live progress on a terminal), then prints the job's stdout; the outputs
 CID goes to stderr. See docs/jobspec.md.
+
+Local files the spec names where a CID is wanted (module: ./hello.wasm,
+inputs: [{src: ./corpus, path: /inputs}], relative to the spec file) are
+added to this node first, as ` + "`shoal run --input ./dir`" + ` adds them, and the
+spec is submitted with their CIDs. ` + "`shoal job validate`" + ` checks a spec first.
 
 Example:
    shoal job run examples/jobs/wordcount.yaml
@@ -56,14 +61,7 @@ Example:
 						}
 						res, err = cl.SubmitCID(c.Context, c.String("cid"))
 					case c.NArg() == 1:
-						doc, rerr := os.ReadFile(c.Args().First())
-						if rerr != nil {
-							return fmt.Errorf("read spec: %w", rerr)
-						}
-						if _, perr := jobspec.Parse(doc, c.Args().First()); perr != nil {
-							return perr
-						}
-						res, err = cl.Submit(c.Context, doc, strings.HasSuffix(c.Args().First(), ".json"))
+						return runSpecFile(c, cl, c.Args().First())
 					default:
 						return errors.New("job run needs one SPEC file or --cid CID; see `shoal job run --help`")
 					}

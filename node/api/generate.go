@@ -1,0 +1,3 @@
+package api
+
+//go:generate go test -run ^TestAPIDocsUpToDate$ -update .

@@ -249,7 +249,10 @@ func TestHandlerCancelJob(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	res, err := c.Submit(ctx, []byte(jobYAML("cancelled")), false)
+	// A label nobody has keeps the job in flight (bidding, then pending)
+	// until it is cancelled: the node cannot run it, so no receipt races
+	// the cancel.
+	res, err := c.Submit(ctx, []byte(jobYAML("cancelled")+"constraints:\n  labels:\n    gpu: h100\n"), false)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -367,33 +367,25 @@ func (d *jobDriver) act(a bidding.ReqAction, now time.Time) {
 	m := d.m
 	switch a.Kind {
 	case bidding.ActAnnounce:
-		m.wg.Add(1)
-		go func() {
-			defer m.wg.Done()
+		m.wg.Go(func() {
 			d.announce(a.Attempt, a.Solicit)
-		}()
+		})
 	case bidding.ActSendAward:
 		s := d.newStream(a.Award, a.Executor)
-		m.wg.Add(1)
-		go func() {
-			defer m.wg.Done()
+		m.wg.Go(func() {
 			d.sendAward(s, a.Seq)
-		}()
+		})
 	case bidding.ActSendQuery:
 		s := d.newStream(a.Award, a.Executor)
-		m.wg.Add(1)
-		go func() {
-			defer m.wg.Done()
+		m.wg.Go(func() {
 			d.query(s, a.At)
-		}()
+		})
 	case bidding.ActSendCancel:
 		// The Cancel goes on the award's open stream first (best effort,
 		// bounded), then over ProtocolReceipt: chased until answered, or
 		// once.
 		s := d.takeStream(a.Award)
-		m.wg.Add(1)
-		go func() {
-			defer m.wg.Done()
+		m.wg.Go(func() {
 			if s != nil {
 				if c := s.get(); c != nil {
 					writeDeadline(c, time.Second)
@@ -406,7 +398,7 @@ func (d *jobDriver) act(a bidding.ReqAction, now time.Time) {
 			} else {
 				d.cancelRemote(a.Award, a.Executor)
 			}
-		}()
+		})
 	case bidding.ActStopAward:
 		if s := d.takeStream(a.Award); s != nil {
 			s.close()

@@ -790,6 +790,8 @@ func (ex *executor) publish(ctx context.Context, e *execution, rc *bidding.Recei
 		return fail(bidding.CodeOutOfMemory, "job exceeded its memory limit: %v", runErr)
 	case errors.Is(runErr, exec.ErrDiskLimit):
 		return fail(bidding.CodeDiskLimit, "job exceeded its disk limit of %s (resources.disk): %v", jobspec.FormatSize(spec.Resources.Disk), runErr)
+	case errors.Is(runErr, exec.ErrSandboxCrashed):
+		return fail(bidding.CodeWorkerCrashed, "%v", runErr)
 	case errors.Is(runErr, exec.ErrInvalidModule), errors.Is(runErr, exec.ErrInvalidTask):
 		return fail(bidding.CodeBadRequest, "%v", runErr)
 	default:

@@ -27,8 +27,9 @@ import (
 // ErrWorkerCrashed reports a run whose worker process died while running
 // it, neither killed by the executor (timeout, cancel, Close) nor out of
 // memory: a crash of wazero or of the worker, or a kill from outside. The
-// Result holds what the module wrote before.
-var ErrWorkerCrashed = errors.New("wasm: worker process crashed")
+// Result holds what the module wrote before. It wraps
+// [exec.ErrSandboxCrashed].
+var ErrWorkerCrashed = fmt.Errorf("wasm: worker process crashed (%w)", exec.ErrSandboxCrashed)
 
 // workerStartTimeout bounds the start of a worker process, up to its ready
 // frame (the Go runtime and wazero's setup take milliseconds).

@@ -729,6 +729,9 @@ func (ex *executor) runTask(ctx context.Context, e *execution, rc *bidding.Recei
 			}
 			return fail(bidding.CodeFetchFailed, "module %s not found: %v", w.Module, err)
 		}
+		if len(mod) == 0 {
+			return fail(bidding.CodeBadRequest, "module %s is empty (0 bytes): not a WebAssembly module; add the .wasm file and submit its CID", w.Module)
+		}
 		task.WASM = &exec.WASMSpec{Module: mod, Digest: digest, Entrypoint: w.Entrypoint}
 		task.Args, task.Env = w.Args, w.Env
 	case spec.Engine.Docker != nil:

@@ -109,9 +109,23 @@ func newPool(e *Executor) *pool {
 // child's Pdeathsig fires when the thread that forked it exits, and the Go
 // runtime may end other threads. The thread ends with the pool (the
 // goroutine returns without unlocking), killing any worker still alive.
+// The thread carries the workers' nice value (WithWorkerNice), which each
+// child and all its threads inherit.
 func (p *pool) spawnLoop() {
 	runtime.LockOSThread()
+	var niceErr error
+	if n := p.e.cfg.nice; n != 0 {
+		// PRIO_PROCESS with a thread ID sets that thread's value on Linux.
+		niceErr = unix.Setpriority(unix.PRIO_PROCESS, unix.Gettid(), n)
+		if niceErr != nil {
+			niceErr = fmt.Errorf("wasm: set the workers' nice value %d: %w", n, niceErr)
+		}
+	}
 	for req := range p.reqs {
+		if niceErr != nil {
+			req.reply <- spawnRes{nil, niceErr}
+			continue
+		}
 		w, err := p.e.spawn()
 		req.reply <- spawnRes{w, err}
 	}

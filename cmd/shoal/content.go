@@ -16,7 +16,7 @@ import (
 )
 
 func contentCmds() []*cli.Command {
-	return []*cli.Command{addCmd(), catCmd(), getCmd(), lsCmd(), statCmd(), pinCmd(), gcCmd()}
+	return []*cli.Command{addCmd(), catCmd(), getCmd(), lsCmd(), statCmd(), pinCmd(), gcCmd(), dirCmd()}
 }
 
 // interactive reports whether progress bars may be drawn (stderr is a

@@ -140,3 +140,25 @@ func (c *Client) GC(ctx context.Context) (*GCResponse, error) {
 	var r GCResponse
 	return &r, c.JSON(ctx, http.MethodPost, "/gc", nil, nil, &r)
 }
+
+// DirMake builds a directory of links to the given CIDs without fetching
+// them (POST /dir/make) and returns its CID.
+func (c *Client) DirMake(ctx context.Context, links []DirLink) (string, error) {
+	var r DirResponse
+	return r.CID, c.JSON(ctx, http.MethodPost, "/dir/make", nil, links, &r)
+}
+
+// DirAddLink returns the CID of directory dir with name → cid added
+// (POST /dir/add-link).
+func (c *Client) DirAddLink(ctx context.Context, dir, name, cid string, replace bool) (string, error) {
+	var r DirResponse
+	q := url.Values{"arg": {dir}, "name": {name}, "cid": {cid}, "replace": {strconv.FormatBool(replace)}}
+	return r.CID, c.JSON(ctx, http.MethodPost, "/dir/add-link", q, nil, &r)
+}
+
+// DirRmLink returns the CID of directory dir without name
+// (POST /dir/rm-link).
+func (c *Client) DirRmLink(ctx context.Context, dir, name string) (string, error) {
+	var r DirResponse
+	return r.CID, c.JSON(ctx, http.MethodPost, "/dir/rm-link", url.Values{"arg": {dir}, "name": {name}}, nil, &r)
+}

@@ -43,7 +43,7 @@ type Status struct {
 	Phase    Phase
 	// Seq starts at 1 and strictly increases with every Status of the award,
 	// across streams; a requester ignores a Seq it has already seen.
-	Seq  int64
+	Seq int64
 	// Done and Total report a phase's progress, omitted when zero: for
 	// fetching, the bytes of the job's content made local so far and the
 	// bytes it has in all (as far as the executor knows yet).

@@ -187,10 +187,10 @@ func (b *logBook) closed(job string, award bidding.AwardID, exec peer.ID, now ti
 
 // snapshot returns the job's lines from seq on; ok is false when the node
 // has no live logs of the job.
-func (b *logBook) snapshot(job string, seq int64) (LogSnapshot, bool) {
+func (b *logBook) snapshot(job string, seq int64, create bool) (LogSnapshot, bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	l := b.get(job, false)
+	l := b.get(job, create)
 	if l == nil {
 		return LogSnapshot{}, false
 	}
@@ -211,7 +211,15 @@ func (b *logBook) snapshot(job string, seq int64) (LogSnapshot, bool) {
 // job, nothing printed yet, or forgotten since: the receipt's stdout and
 // stderr CIDs hold the full streams).
 func (m *Market) Logs(job string, seq int64) (LogSnapshot, bool) {
-	return m.logs.snapshot(job, seq)
+	return m.logs.snapshot(job, seq, false)
+}
+
+// FollowLogs is Logs for a follower of a job in flight: it makes the job's
+// (empty) log if there is none yet, so that Changed wakes the follower at
+// the first line. The caller checked that job is one of this node's.
+func (m *Market) FollowLogs(job string, seq int64) LogSnapshot {
+	snap, _ := m.logs.snapshot(job, seq, true)
+	return snap
 }
 
 // serveLogs serves ProtocolLogs: the Log messages of one award's run,

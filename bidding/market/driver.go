@@ -348,6 +348,7 @@ func storeReceipt(j *Job, a bidding.ReqAction, info *ReceiptInfo, now time.Time)
 		j.Receipts = append(j.Receipts, r)
 		if aw := j.award(idStr); aw != nil {
 			aw.State = "completed"
+			aw.notePhase("completed", 0, 0, now)
 		}
 	} else {
 		r.Late = true

@@ -49,6 +49,9 @@ func jobLogsCommand() *cli.Command {
 				stream = "all"
 			}
 			p := newLinePrinter(os.Stdout, os.Stderr)
+			if stream == "stderr" {
+				p = newLinePrinter(os.Stdout, os.Stdout) // the one stream asked for, on stdout
+			}
 			end, err := cl.Logs(c.Context, c.Args().First(), api.LogOptions{Follow: c.Bool("follow"), Stream: stream}, p.print)
 			p.flush()
 			if err != nil {

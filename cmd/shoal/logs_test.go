@@ -224,3 +224,25 @@ func TestJobLogsFlood(t *testing.T) {
 		t.Fatalf("stored stdout %d bytes (%v), want the %d-byte cap", len(stored), err, exec.DefaultOutputCap)
 	}
 }
+
+// TestRunFailedShowsStderr: `shoal run` of a job that fails shows, also
+// off a terminal, the last lines of its stderr and the reason.
+func TestRunFailedShowsStderr(t *testing.T) {
+	ds := jobNet(t, 1)
+	ticker := testnet.WasmModule(t, "internal/testnet/wasm/ticker")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := ds[0].Command(ctx, "run", "wasm", ticker, "--", "not-a-duration")
+	var stdout, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	if err == nil {
+		t.Fatalf("a failing job exited 0:\n%s", stderr.String())
+	}
+	msg := stderr.String()
+	for _, want := range []string{"last lines of stderr", `ticker: time: invalid duration "not-a-duration"`, "exit code 2"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, msg)
+		}
+	}
+}

@@ -46,12 +46,14 @@ func waitLogs(t *testing.T, m *Market, job cid.Cid, n int, timeout time.Duration
 func TestLiveLogsWhileRunning(t *testing.T) {
 	var req *testPeer
 	var id cid.Cid
+	submitted := make(chan struct{}) // id and req are set
 	seen := make(chan []LogLine, 1)
 	runner := &testRunner{engines: []string{exec.EngineWASM}, run: func(ctx context.Context, tk *exec.Task) (*exec.Result, error) {
 		fmt.Fprint(tk.StdoutTap, "one\ntw")
 		fmt.Fprint(tk.StdoutTap, "o\n")
 		fmt.Fprint(tk.StderrTap, "oops\n")
 		// The run goes on until the requester has the lines.
+		<-submitted
 		seen <- waitLogs(t, req.m, id, 3, time.Minute)
 		fmt.Fprint(tk.StdoutTap, "three") // no newline: ended by the stream's end
 		return &exec.Result{Stdout: []byte("one\ntwo\nthree"), Stderr: []byte("oops\n")}, nil
@@ -65,6 +67,7 @@ func TestLiveLogsWhileRunning(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	close(submitted)
 	var live []LogLine
 	select {
 	case live = <-seen:

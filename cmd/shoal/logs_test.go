@@ -246,3 +246,60 @@ func TestRunFailedShowsStderr(t *testing.T) {
 		}
 	}
 }
+
+// TestRunShowsLogsLiveOnTerminal: `shoal run` with its stderr on a
+// terminal prints the job's stdout lines as the job prints them (to
+// stdout) and its stderr to stderr.
+func TestRunShowsLogsLiveOnTerminal(t *testing.T) {
+	ds := jobNet(t, 2, nil, []string{"role=runner"})
+	a := ds[0]
+	ticker := testnet.WasmModule(t, "internal/testnet/wasm/ticker")
+	ctrl, tty := openPTY(t)
+	var term strings.Builder
+	termDone := make(chan struct{})
+	go func() {
+		defer close(termDone)
+		buf := make([]byte, 4096)
+		for {
+			n, err := ctrl.Read(buf)
+			term.Write(buf[:n])
+			if err != nil {
+				return
+			}
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := a.Command(ctx, "run", "wasm", ticker, "--name", "live-run", "--label", "role=runner", "--", "200ms", "2s")
+	cmd.Stderr = tty
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var lines []arrived
+	sc := bufio.NewScanner(out)
+	for sc.Scan() {
+		lines = append(lines, arrived{time.Now(), sc.Text()})
+	}
+	waitErr := cmd.Wait()
+	tty.Close()
+	ctrl.Close()
+	<-termDone
+	if waitErr != nil {
+		t.Fatalf("shoal run: %v\n%s", waitErr, term.String())
+	}
+	if len(lines) != 10 || lines[0].line != "tick 0" || lines[9].line != "tick 9" {
+		t.Fatalf("stdout lines %+v\nterminal:\n%s", lines, term.String())
+	}
+	if spread := lines[9].at.Sub(lines[0].at); spread < time.Second {
+		t.Fatalf("stdout lines came within %s: not live", spread)
+	}
+	for _, want := range []string{"ticker done", "phases: ", "running "} {
+		if !strings.Contains(term.String(), want) {
+			t.Errorf("terminal lacks %q:\n%s", want, term.String())
+		}
+	}
+}

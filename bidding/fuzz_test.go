@@ -90,6 +90,10 @@ func FuzzOpenQuery(f *testing.F) {
 	fuzzOpen(f, KindQuery, func(b []byte) (Message, error) { return OpenQuery(b) })
 }
 
+func FuzzOpenLog(f *testing.F) {
+	fuzzOpen(f, KindLog, func(b []byte) (Message, error) { return OpenLog(b) })
+}
+
 // FuzzOpen opens any kind, as a stream handler dispatching on the type does.
 func FuzzOpen(f *testing.F) {
 	fuzzOpen(f, "", func(b []byte) (Message, error) { return Open(b) })

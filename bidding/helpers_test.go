@@ -1,6 +1,7 @@
 package bidding
 
 import (
+	"bytes"
 	"math/rand"
 	"testing"
 	"time"
@@ -90,11 +91,14 @@ func sampleMessages(t testing.TB, req, exe identity) []Message {
 		awardByCID,
 		NewAccept(award, t0),
 		&Status{AwardID: award.AwardID, JobCID: job, Executor: exe.id, Phase: PhaseRunning, Seq: 3, Time: t0},
+		&Status{AwardID: award.AwardID, JobCID: job, Executor: exe.id, Phase: PhaseFetching, Seq: 2, Done: 1 << 20, Total: 3 << 20, Time: t0},
 		&Receipt{JobCID: job, AwardID: award.AwardID, Requester: req.id, Executor: exe.id, OutputsRoot: out, Stdout: out, Stderr: out,
 			ExitCode: 0, Timings: Timings{Fetch: time.Second, Run: 2 * time.Second, Publish: 10 * time.Millisecond, Total: 4 * time.Second},
 			StartedAt: t0, FinishedAt: t0.Add(4 * time.Second)},
 		&Cancel{AwardID: award.AwardID, JobCID: job, Requester: req.id, Reason: "user asked", IssuedAt: t0},
 		&Query{AwardID: award.AwardID, JobCID: job, Requester: req.id, IssuedAt: t0},
+		&Log{AwardID: award.AwardID, JobCID: job, Executor: exe.id, Seq: 1, Stream: LogStdout, Data: []byte("line 0\n"), Time: t0},
+		&Log{AwardID: award.AwardID, JobCID: job, Executor: exe.id, Seq: 2, Stream: LogStderr, Data: bytes.Repeat([]byte{'x'}, MaxLogData), Dropped: 4096, Time: t0},
 	}
 }
 

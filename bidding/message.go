@@ -25,6 +25,7 @@ const (
 	KindReceipt  Kind = "receipt"
 	KindCancel   Kind = "cancel"
 	KindQuery    Kind = "query"
+	KindLog      Kind = "log"
 )
 
 // Domain is the prefix signed before a message's bytes:
@@ -40,10 +41,10 @@ func (k Kind) maxSize() int {
 	return MaxMessageSize
 }
 
-// Message is implemented by the nine protocol messages. Each is signed by
+// Message is implemented by the ten protocol messages. Each is signed by
 // the peer that sends it, named by Signer: the requester for announce,
 // award, cancel and query; the bidder for bid and decline; the executor for
-// accept, status and receipt.
+// accept, status, receipt and log.
 type Message interface {
 	Kind() Kind
 	// Signer is the peer whose key must have signed the message.
@@ -79,6 +80,8 @@ func newMessage(k Kind) Message {
 		return &Cancel{}
 	case KindQuery:
 		return &Query{}
+	case KindLog:
+		return &Log{}
 	}
 	return nil
 }

@@ -82,6 +82,8 @@ func TestTypedOpeners(t *testing.T) {
 			got, err = OpenCancel(data)
 		case KindQuery:
 			got, err = OpenQuery(data)
+		case KindLog:
+			got, err = OpenLog(data)
 		}
 		if err != nil {
 			t.Fatalf("%s: %v", m.Kind(), err)
@@ -391,7 +393,7 @@ func TestReceiptBlock(t *testing.T) {
 
 func TestDomainsDiffer(t *testing.T) {
 	seen := map[string]Kind{}
-	for _, k := range []Kind{KindAnnounce, KindBid, KindDecline, KindAward, KindAccept, KindStatus, KindReceipt, KindCancel, KindQuery} {
+	for _, k := range []Kind{KindAnnounce, KindBid, KindDecline, KindAward, KindAccept, KindStatus, KindReceipt, KindCancel, KindQuery, KindLog} {
 		d := k.Domain()
 		if prev, dup := seen[d]; dup {
 			t.Fatalf("%s and %s share domain %q", k, prev, d)

@@ -36,6 +36,14 @@ const (
 	// Receipt if the run has finished, or with Status messages then the
 	// Receipt as on ProtocolAward, or with a Decline (code unknown_award).
 	ProtocolReceipt protocol.ID = "/shoal/receipt/1.0.0"
+
+	// ProtocolLogs carries a running job's stdout and stderr: the executor
+	// of an award opens it to the award's requester and writes Log
+	// messages, then closes it when the run ended and its buffered logs
+	// were sent (or dropped after LogDrain). The requester answers
+	// nothing; it resets a stream whose Log is not of a current award of
+	// its job by that executor.
+	ProtocolLogs protocol.ID = "/shoal/logs/1.0.0"
 )
 
 // Size limits of encoded messages, checked before decoding.

@@ -8,6 +8,8 @@ import (
 
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/shoalnet/shoal/bidding/jobspec"
 )
 
 // The requester's decisions for one job, as a pure state machine
@@ -110,6 +112,7 @@ type ReqEvent struct {
 	Reason         string          // EvDecline, EvBadMessage, EvStreamBroken, EvQueryFailed, EvAwardSendFailed
 	Phase          Phase           // EvStatus
 	Seq            int64           // EvStatus
+	Done, Total    int64           // EvStatus: the phase's progress (fetching: bytes)
 	Receipt        *ReceiptOutcome // EvReceipt, EvLateReceipt
 	Timer          TimerKind       // EvTimer
 	Resume         *ReqResume      // EvStart after a restart
@@ -200,6 +203,7 @@ type ReqAction struct {
 	Timer       TimerKind
 	At          time.Time
 	AwardState  string
+	Done, Total int64 // ActRecordAward: the progress of AwardState
 	Accepted    time.Time
 	Code        Code
 	Message     string
@@ -575,8 +579,12 @@ func (m *RequesterMachine) awardEvent(a *reqAward, ev ReqEvent) {
 		_ = a.live.Observe(&Status{AwardID: a.id, Executor: a.exec, Seq: ev.Seq, Phase: ev.Phase}, now)
 		m.setTimer(TimerHeartbeat, a, a.live.Deadline())
 		if ev.Phase != PhaseHeartbeat {
-			m.emit(ReqAction{Kind: ActRecordAward, Award: a.id, Executor: a.exec, AwardState: string(ev.Phase)})
-			m.record("status", a.exec, "%s on %s", ev.Phase, ShortPeer(a.exec))
+			m.emit(ReqAction{Kind: ActRecordAward, Award: a.id, Executor: a.exec, AwardState: string(ev.Phase), Done: ev.Done, Total: ev.Total})
+			if ev.Done > 0 || ev.Total > 0 {
+				m.record("status", a.exec, "%s on %s (%s of %s)", ev.Phase, ShortPeer(a.exec), jobspec.FormatSize(ev.Done), jobspec.FormatSize(ev.Total))
+			} else {
+				m.record("status", a.exec, "%s on %s", ev.Phase, ShortPeer(a.exec))
+			}
 		}
 	case EvReceipt:
 		if a.phase == phOffered || ev.Receipt == nil {

@@ -43,9 +43,13 @@ type Status struct {
 	Phase    Phase
 	// Seq starts at 1 and strictly increases with every Status of the award,
 	// across streams; a requester ignores a Seq it has already seen.
-	Seq  int64
-	Time time.Time
-	Sig  []byte
+	Seq int64
+	// Done and Total report a phase's progress, omitted when zero: for
+	// fetching, the bytes of the job's content made local so far and the
+	// bytes it has in all (as far as the executor knows yet).
+	Done, Total int64
+	Time        time.Time
+	Sig         []byte
 }
 
 // Kind implements Message.
@@ -64,6 +68,8 @@ func (s *Status) encode(m *dag.Map) {
 	putPeer(m, "executor", s.Executor)
 	m.Str("phase", string(s.Phase))
 	m.Int("seq", s.Seq)
+	m.Int("done", s.Done)
+	m.Int("total", s.Total)
 	putTime(m, "time", s.Time)
 }
 
@@ -73,6 +79,8 @@ func (s *Status) decode(r *dag.Reader) {
 	s.Executor = getPeer(r, "executor")
 	s.Phase = Phase(r.Str("phase"))
 	s.Seq = r.Int("seq")
+	s.Done = r.Int("done")
+	s.Total = r.Int("total")
 	s.Time = getTime(r, "time")
 }
 
@@ -86,5 +94,11 @@ func (s *Status) check(c *checker) {
 	if s.Seq < 1 {
 		c.failf("seq", "%d: must be at least 1", s.Seq)
 	}
+	if s.Done < 0 || s.Total < 0 || s.Done > MaxProgress || s.Total > MaxProgress {
+		c.failf("done", "progress %d of %d out of range [0, %d]", s.Done, s.Total, int64(MaxProgress))
+	}
 	c.time("time", s.Time)
 }
+
+// MaxProgress bounds a Status's Done and Total (bytes: 1 PiB).
+const MaxProgress = 1 << 50

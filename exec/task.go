@@ -66,6 +66,17 @@ type Task struct {
 	// StdoutCap and StderrCap bound how many bytes of each stream are kept
 	// in the Result; 0 means [DefaultOutputCap].
 	StdoutCap, StderrCap int64
+
+	// StdoutTap and StderrTap, when set, receive a copy of each stream
+	// while the program runs, as the engine reads it (the engine's own
+	// diagnostics, such as a trap message, included). They are called
+	// inline from the engine's copy of the stream and must not block: write
+	// into a bounded buffer and drop what does not fit. Writes to one tap
+	// are sequential; the two taps may be called concurrently. A tap sees
+	// at least what the Result keeps; beyond the cap an engine may stop
+	// reading the stream into the daemon (the wasm worker does), so a tap
+	// is not a way around the cap. Their errors are ignored.
+	StdoutTap, StderrTap io.Writer
 }
 
 // WASMSpec selects the WebAssembly module of a task.

@@ -278,7 +278,7 @@ func applyRecord(j *Job, acts []bidding.ReqAction, now time.Time, infos map[bidd
 		case bidding.ActRecordAward:
 			idStr := a.Award.String()
 			if a.AwardState == "offered" {
-				j.Awards = append(j.Awards, AwardInfo{ID: idStr, Executor: a.Executor.String(), State: "offered", Time: now})
+				j.Awards = append(j.Awards, AwardInfo{ID: idStr, Executor: a.Executor.String(), State: "offered", Time: now, Phases: []PhaseInfo{{Phase: "offered", Start: now}}})
 				continue
 			}
 			aw := j.award(idStr)
@@ -286,6 +286,7 @@ func applyRecord(j *Job, acts []bidding.ReqAction, now time.Time, infos map[bidd
 				continue
 			}
 			aw.State = a.AwardState
+			aw.notePhase(a.AwardState, a.Done, a.Total, now)
 			if !a.Accepted.IsZero() {
 				aw.Accepted = a.Accepted
 			}
@@ -347,6 +348,7 @@ func storeReceipt(j *Job, a bidding.ReqAction, info *ReceiptInfo, now time.Time)
 		j.Receipts = append(j.Receipts, r)
 		if aw := j.award(idStr); aw != nil {
 			aw.State = "completed"
+			aw.notePhase("completed", 0, 0, now)
 		}
 	} else {
 		r.Late = true
@@ -538,7 +540,7 @@ func (d *jobDriver) read(s *awardStream, conn io.ReadWriteCloser, awardStream bo
 				if x.AwardID != s.award {
 					continue
 				}
-				ev.Kind, ev.Phase, ev.Seq = bidding.EvStatus, x.Phase, x.Seq
+				ev.Kind, ev.Phase, ev.Seq, ev.Done, ev.Total = bidding.EvStatus, x.Phase, x.Seq, x.Done, x.Total
 			case *bidding.Receipt:
 				switch {
 				case x.AwardID != s.award || x.JobCID != d.id || x.Requester != m.self:

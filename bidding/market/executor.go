@@ -92,6 +92,9 @@ type executorLink interface {
 	openStream(ctx context.Context, p peer.ID, proto protocol.ID) (io.ReadWriteCloser, error)
 	// send seals msg with the node's key and writes it as one frame.
 	send(w io.Writer, msg bidding.Message) error
+	// dial opens a stream to p on proto, or a pipe to this node's own
+	// handler when p is this node (the live logs of its own jobs).
+	dial(ctx context.Context, p peer.ID, proto protocol.ID) (io.ReadWriteCloser, error)
 }
 
 var _ executorLink = (*transport)(nil)
@@ -199,6 +202,7 @@ type execution struct {
 	mu        sync.Mutex
 	seq       int64
 	phase     bidding.Phase
+	fetched   [2]int64 // fetch progress: bytes local so far, bytes in all
 	watchers  map[*watcher]struct{}
 	done      chan struct{}
 	receipt   []byte
@@ -473,6 +477,9 @@ func (ex *executor) serveQuery(conn io.ReadWriteCloser, remote peer.ID) {
 func (ex *executor) sealStatus(e *execution, phase bidding.Phase, seq int64) ([]byte, error) {
 	st := &bidding.Status{Version: bidding.WireVersion, AwardID: e.award.AwardID, JobCID: e.award.JobCID, Executor: ex.self,
 		Phase: phase, Seq: seq, Time: ex.now()}
+	if phase == bidding.PhaseFetching {
+		st.Done, st.Total = e.fetched[0], e.fetched[1]
+	}
 	return bidding.Seal(ex.cfg.Key, st)
 }
 
@@ -498,6 +505,15 @@ func (ex *executor) status(e *execution, phase bidding.Phase) {
 	for w := range e.watchers {
 		w.send(b, phase == bidding.PhaseHeartbeat)
 	}
+}
+
+// fetchProgress reports the bytes of the job's content made local so far
+// and in all (a fetching status).
+func (ex *executor) fetchProgress(e *execution, done, total int64) {
+	e.mu.Lock()
+	e.fetched = [2]int64{min(done, bidding.MaxProgress), min(total, bidding.MaxProgress)}
+	e.mu.Unlock()
+	ex.status(e, bidding.PhaseFetching)
 }
 
 // heartbeats sends a heartbeat of every accepted award, queued or running,
@@ -587,6 +603,9 @@ func (ex *executor) execute(e *execution) (finish func()) {
 		defer cancel()
 		if ran != nil {
 			state = ex.publish(ctx, e, rc, ran)
+			// The live logs end before the receipt (LogDrain at most), so
+			// a requester following them has them all when the job ends.
+			ran.logs.wait()
 		}
 		rc.FinishedAt = time.Now()
 		rc.Timings.Total = rc.FinishedAt.Sub(rc.StartedAt)
@@ -630,6 +649,7 @@ func (ex *executor) finishAward(e *execution, state bidding.AwardState, block []
 // ranTask is a run to publish.
 type ranTask struct {
 	dir  string // the run's work directory, given back once published
+	logs *logTap
 	task *exec.Task
 	res  *exec.Result
 	err  error
@@ -676,7 +696,7 @@ func (ex *executor) runTask(ctx context.Context, e *execution, rc *bidding.Recei
 	// The inputs share one budget of MaxInputBytes, counted in bytes
 	// received: the size a root records is a claim, checked at the bid.
 	inputs := len(spec.InputCIDs())
-	var used int64
+	var used, fetched int64
 	for i, c := range need {
 		limit := FetchLimit{Max: ex.cfg.MaxInputBytes, Name: "jobs.max_input_bytes"}
 		if i < inputs && limit.Max > 0 {
@@ -696,6 +716,8 @@ func (ex *executor) runTask(ctx context.Context, e *execution, rc *bidding.Recei
 			return fail(bidding.CodeFetchFailed, "input CID %s not found: %v", c, err)
 		}
 		used += n
+		fetched += n
+		ex.fetchProgress(e, fetched, fetched)
 	}
 	task := &exec.Task{ID: e.rec.ID, OutputsDir: filepath.Join(dir, "outputs"), Timeout: spec.Timeout,
 		Limits: exec.Limits{CPU: float64(spec.Resources.MilliCPU) / 1000, MemoryBytes: spec.Resources.Memory, DiskBytes: spec.Resources.Disk}}
@@ -752,11 +774,14 @@ func (ex *executor) runTask(ctx context.Context, e *execution, rc *bidding.Recei
 	rc.Timings.Fetch = time.Since(t0)
 
 	ex.status(e, bidding.PhaseRunning)
+	logs := ex.startLogs(e)
+	task.StdoutTap, task.StderrTap = logs.writer(0), logs.writer(1)
 	t1 := time.Now()
 	res, runErr := ex.cfg.Runner.Run(ctx, engine, task)
 	rc.Timings.Run = time.Since(t1)
+	logs.close()
 	handedOver = true
-	return &ranTask{dir: dir, task: task, res: res, err: runErr}, bidding.AwardCompleted
+	return &ranTask{dir: dir, logs: logs, task: task, res: res, err: runErr}, bidding.AwardCompleted
 }
 
 // publish imports, pins and provides a run's stdout, stderr and outputs,

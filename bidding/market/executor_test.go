@@ -39,6 +39,9 @@ func (l pipeLink) openStream(context.Context, peer.ID, protocol.ID) (io.ReadWrit
 	return nil, errors.New("no network in this test")
 }
 
+func (l pipeLink) dial(context.Context, peer.ID, protocol.ID) (io.ReadWriteCloser, error) {
+	return nil, errors.New("no network")
+}
 func (l pipeLink) send(w io.Writer, msg bidding.Message) error { return sealTo(l.key, w, msg) }
 
 // testClock is the executor's injected clock.

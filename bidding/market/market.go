@@ -92,6 +92,8 @@ type Market struct {
 	jobs *JobStore
 	// req is the requester's side (its jobs' loops and bid sinks).
 	req requester
+	// logs are the live logs of the requester's jobs.
+	logs logBook
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -170,6 +172,7 @@ func New(ctx context.Context, cfg Config) (*Market, error) {
 	tr.handle(bidding.ProtocolBid, allow, m.serveBidStream)
 	tr.handle(bidding.ProtocolAward, allow, ex.serveAward)
 	tr.handle(bidding.ProtocolReceipt, allow, ex.serveQuery)
+	tr.handle(bidding.ProtocolLogs, allow, m.serveLogs)
 	ex.start()
 	m.resumeJobs()
 	return m, nil

@@ -76,6 +76,34 @@ type AwardInfo struct {
 	// existed have only Error, which starts with the code.
 	ErrorCode bidding.Code `json:"error_code,omitempty"`
 	Error     string       `json:"error,omitempty"`
+	// Phases are the award's states since it was offered, each with the
+	// time it began (the next one's start ends it) and its progress
+	// (fetching: bytes local so far and in all).
+	Phases []PhaseInfo `json:"phases,omitempty"`
+}
+
+// PhaseInfo is one state of an award and when it began.
+type PhaseInfo struct {
+	Phase string    `json:"phase"`
+	Start time.Time `json:"start"`
+	Done  int64     `json:"done,omitempty"`
+	Total int64     `json:"total,omitempty"`
+}
+
+// maxPhases bounds an award's phase history (progress updates of one
+// phase replace each other).
+const maxPhases = 16
+
+// notePhase records that the award is in state since now (or, for the
+// state it is already in, its new progress).
+func (a *AwardInfo) notePhase(state string, done, total int64, now time.Time) {
+	if n := len(a.Phases); n > 0 && a.Phases[n-1].Phase == state {
+		a.Phases[n-1].Done, a.Phases[n-1].Total = done, total
+		return
+	}
+	if len(a.Phases) < maxPhases {
+		a.Phases = append(a.Phases, PhaseInfo{Phase: state, Start: now, Done: done, Total: total})
+	}
 }
 
 // ReceiptInfo summarises a verified receipt.
@@ -318,6 +346,9 @@ func copyJob(j *Job) *Job {
 	c.Bids = slices.Clone(j.Bids)
 	c.Declines = slices.Clone(j.Declines)
 	c.Awards = slices.Clone(j.Awards)
+	for i := range c.Awards {
+		c.Awards[i].Phases = slices.Clone(c.Awards[i].Phases)
+	}
 	c.Receipts = slices.Clone(j.Receipts)
 	c.Late = slices.Clone(j.Late)
 	c.Events = slices.Clone(j.Events)

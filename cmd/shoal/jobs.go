@@ -112,36 +112,7 @@ Example:
 				Flags:       []cli.Flag{jsonFlag},
 				Action:      describeJob,
 			},
-			{
-				Name: "logs", Usage: "print a job's stdout (or stderr)", ArgsUsage: "JOB",
-				Description: "Example:\n   shoal job logs --stderr bafyrei...",
-				Flags:       []cli.Flag{&cli.BoolFlag{Name: "stderr", Usage: "print stderr instead of stdout"}},
-				Action: func(c *cli.Context) error {
-					cl, j, err := jobArg(c)
-					if err != nil {
-						return err
-					}
-					if len(j.Receipts) == 0 {
-						return fmt.Errorf("job %s has no receipt yet (state %s)", j.ID, j.State)
-					}
-					for _, r := range j.Receipts {
-						id := r.Stdout
-						if c.Bool("stderr") {
-							id = r.Stderr
-						}
-						if len(j.Receipts) > 1 {
-							fmt.Fprintf(os.Stderr, "== %s\n", r.Executor)
-						}
-						if id == "" {
-							continue
-						}
-						if err := catTo(c.Context, cl, id, os.Stdout); err != nil {
-							return err
-						}
-					}
-					return nil
-				},
-			},
+			jobLogsCommand(),
 			{
 				Name: "get", Usage: "fetch a job's outputs", ArgsUsage: "JOB",
 				Description: "Example:\n   shoal job get bafyrei... -o ./results",
@@ -249,11 +220,19 @@ func follow(c *cli.Context, cl *api.Client, res *api.SubmitResponse) error {
 			fmt.Fprintf(os.Stderr, "job %s submitted\n", res.ID)
 		}
 	}
+	// On a terminal the job's stdout and stderr show as it prints them.
+	var waitLogs func()
+	if show {
+		_, waitLogs = liveLogs(c.Context, cl, res.ID)
+	}
 	final, err := cl.Events(c.Context, res.ID, func(e api.Event) {
 		if show && e.Time.After(start.Add(-time.Second)) {
 			fmt.Fprintf(os.Stderr, "  %6.3fs  %s\n", time.Since(start).Seconds(), e.Message)
 		}
 	})
+	if waitLogs != nil {
+		waitLogs() // the log stream ends with the job
+	}
 	if err != nil {
 		return err
 	}
@@ -263,6 +242,9 @@ func follow(c *cli.Context, cl *api.Client, res *api.SubmitResponse) error {
 		}
 	} else {
 		for _, r := range final.Receipts {
+			if show {
+				break // printed live
+			}
 			if len(final.Receipts) > 1 {
 				fmt.Fprintf(os.Stderr, "== %s (exit code %d)\n", r.Executor, r.ExitCode)
 			}
@@ -276,9 +258,21 @@ func follow(c *cli.Context, cl *api.Client, res *api.SubmitResponse) error {
 			if !c.Bool("quiet") {
 				fmt.Fprintf(os.Stderr, "job %s %s on %s (exit code %d); outputs: %s\n", final.ID, final.State, r.Executor, r.ExitCode, r.Outputs)
 			}
+			if show {
+				for _, a := range final.Awards {
+					if a.ID == r.AwardID {
+						fmt.Fprintf(os.Stderr, "  phases: %s\n", phaseLine(a.Phases, time.Now()))
+					}
+				}
+			}
 		}
 	}
 	if final.State != api.JobCompleted {
+		// A failed job shows why: the end of its stderr (live on a
+		// terminal, from the receipt otherwise) and the reason.
+		if !show && !c.Bool("json") {
+			showStderrTail(c.Context, cl, final)
+		}
 		return cli.Exit(fmt.Sprintf("job %s %s: %s", final.ID, final.State, final.Error), 2)
 	}
 	return nil
@@ -324,6 +318,9 @@ func describeJob(c *cli.Context) error {
 				line += " (" + a.Error + ")"
 			}
 			fmt.Println(line)
+			if ph := phaseLine(a.Phases, time.Now()); ph != "" {
+				fmt.Println("    " + ph)
+			}
 		}
 	}
 	if len(j.Receipts) > 0 {

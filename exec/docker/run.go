@@ -135,7 +135,7 @@ func (e *Executor) run(ctx context.Context, t *exec.Task, start time.Time) (*exe
 		return fail(engineErr("attach container", err))
 	}
 	defer att.Close()
-	stdout, stderr := capture.New(t.StdoutLimit()), capture.New(t.StderrLimit())
+	stdout, stderr := capture.NewTapped(t.StdoutLimit(), t.StdoutTap), capture.NewTapped(t.StderrLimit(), t.StderrTap)
 	copied := make(chan error, 1)
 	go func() {
 		_, err := stdcopy.StdCopy(stdout, stderr, att.Reader)

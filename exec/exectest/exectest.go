@@ -79,6 +79,7 @@ func Run(t *testing.T, h Harness) {
 			{"ExitCode", s.exitCode},
 			{"LargeOutput", s.largeOutput},
 			{"OutputCap", s.outputCap},
+			{"LiveTap", s.liveTap},
 			{"TimeoutSpin", s.timeoutSpin},
 			{"TimeoutSleep", s.timeoutSleep},
 			{"Cancel", s.cancel},

@@ -421,7 +421,7 @@ func (e *Executor) runInWorker(ctx context.Context, t *exec.Task, start time.Tim
 	dispatched := time.Now() // the timeout runs from here
 	stop := context.AfterFunc(runCtx, w.stop)
 
-	stdout, stderr := capture.New(t.StdoutLimit()), capture.New(t.StderrLimit())
+	stdout, stderr := capture.NewTapped(t.StdoutLimit(), t.StdoutTap), capture.NewTapped(t.StderrLimit(), t.StderrTap)
 	msg := &taskMsg{
 		ID: t.ID, Digest: digest, Entrypoint: t.WASM.Entrypoint, Deterministic: t.WASM.Deterministic,
 		Args: t.Args, Env: t.Env, Stdin: t.Stdin != nil, Inputs: t.Inputs,

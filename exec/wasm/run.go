@@ -80,7 +80,7 @@ func (e *Executor) run(ctx context.Context, t *exec.Task, start time.Time) (*exe
 	runCtx, cancelRun := runctx.Run(prepCtx, t.Timeout)
 	defer cancelRun()
 
-	stdout, stderr := capture.New(t.StdoutLimit()), capture.New(t.StderrLimit())
+	stdout, stderr := capture.NewTapped(t.StdoutLimit(), t.StdoutTap), capture.NewTapped(t.StderrLimit(), t.StderrTap)
 	res, err := e.runModule(runCtx, t, start, limit, code, digest, stdout, stderr, t.Stdin)
 	if res != nil {
 		res.Stdout, res.StdoutTruncated = stdout.Bytes(), stdout.Truncated()

@@ -306,3 +306,11 @@ func EditConfig(edit func(*node.Config)) func(repo string) error {
 		return c.Save(path)
 	}
 }
+
+// Command returns the CLI command args against this daemon's repo, not
+// started, for a test that reads its output as it comes.
+func (d *Daemon) Command(ctx context.Context, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, d.Bin, append([]string{"--repo", d.Repo}, args...)...)
+	cmd.Env = append(os.Environ(), d.env...)
+	return cmd
+}

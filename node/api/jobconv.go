@@ -57,8 +57,12 @@ func declineOf(d market.DeclineInfo) Decline {
 }
 
 func awardOf(a market.AwardInfo) Award {
-	return Award{ID: a.ID, Executor: a.Executor, State: a.State, Time: a.Time, Accepted: a.Accepted,
+	out := Award{ID: a.ID, Executor: a.Executor, State: a.State, Time: a.Time, Accepted: a.Accepted,
 		Error: a.Error, ErrorCode: storedCode(a.ErrorCode, a.Error)}
+	for _, p := range a.Phases {
+		out.Phases = append(out.Phases, Phase{Phase: p.Phase, Start: p.Start, Done: p.Done, Total: p.Total})
+	}
+	return out
 }
 
 func receiptOf(r market.ReceiptInfo) Receipt {

@@ -20,6 +20,7 @@ func (s *Server) jobRoutes() {
 	s.Handle("GET /jobs", s.listJobs)
 	s.Handle("GET /jobs/{id}", s.describeJob)
 	s.Handle("GET /jobs/{id}/events", s.jobEvents)
+	s.Handle("GET /jobs/{id}/logs", s.jobLogs)
 	s.Handle("POST /jobs/{id}/cancel", s.cancelJob)
 }
 

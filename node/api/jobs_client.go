@@ -82,3 +82,43 @@ func (c *Client) jobRecord(ctx context.Context, id string) (*Job, error) {
 	}
 	return &r.Job, nil
 }
+
+// LogOptions select what Logs streams.
+type LogOptions struct {
+	// Follow streams new lines until the job ends.
+	Follow bool
+	// Stream is stdout (default), stderr or all.
+	Stream string
+}
+
+// Logs streams a job's output lines to fn (see GET /jobs/{id}/logs) and
+// returns the job's end when the stream told it (with Follow, or on a
+// finished job), else nil.
+func (c *Client) Logs(ctx context.Context, id string, opts LogOptions, fn func(LogLine)) (*LogEnd, error) {
+	q := url.Values{}
+	if opts.Follow {
+		q.Set("follow", "true")
+	}
+	if opts.Stream != "" {
+		q.Set("stream", opts.Stream)
+	}
+	resp, err := c.Do(ctx, http.MethodGet, "/jobs/"+url.PathEscape(id)+"/logs", q, nil, "")
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var end *LogEnd
+	err = drain(resp.Body, func(l JobLog) error {
+		if l.Line != nil && fn != nil {
+			fn(*l.Line)
+		}
+		if l.End != nil {
+			end = l.End
+		}
+		return nil
+	})
+	if err != nil && ctx.Err() != nil {
+		return end, ctx.Err()
+	}
+	return end, err
+}

@@ -113,6 +113,20 @@ type Award struct {
 	Accepted  time.Time `json:"accepted,omitzero"`
 	Error     string    `json:"error,omitempty"`
 	ErrorCode string    `json:"error_code,omitempty"` // the code of the award's end (see JobSummary.ErrorCode)
+	// Phases are the award's states in order, each from its Start to the
+	// next one's: offered, accepted (queued on the executor), fetching,
+	// running, publishing, then how it ended.
+	Phases []Phase `json:"phases,omitempty"`
+}
+
+// Phase is one state of an award, as the executor reported it.
+type Phase struct {
+	Phase string    `json:"phase"`
+	Start time.Time `json:"start"`
+	// Done and Total are its progress (fetching: bytes of the job's
+	// content local so far, and in all as far as the executor knows).
+	Done  int64 `json:"done,omitempty"`
+	Total int64 `json:"total,omitempty"`
 }
 
 // Receipt is a verified receipt of a run.
@@ -150,4 +164,37 @@ type Event struct {
 type JobEvent struct {
 	Event *Event `json:"event,omitempty"`
 	Final *Job   `json:"final,omitempty"`
+}
+
+// JobLog is one line of GET /jobs/{id}/logs: a line of the job's output,
+// or the end of the job (End set, last).
+type JobLog struct {
+	Line *LogLine `json:"line,omitempty"`
+	End  *LogEnd  `json:"end,omitempty"`
+}
+
+// LogLine is a line of a job's stdout or stderr.
+type LogLine struct {
+	// Seq numbers the live lines of the job in the order the requester
+	// received them; 0 on a line of a stored stream.
+	Seq  int64     `json:"seq,omitempty"`
+	Time time.Time `json:"time,omitzero"`
+	// Stream: stdout or stderr.
+	Stream string `json:"stream"`
+	// Line is the text without its newline.
+	Line string `json:"line"`
+	// Dropped marks a marker line: this many bytes of the stream were
+	// dropped before the next line (live logs are bounded; the stored
+	// stream in the receipt is whole).
+	Dropped  int64  `json:"dropped,omitempty"`
+	Executor string `json:"executor,omitempty"`
+	// Stored: the line comes from the receipt's stored stream.
+	Stored bool `json:"stored,omitempty"`
+}
+
+// LogEnd says how the job ended.
+type LogEnd struct {
+	State    JobState `json:"state"`
+	ExitCode int      `json:"exit_code"`
+	Error    string   `json:"error,omitempty"`
 }

@@ -146,6 +146,10 @@ var routeDocs = []routeDoc{
 		Resp: jsonResp[JobResponse](strings.TrimSuffix(exJobRecord, "}") + `,"spec":"name: hello\n"}`)},
 	{Method: "GET", Path: "/jobs/{id}/events", Summary: "a job's events as NDJSON: those so far, new ones as they happen, the final record when it ends",
 		Resp: ndjsonResp[JobEvent]("a line is an event, or the final record", `{"event":`+exEvent+`}`)},
+	{Method: "GET", Path: "/jobs/{id}/logs", Summary: "a job's stdout/stderr as NDJSON lines: live while it runs (bounded, with markers for dropped bytes), the stored streams of its receipts once it ended",
+		Query: []paramDoc{{Name: "follow", Type: "boolean", Desc: "keep streaming new lines until the job ends; the last line is then its end"},
+			{Name: "stream", Type: "string", Desc: "stdout (default), stderr or all"}},
+		Resp: ndjsonResp[JobLog]("a line of output, or the job's end (last)", `{"line":{"seq":1,"time":"`+exTime+`","stream":"stdout","line":"hello from shoal","executor":"`+exPeer+`"}}`)},
 	{Method: "POST", Path: "/jobs/{id}/cancel", Summary: "cancel a job",
 		Resp: jsonResp[SubmitResponse](`{"id":"` + exJob + `","existing":false,"state":"cancelled"}`)},
 

@@ -3,7 +3,10 @@
 // by the exec engines and is not API.
 package capture
 
-import "sync"
+import (
+	"io"
+	"sync"
+)
 
 // Buffer is an io.Writer that keeps at most its limit in bytes. It is safe for
 // concurrent use.
@@ -13,11 +16,20 @@ type Buffer struct {
 	limit     int64
 	written   int64
 	truncated bool
+	tap       io.Writer
 }
 
 // New returns a Buffer keeping at most limit bytes (limit <= 0 keeps none).
 func New(limit int64) *Buffer {
 	return &Buffer{limit: max(limit, 0)}
+}
+
+// NewTapped is New whose Write and Append also copy every byte to tap (nil:
+// none), cap or not; tap must not block (see exec.Task.StdoutTap).
+func NewTapped(limit int64, tap io.Writer) *Buffer {
+	b := New(limit)
+	b.tap = tap
+	return b
 }
 
 // Write keeps what fits under the cap and reports every byte as written,
@@ -26,6 +38,9 @@ func (b *Buffer) Write(p []byte) (int, error) {
 	n := len(p)
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if b.tap != nil && n > 0 {
+		_, _ = b.tap.Write(p)
+	}
 	b.written += int64(n)
 	room := b.limit - int64(len(b.buf))
 	if int64(n) > room {
@@ -41,6 +56,9 @@ func (b *Buffer) Write(p []byte) (int, error) {
 func (b *Buffer) Append(p []byte) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if b.tap != nil && len(p) > 0 {
+		_, _ = b.tap.Write(p)
+	}
 	b.buf = append(b.buf, p...)
 }
 

@@ -51,3 +51,20 @@ func TestBufferAppendPastCap(t *testing.T) {
 		t.Errorf("Bytes() = %q, want %q", got, "ab!")
 	}
 }
+
+func TestTapSeesEverything(t *testing.T) {
+	var tap bytes.Buffer
+	b := NewTapped(4, &tap)
+	_, _ = b.Write([]byte("abc"))
+	_, _ = b.Write([]byte("def"))
+	b.Append([]byte("!trap"))
+	if got := string(b.Bytes()); got != "abcd!trap" {
+		t.Errorf("kept %q, want %q", got, "abcd!trap")
+	}
+	if got := tap.String(); got != "abcdef!trap" {
+		t.Errorf("tap got %q, want every byte written and appended", got)
+	}
+	if n := NewTapped(4, nil); n.tap != nil {
+		t.Error("nil tap kept")
+	}
+}

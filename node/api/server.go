@@ -112,6 +112,8 @@ func (s *Server) routes() {
 	s.contentRoutes()
 	s.jobRoutes()
 	s.orgRoutes()
+	s.observeRoutes()
+	s.dashboardRoutes()
 	if os.Getenv("SHOAL_PPROF") != "" {
 		// Profiling for benchmarks, behind the token like every route:
 		// curl -H "Authorization: Bearer $(cat $REPO/api.token)" http://API/debug/pprof/profile > cpu.pprof

@@ -60,6 +60,8 @@ func durationBuckets() []float64 { return prometheus.ExponentialBuckets(0.001, 2
 // for concurrent use and do nothing on a nil *Metrics.
 type Metrics struct {
 	reg *prometheus.Registry
+	// pulled are the collectors Observe registered.
+	pulled []prometheus.Collector
 
 	jobs          *prometheus.CounterVec
 	outcomes      *prometheus.CounterVec
@@ -97,13 +99,24 @@ func New() *Metrics {
 		receipts:      prometheus.NewCounterVec(prometheus.CounterOpts(opts(ReceiptsPublished)), d[ReceiptsPublished].Labels),
 		drops:         prometheus.NewCounterVec(prometheus.CounterOpts(opts(AnnouncementsDropped)), d[AnnouncementsDropped].Labels),
 	}
-	m.reg.MustRegister(
-		collectors.NewGoCollector(),
-		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.jobs, m.outcomes, m.submitToAward, m.awardToStart, m.run, m.locality,
-		m.bids, m.declines, m.receipts, m.drops,
-	)
+	m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.reg.MustRegister(m.pushed()...)
 	return m
+}
+
+// pushed are the collectors the methods below feed.
+func (m *Metrics) pushed() []prometheus.Collector {
+	return []prometheus.Collector{m.jobs, m.outcomes, m.submitToAward, m.awardToStart, m.run, m.locality,
+		m.bids, m.declines, m.receipts, m.drops}
+}
+
+// collectors are the shoal_* collectors registered so far.
+func (m *Metrics) collectors() []prometheus.Collector { return append(m.pushed(), m.pulled...) }
+
+// register registers a pulled collector.
+func (m *Metrics) register(c prometheus.Collector) {
+	m.reg.MustRegister(c)
+	m.pulled = append(m.pulled, c)
 }
 
 // Registry is what GET /metrics serves, and the Registerer to give libp2p.
@@ -120,7 +133,8 @@ type Sources struct {
 }
 
 // Observe registers the pulled metrics, read from s at each scrape. Call
-// it once; a nil field leaves its metric out.
+// it once (not concurrently with a scrape); a nil field leaves its metric
+// out.
 func (m *Metrics) Observe(s Sources) {
 	if m == nil {
 		return
@@ -132,7 +146,7 @@ func (m *Metrics) Observe(s Sources) {
 	if s.Load != nil {
 		load := s.Load
 		for _, st := range []string{"busy", "free"} {
-			m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: ExecutorSlots, Help: d[ExecutorSlots].Help, ConstLabels: prometheus.Labels{"state": st}}, func() float64 {
+			m.register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: ExecutorSlots, Help: d[ExecutorSlots].Help, ConstLabels: prometheus.Labels{"state": st}}, func() float64 {
 				running, _, free := load()
 				if st == "busy" {
 					return float64(running)
@@ -140,16 +154,16 @@ func (m *Metrics) Observe(s Sources) {
 				return float64(free)
 			}))
 		}
-		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: ExecutorQueueDepth, Help: d[ExecutorQueueDepth].Help}, func() float64 {
+		m.register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: ExecutorQueueDepth, Help: d[ExecutorQueueDepth].Help}, func() float64 {
 			_, queued, _ := load()
 			return float64(queued)
 		}))
 	}
 	if f := s.FetchedBytes; f != nil {
-		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: FetchBytesTotal, Help: d[FetchBytesTotal].Help}, func() float64 { return float64(f()) }))
+		m.register(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: FetchBytesTotal, Help: d[FetchBytesTotal].Help}, func() float64 { return float64(f()) }))
 	}
 	if f := s.ProvidesQueued; f != nil {
-		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: ProvidesQueued, Help: d[ProvidesQueued].Help}, func() float64 { return float64(f()) }))
+		m.register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: ProvidesQueued, Help: d[ProvidesQueued].Help}, func() float64 { return float64(f()) }))
 	}
 }
 

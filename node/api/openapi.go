@@ -172,7 +172,7 @@ var routeDocs = []routeDoc{
 			Example: `{"kind":"job","job":{"id":"` + exJob + `","state":"completed","event":` + exEvent + `}}`}},
 	{Method: "GET", Path: "/providers", Summary: "the peers the DHT lists as holding a CID, and whether this node holds it",
 		Query: []paramDoc{argParam, {Name: "max", Type: "integer", Desc: "at most this many (default 20, at most 100)"}, {Name: "timeout", Type: "string", Desc: "a duration (default 5s)"}},
-		Resp: jsonResp[ProvidersResponse](`{"cid":"` + exCID + `","local":true,"providers":["` + exPeer + `"]}`)},
+		Resp:  jsonResp[ProvidersResponse](`{"cid":"` + exCID + `","local":true,"providers":["` + exPeer + `"]}`)},
 	{Method: "GET", Path: "/openapi.json", Summary: "this document",
 		Resp: bodyDoc{Media: []string{mediaJSON}, Desc: "an OpenAPI 3.1 document"}},
 }

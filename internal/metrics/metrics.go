@@ -41,7 +41,7 @@ func Definitions() []Definition {
 		{SubmitToAward, "histogram", nil, "Requester: time from a job's submission to its first award."},
 		{AwardToStart, "histogram", nil, "Executor: time from accepting an award to starting its run (queue wait)."},
 		{RunSeconds, "histogram", []string{"engine"}, "Executor: time from the start of a run (fetching inputs included) to its receipt."},
-		{PlacementLocality, "histogram", nil, "Requester: bytes of the job's inputs the awarded executor held, over their total, per award (1 for a job without inputs)."},
+		{PlacementLocality, "histogram", nil, "Requester: bytes of the job's inputs the awarded executor held, over their total, per award (0 when it held none, and for a job without inputs)."},
 		{BidsTotal, "counter", nil, "Bids this node sent as a bidder."},
 		{DeclinesTotal, "counter", []string{"stage", "code"}, "Declines this node sent, by stage (announce: instead of a bid; award: an award refused) and refusal code."},
 		{ReceiptsPublished, "counter", []string{"code"}, "Receipts this node signed as executor, by error code (\"ok\" for success)."},
@@ -193,12 +193,14 @@ func (m *Metrics) Awarded(d time.Duration) {
 }
 
 // Placed records the locality of an award: held of total bytes of the
-// inputs at the executor (total 0: a job without inputs, locality 1).
+// inputs at the executor, as its bid said. A bidder that holds none of them
+// cannot size them and bids 0 of 0, as for a job without inputs: both
+// count 0.
 func (m *Metrics) Placed(held, total int64) {
 	if m == nil {
 		return
 	}
-	r := 1.0
+	r := 0.0
 	if total > 0 {
 		r = min(float64(held)/float64(total), 1)
 	}

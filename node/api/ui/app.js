@@ -254,7 +254,7 @@ function drawJob() {
     el("tbody", null, ...bids.map((b) => {
       const aw = (d.awards || []).filter((a) => a.executor === b.peer).map((a) => a.state).join(", ");
       return el("tr", null, el("td", { class: "id", title: b.peer }, short(b.peer)),
-        el("td", null, b.total_bytes ? (100 * b.local_bytes / b.total_bytes).toFixed(0) + " % of " + bytes(b.total_bytes) : "no inputs"),
+        el("td", null, b.total_bytes ? (100 * b.local_bytes / b.total_bytes).toFixed(0) + " % of " + bytes(b.total_bytes) : (d.inputs || []).length ? "holds none" : "no inputs"),
         el("td", null, b.free_slots), el("td", null, b.queue_depth), el("td", null, aw || "–"));
     }))) : el("p", { class: "hint" }, "no bids yet"));
   for (const r of d.receipts || []) {
@@ -281,8 +281,8 @@ function drawMap() {
   const pos = new Map([[s.id, [cx, cy]]]);
   const others = ids.slice(1);
   others.forEach((id, i) => {
-    const a = -Math.PI / 2 + (2 * Math.PI * i) / Math.max(others.length, 1);
-    pos.set(id, [cx + 320 * Math.cos(a), cy + 160 * Math.sin(a)]);
+    const a = -Math.PI / 2 + Math.PI / 3 + (2 * Math.PI * i) / Math.max(others.length, 1);
+    pos.set(id, [cx + 300 * Math.cos(a), cy + 150 * Math.sin(a)]);
   });
   const kids = [svg("defs", {})];
   const marker = svg("marker", { id: "arrow", viewBox: "0 0 10 10", refX: "22", refY: "5", markerWidth: "8", markerHeight: "8", orient: "auto-start-reverse" });

@@ -82,6 +82,8 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 		select {
 		case <-r.Context().Done():
 			return nil
+		case <-s.closing:
+			return nil
 		case <-tick.C:
 			out.comment("heartbeat")
 		case e, ok := <-jobs:

@@ -70,6 +70,8 @@ type fetchStore struct {
 	name     string
 	received atomic.Int64
 	fail     func(error)
+	// total, when set, also counts the bytes received (the Store's).
+	total *atomic.Int64
 }
 
 func (b *fetchStore) admit(blk blocks.Block) error {
@@ -80,6 +82,9 @@ func (b *fetchStore) admit(blk blocks.Block) error {
 		return err
 	}
 	got := b.received.Add(n)
+	if b.total != nil {
+		b.total.Add(n)
+	}
 	if b.max > 0 && got > b.max {
 		err := &TooLargeError{Limit: b.max, Name: b.name, Got: got - n}
 		b.fail(err)

@@ -115,7 +115,7 @@ func (s *Store) fetchLocked(ctx context.Context, c cid.Cid, opts FetchOptions) e
 		defer refusal.Unlock()
 		return refusal.err
 	}
-	fstore := &fetchStore{Blockstore: s.bs, max: opts.MaxBytes, name: opts.MaxBytesName, fail: func(err error) {
+	fstore := &fetchStore{Blockstore: s.bs, max: opts.MaxBytes, name: opts.MaxBytesName, total: &s.fetched, fail: func(err error) {
 		refusal.Lock()
 		if refusal.err == nil {
 			refusal.err = err
@@ -508,3 +508,7 @@ func (s *Store) connectHints(ctx context.Context, hints []peer.AddrInfo) {
 	}
 	wg.Wait()
 }
+
+// FetchedBytes is the size of the blocks fetches received so far (blocks
+// received and then refused by a bound count too).
+func (s *Store) FetchedBytes() int64 { return s.fetched.Load() }

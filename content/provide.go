@@ -187,3 +187,11 @@ func (s *Store) reprovide(ctx context.Context) {
 	}
 	s.log.Info("reprovided pinned roots", "roots", len(pins), "failed", failed, "took", time.Since(start))
 }
+
+// ProvidesQueued is how many pinned roots wait for a DHT provide or are
+// being provided.
+func (s *Store) ProvidesQueued() int {
+	s.provides.mu.Lock()
+	defer s.provides.mu.Unlock()
+	return len(s.provides.inflight)
+}

@@ -128,6 +128,8 @@ type Store struct {
 
 	provides provideTracker
 	pinned   pinnedSet
+	// fetched counts the bytes of blocks received by fetches (metrics).
+	fetched atomic.Int64
 
 	closed    atomic.Bool
 	closeOnce sync.Once

@@ -11,6 +11,7 @@ import (
 
 	"github.com/shoalnet/shoal/bidding"
 	"github.com/shoalnet/shoal/bidding/policy"
+	"github.com/shoalnet/shoal/internal/metrics"
 	"github.com/shoalnet/shoal/p2p"
 )
 
@@ -85,6 +86,7 @@ type abuse struct {
 	peers     map[peer.ID]*peerAbuse
 	scores    map[peer.ID]float64
 	now       func() time.Time
+	metrics   *metrics.Metrics // nil: none
 }
 
 type peerAbuse struct {
@@ -121,6 +123,7 @@ func (a *abuse) allowAnnounce(author peer.ID) bool {
 	if ann.Allow(author, a.now()) {
 		return true
 	}
+	a.metrics.AnnouncementDropped("rate")
 	a.note(author, true, func(s *peerAbuse) { s.announces++ })
 	return false
 }

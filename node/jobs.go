@@ -279,6 +279,7 @@ func (n *Node) startMarket(ctx context.Context) error {
 		Trust:         n.guard,
 		Policy:        n.guard,
 		Logger:        logging.Logger("market"),
+		Metrics:       n.Metrics,
 	})
 	if err != nil {
 		return err

@@ -27,6 +27,7 @@ import (
 	"github.com/shoalnet/shoal/content"
 	"github.com/shoalnet/shoal/exec/docker"
 	"github.com/shoalnet/shoal/exec/wasm"
+	"github.com/shoalnet/shoal/internal/metrics"
 	"github.com/shoalnet/shoal/p2p"
 )
 
@@ -114,6 +115,9 @@ type Node struct {
 	Content *content.Store
 	// Market runs the job protocol (requester and executor sides).
 	Market *market.Market
+	// Metrics is the node's Prometheus registry and its shoal_* metrics
+	// (GET /metrics; docs/metrics.md).
+	Metrics *metrics.Metrics
 
 	caps      *p2p.CapPublisher
 	guard     *guard // trust and admission policy (policy.go)
@@ -160,7 +164,8 @@ func New(ctx context.Context, cfg *Config, opts ...Option) (n *Node, err error) 
 	}
 
 	nctx, cancel := context.WithCancel(context.Background())
-	n = &Node{cfg: cfg, repoPath: o.repoPath, key: o.key, psk: o.psk, docker: o.docker, wasmWorker: o.wasmWorker, bootstrap: boot, started: time.Now(), ctx: nctx, cancel: cancel}
+	n = &Node{cfg: cfg, repoPath: o.repoPath, key: o.key, psk: o.psk, docker: o.docker, wasmWorker: o.wasmWorker, bootstrap: boot, started: time.Now(), ctx: nctx, cancel: cancel,
+		Metrics: metrics.New()}
 	defer func() {
 		if err != nil {
 			n.Close()
@@ -195,6 +200,7 @@ func New(ctx context.Context, cfg *Config, opts ...Option) (n *Node, err error) 
 			ConnGrace:     cfg.Swarm.ConnGrace.D(),
 
 			ProtocolLimits: protocolLimits(), // abuse.go
+			Registerer:     n.Metrics.Registry(),
 		})
 		if err != nil {
 			return nil, err
@@ -240,6 +246,7 @@ func New(ctx context.Context, cfg *Config, opts ...Option) (n *Node, err error) 
 	if err := n.startMarket(ctx); err != nil {
 		return nil, err
 	}
+	n.Metrics.Observe(metrics.Sources{Load: n.Market.Load, FetchedBytes: n.Content.FetchedBytes, ProvidesQueued: n.Content.ProvidesQueued})
 	n.guard.logPolicy(n.engines, "admission policy")
 	n.caps = &p2p.CapPublisher{
 		DHT:      n.DHT,

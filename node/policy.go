@@ -71,6 +71,7 @@ func newGuard(n *Node, cfg *Config) (*guard, error) {
 		return c.Certs, nil
 	}
 	g.abuse = newAbuse(cfg.Policy.Abuse)
+	g.abuse.metrics = n.Metrics
 	g.setPolicy(&cfg.Policy)
 	if err := g.reloadTrust(cfg.Orgs); err != nil {
 		return nil, err

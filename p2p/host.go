@@ -18,6 +18,7 @@ import (
 	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 	ma "github.com/multiformats/go-multiaddr"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 var log = logging.Logger("p2p")
@@ -49,6 +50,11 @@ type HostConfig struct {
 	// ProtocolLimits cap the streams of given protocols in the resource
 	// manager (see limits.go); other protocols keep libp2p's defaults.
 	ProtocolLimits []ProtocolLimit
+	// Registerer receives go-libp2p's own metrics (resource manager,
+	// swarm, identify, event bus...): one registry per node, so that two
+	// hosts in one process do not both register with Prometheus' default
+	// registry. Nil: libp2p's metrics are off.
+	Registerer prometheus.Registerer
 }
 
 // NewHost builds a libp2p host from cfg: TCP and QUIC transports (TCP only
@@ -111,6 +117,11 @@ func NewHost(cfg HostConfig) (host.Host, error) {
 		libp2p.ConnectionManager(cm),
 		libp2p.ResourceManager(rm),
 		libp2p.DisableRelay(),
+	}
+	if cfg.Registerer != nil {
+		opts = append(opts, libp2p.PrometheusRegisterer(cfg.Registerer))
+	} else {
+		opts = append(opts, libp2p.DisableMetrics())
 	}
 	if cfg.PSK != nil {
 		opts = append(opts, libp2p.PrivateNetwork(cfg.PSK))

@@ -14,8 +14,8 @@ if ! command -v chromium >/dev/null 2>&1; then
     { DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium >/dev/null 2>&1 ||
       { apt-get update >/dev/null 2>&1 &&
         DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium >/dev/null 2>&1; }; } ||
-      echo "tools.sh: could not install chromium; the API browser test will be skipped" >&2
+      echo "tools.sh: could not install chromium; the browser tests (API defences, dashboard) will be skipped" >&2
   else
-    echo "tools.sh: chromium not installed (apt-get install chromium as root); the API browser test will be skipped" >&2
+    echo "tools.sh: chromium not installed (apt-get install chromium as root); the browser tests (API defences, dashboard) will be skipped" >&2
   fi
 fi

@@ -88,6 +88,7 @@ const dropLogEvery = 10 * time.Second
 // maxAnnounceConcurrency were in progress, and logs the count (at most
 // once per dropLogEvery).
 func (ex *executor) dropAnnouncement(a *bidding.Announce) {
+	ex.cfg.Metrics.AnnouncementDropped("concurrency")
 	n := ex.announceDrops.Add(1)
 	now := time.Now().UnixNano()
 	last := ex.dropLogged.Load()
@@ -128,7 +129,8 @@ func (ex *executor) holdWhileInContention(s io.Reader, reply bidding.Message) {
 
 // answer decides on an announcement: a Bid, a Decline, or nil when this
 // announcement (job and attempt) was already answered.
-func (ex *executor) answer(ctx context.Context, a *bidding.Announce) bidding.Message {
+func (ex *executor) answer(ctx context.Context, a *bidding.Announce) (reply bidding.Message) {
+	defer func() { ex.countAnswer(reply) }()
 	key := answerKey{a.JobCID, a.Attempt}
 	ex.mu.Lock()
 	if _, seen := ex.answers[key]; seen {
@@ -195,4 +197,14 @@ func (ex *executor) fetchSpec(ctx context.Context, a *bidding.Announce) (*jobspe
 		return nil, err
 	}
 	return jobspec.Decode(b.RawData())
+}
+
+// countAnswer counts a bid or a decline answer (nil: none sent).
+func (ex *executor) countAnswer(reply bidding.Message) {
+	switch r := reply.(type) {
+	case *bidding.Bid:
+		ex.cfg.Metrics.Bid()
+	case *bidding.Decline:
+		ex.cfg.Metrics.Declined("announce", string(r.Code))
+	}
 }

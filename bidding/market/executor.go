@@ -20,6 +20,7 @@ import (
 	"github.com/shoalnet/shoal/bidding"
 	"github.com/shoalnet/shoal/bidding/jobspec"
 	"github.com/shoalnet/shoal/exec"
+	"github.com/shoalnet/shoal/internal/metrics"
 )
 
 // Limits of what an executor loads into memory.
@@ -81,6 +82,8 @@ type executorConfig struct {
 	Logger        *slog.Logger
 	// Now is the decisions' clock (nil: time.Now).
 	Now func() time.Time
+	// Metrics (nil: none).
+	Metrics *metrics.Metrics
 }
 
 // executorLink is what the executor needs of the transport.
@@ -294,6 +297,7 @@ func (ex *executor) serveAward(conn io.ReadWriteCloser, remote peer.ID) {
 	}
 	a := msg.(*bidding.Award)
 	decline := func(r *bidding.Refusal) {
+		ex.cfg.Metrics.Declined("award", string(r.Code))
 		r.Reason = bidding.TruncateText(r.Reason, bidding.MaxReasonLen)
 		_ = ex.link.send(conn, bidding.NewDecline(a.JobCID, a.AwardID, ex.self, r, ex.now()))
 	}
@@ -558,6 +562,7 @@ func (ex *executor) worker() {
 			e.holdsSlot = true
 			ex.mu.Unlock()
 			start := time.Now()
+			ex.cfg.Metrics.Started(ex.now().Sub(e.rec.Accepted))
 			finish := ex.execute(e)
 			ex.mu.Lock()
 			ex.occ.Finish(time.Since(start))
@@ -609,6 +614,7 @@ func (ex *executor) execute(e *execution) (finish func()) {
 		}
 		rc.FinishedAt = time.Now()
 		rc.Timings.Total = rc.FinishedAt.Sub(rc.StartedAt)
+		ex.cfg.Metrics.Ran(e.spec.Engine.Kind(), rc.Timings.Total, string(rc.ErrorCode))
 		block, _, err := bidding.EncodeReceipt(ex.cfg.Key, rc)
 		if err != nil {
 			ex.log.Error("cannot sign receipt", "award", e.rec.ID, "err", err)

@@ -22,6 +22,7 @@ import (
 
 	"github.com/shoalnet/shoal/bidding"
 	"github.com/shoalnet/shoal/bidding/jobspec"
+	"github.com/shoalnet/shoal/internal/metrics"
 )
 
 // Defaults of Config.
@@ -72,6 +73,8 @@ type Config struct {
 	PublishGrace time.Duration
 	// Logger (default slog.Default()).
 	Logger *slog.Logger
+	// Metrics records the market's shoal_* metrics (nil: none).
+	Metrics *metrics.Metrics
 }
 
 // Market is the node's job market: one entry point that wires the
@@ -147,7 +150,8 @@ func New(ctx context.Context, cfg Config) (*Market, error) {
 	tr := newTransport(cfg.Host, cfg.PubSub, cfg.Key)
 	ex := newExecutor(executorConfig{Key: cfg.Key, Content: cfg.Content, Runner: cfg.Runner, Labels: cfg.Labels, Capacity: cfg.Capacity,
 		Slots: cfg.Slots, QueueLimit: cfg.QueueLimit, MaxInputBytes: cfg.MaxInputBytes, WorkDir: cfg.WorkDir,
-		Trust: cfg.Trust, Policy: cfg.Policy, Logger: cfg.Logger}, tr.self, tr, awards)
+		Trust: cfg.Trust, Policy: cfg.Policy, Logger: cfg.Logger, Metrics: cfg.Metrics}, tr.self, tr, awards)
+	jobs.observe = observeJobs(cfg.Metrics)
 	mctx, cancel := context.WithCancel(context.Background())
 	m := &Market{
 		cfg:        cfg,

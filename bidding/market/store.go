@@ -213,7 +213,13 @@ type JobStore struct {
 	mu       sync.Mutex
 	live     map[string]*Job // jobs not finished: the whole record, read-only
 	watchers map[string]map[chan Event]struct{}
-	locks    keyLocks // one per job, for its writes
+	// all are the watchers of every job (WatchAll).
+	all map[chan JobEvent]struct{}
+	// observe, when set, sees each job as it was and as it is after a
+	// Create (was nil) or an Update, under the store's lock: it must not
+	// call the store (metrics).
+	observe func(was, now *Job)
+	locks   keyLocks // one per job, for its writes
 }
 
 // OpenJobStore opens the job records of d (the job namespace of the node's
@@ -467,7 +473,11 @@ func (s *JobStore) create(ctx context.Context, j *Job) error {
 	}
 	s.mu.Lock()
 	s.keepLocked(j)
+	s.fanOutLocked(j, j.Events)
 	s.mu.Unlock()
+	if s.observe != nil {
+		s.observe(nil, j)
+	}
 	return nil
 }
 
@@ -488,6 +498,10 @@ func (s *JobStore) Update(ctx context.Context, id string, fn func(j *Job) error)
 		j = copyJob(j) // readers may hold the published record
 	}
 	before, was := len(j.Events), summary(j)
+	var observed *Job
+	if s.observe != nil {
+		observed = &Job{State: j.State, Awards: j.Awards}
+	}
 	if err := fn(j); err != nil {
 		return err
 	}
@@ -528,6 +542,10 @@ func (s *JobStore) Update(ctx context.Context, id string, fn func(j *Job) error)
 	}
 	if len(s.watchers[id]) == 0 {
 		delete(s.watchers, id)
+	}
+	s.fanOutLocked(j, fresh)
+	if s.observe != nil {
+		s.observe(observed, j)
 	}
 	return nil
 }

@@ -63,6 +63,7 @@ Example:
 			jobCmd(),
 			orgCmd(),
 			policyCmd(),
+			dashboardCmd(),
 		}, contentCmds()...),
 	}
 }

@@ -249,3 +249,6 @@ func decodeJSON(resp *http.Response, out any) error {
 	}
 	return nil
 }
+
+// Token is the API token the client sends.
+func (c *Client) Token() string { return c.token }

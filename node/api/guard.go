@@ -74,6 +74,9 @@ func (g *guard) check(r *http.Request) *Error {
 	if ref := r.Header.Get("Referer"); ref != "" && r.Header.Get("Origin") == "" && !g.originOK(ref) {
 		return Errorf(http.StatusForbidden, CodeForbidden, "refused request from page %q (Referer): web pages of other origins may not use this API", ref)
 	}
+	if publicPath(r.Method, r.URL.Path) {
+		return nil // the dashboard's static page: no data (dashboard.go)
+	}
 	if e := g.tokenOK(r.Header.Get("Authorization")); e != nil {
 		return e
 	}

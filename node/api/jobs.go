@@ -115,6 +115,9 @@ func (s *Server) describeJob(w http.ResponseWriter, r *http.Request) error {
 				if y, err := spec.YAML(); err == nil {
 					resp.Spec = string(y)
 				}
+				for _, in := range spec.Inputs {
+					resp.Inputs = append(resp.Inputs, JobInput{CID: in.CID.String(), Path: in.Path})
+				}
 			}
 		}
 	}

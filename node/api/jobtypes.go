@@ -77,6 +77,14 @@ type Job struct {
 type JobResponse struct {
 	Job
 	Spec string `json:"spec"` // YAML; empty when the spec block is not here
+	// Inputs are the spec's inputs (absent when the spec block is not here).
+	Inputs []JobInput `json:"inputs,omitempty"`
+}
+
+// JobInput is one input of a job: a CID and where the job sees it.
+type JobInput struct {
+	CID  string `json:"cid"`
+	Path string `json:"path"`
 }
 
 // Bid is a bid the requester received.

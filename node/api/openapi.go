@@ -180,6 +180,12 @@ var routeDocs = []routeDoc{
 		Resp: jsonResp[PolicyResponse](exPolicy)},
 	{Method: "GET", Path: "/policy/peers", Summary: "per-peer abuse counters and scores",
 		Resp: jsonResp[[]node.PeerAbuse](`[{"peer":"` + exPeer + `","score":0,"excess":0,"announces_dropped":0,"streams_refused":0}]`)},
+	{Method: "GET", Path: "/events", Summary: "this node's events as server-sent events (its jobs' events, peers connecting and leaving), from now on",
+		Resp: bodyDoc{Media: []string{mediaSSE}, Type: typeOf[NodeEvent](), Desc: "each event's data is a JSON value",
+			Example: `{"kind":"job","job":{"id":"` + exJob + `","state":"completed","event":` + exEvent + `}}`}},
+	{Method: "GET", Path: "/providers", Summary: "the peers the DHT lists as holding a CID, and whether this node holds it",
+		Query: []paramDoc{argParam, {Name: "max", Type: "integer", Desc: "at most this many (default 20, at most 100)"}, {Name: "timeout", Type: "string", Desc: "a duration (default 5s)"}},
+		Resp:  jsonResp[ProvidersResponse](`{"cid":"` + exCID + `","local":true,"providers":["` + exPeer + `"]}`)},
 	{Method: "GET", Path: "/openapi.json", Summary: "this document",
 		Resp: bodyDoc{Media: []string{mediaJSON}, Desc: "an OpenAPI 3.1 document"}},
 }
@@ -317,11 +323,14 @@ func (g *schemaGen) content(b bodyDoc) map[string]any {
 		default:
 			mt["schema"] = map[string]any{"type": "string", "format": "binary"}
 		}
-		if b.Example != "" && (m == mediaJSON || m == mediaNDJSON) {
+		if b.Example != "" && (m == mediaJSON || m == mediaNDJSON || m == mediaSSE) {
 			mt["example"] = json.RawMessage(b.Example)
 		}
 		if m == mediaNDJSON {
 			mt["x-line-schema"] = "each line is one JSON value of the schema"
+		}
+		if m == mediaSSE {
+			mt["x-line-schema"] = "each event's data line is one JSON value of the schema"
 		}
 		out[m] = mt
 	}

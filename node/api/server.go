@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
@@ -33,6 +34,10 @@ type Server struct {
 	// patterns are the routes Handle registered, for the test that
 	// compares them with the OpenAPI document.
 	patterns []string
+	// closing is closed when Close starts: endless streams (GET /events)
+	// end then, so that Shutdown does not wait for them.
+	closing   chan struct{}
+	closeOnce sync.Once
 }
 
 // ErrNoToken means Listen was given no API token.
@@ -54,7 +59,7 @@ func Listen(n *node.Node, addr, token string) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("API listen on %s: %w", addr, err)
 	}
-	s := &Server{n: n, guard: newGuard(token, addr, ln.Addr()), mux: http.NewServeMux(), ln: ln}
+	s := &Server{n: n, guard: newGuard(token, addr, ln.Addr()), mux: http.NewServeMux(), ln: ln, closing: make(chan struct{})}
 	s.routes()
 	s.srv = &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
@@ -70,6 +75,7 @@ func (s *Server) Addr() net.Addr { return s.ln.Addr() }
 
 // Close stops the server, letting in-flight requests finish until ctx ends.
 func (s *Server) Close(ctx context.Context) error {
+	s.closeOnce.Do(func() { close(s.closing) })
 	err := s.srv.Shutdown(ctx)
 	if err != nil {
 		_ = s.srv.Close()
@@ -113,6 +119,8 @@ func (s *Server) routes() {
 	s.dirRoutes()
 	s.jobRoutes()
 	s.orgRoutes()
+	s.observeRoutes()
+	s.dashboardRoutes()
 	if os.Getenv("SHOAL_PPROF") != "" {
 		// Profiling for benchmarks, behind the token like every route:
 		// curl -H "Authorization: Bearer $(cat $REPO/api.token)" http://API/debug/pprof/profile > cpu.pprof

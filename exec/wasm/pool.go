@@ -408,7 +408,7 @@ func (e *Executor) runInWorker(ctx context.Context, t *exec.Task, start time.Tim
 
 	stdout, stderr := capture.New(t.StdoutLimit()), capture.New(t.StderrLimit())
 	msg := &taskMsg{
-		ID: t.ID, Digest: digest, Entrypoint: t.WASM.Entrypoint, Deterministic: t.WASM.Deterministic,
+		ID: t.ID, Digest: digest, Entrypoint: t.WASM.Entrypoint, Deterministic: t.WASM.Deterministic, Seed: t.WASM.Seed,
 		Args: t.Args, Env: t.Env, Stdin: t.Stdin != nil, Inputs: t.Inputs,
 		OutputsDir: t.OutputsDir, OutputsPath: t.OutputsPath, Limits: t.Limits,
 		StdoutCap: t.StdoutCap, StderrCap: t.StderrCap,

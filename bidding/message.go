@@ -25,6 +25,8 @@ const (
 	KindReceipt  Kind = "receipt"
 	KindCancel   Kind = "cancel"
 	KindQuery    Kind = "query"
+	// KindReceiptRecord (memo.go) is not sent on a stream: it is the value
+	// of a DHT record.
 )
 
 // Domain is the prefix signed before a message's bytes:
@@ -36,6 +38,9 @@ func (k Kind) Domain() string { return fmt.Sprintf("shoal/%s/v%d\x00", k, WireVe
 func (k Kind) maxSize() int {
 	if k == KindAnnounce || k == KindAward {
 		return MaxAnnounceSize
+	}
+	if k == KindReceiptRecord {
+		return MaxReceiptRecordSize
 	}
 	return MaxMessageSize
 }
@@ -79,6 +84,8 @@ func newMessage(k Kind) Message {
 		return &Cancel{}
 	case KindQuery:
 		return &Query{}
+	case KindReceiptRecord:
+		return &ReceiptRecord{}
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package market
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -729,7 +730,8 @@ func (ex *executor) runTask(ctx context.Context, e *execution, rc *bidding.Recei
 			}
 			return fail(bidding.CodeFetchFailed, "module %s not found: %v", w.Module, err)
 		}
-		task.WASM = &exec.WASMSpec{Module: mod, Digest: digest, Entrypoint: w.Entrypoint}
+		task.WASM = &exec.WASMSpec{Module: mod, Digest: digest, Entrypoint: w.Entrypoint,
+			Deterministic: spec.Deterministic(), Seed: sha256.Sum256(e.award.JobCID.Bytes())}
 		task.Args, task.Env = w.Args, w.Env
 	case spec.Engine.Docker != nil:
 		d := spec.Engine.Docker

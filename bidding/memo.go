@@ -257,3 +257,7 @@ func recordBefore(a *ReceiptRecord, ab []byte, b *ReceiptRecord, bb []byte) bool
 	}
 	return bytes.Compare(ab, bb) < 0
 }
+
+// MemoLookupTimeout bounds a requester's lookup of a receipt to reuse
+// (the local cache, then the DHT record) before it announces.
+const MemoLookupTimeout = time.Second

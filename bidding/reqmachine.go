@@ -1059,6 +1059,16 @@ func ResubmitState(s JobState) (JobState, error) {
 	return JobPending, nil
 }
 
+// RerunState is the state of a job submitted again with reuse off
+// (--no-reuse, docs/protocol.md §8): a completed job runs afresh too, as a
+// new run of its record at pending; otherwise as ResubmitState.
+func RerunState(s JobState) (JobState, error) {
+	if s == JobCompleted {
+		return JobPending, nil
+	}
+	return ResubmitState(s)
+}
+
 // ShortPeer abbreviates a peer ID for logs.
 func ShortPeer(p peer.ID) string { return ShortText(p.String()) }
 

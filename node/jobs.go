@@ -18,6 +18,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/shoalnet/shoal/bidding/jobspec"
+	"github.com/shoalnet/shoal/bidding"
 	"github.com/shoalnet/shoal/bidding/market"
 	"github.com/shoalnet/shoal/content"
 	"github.com/shoalnet/shoal/exec"
@@ -278,6 +279,7 @@ func (n *Node) startMarket(ctx context.Context) error {
 		BidWindow:     n.cfg.Jobs.BidWindow.D(),
 		Trust:         n.guard,
 		Policy:        n.guard,
+		Memo:          &dhtMemo{n: n, net: bidding.NetworkID(n.psk)},
 		Logger:        logging.Logger("market"),
 	})
 	if err != nil {

@@ -60,6 +60,9 @@ type executor struct {
 	queue   chan *execution                // accepted, waiting for a slot
 	occ     bidding.Occupancy              // slots and queue
 
+	memo       memoCache    // receipt records published here or reused
+	executions atomic.Int64 // runs handed to an engine since start
+
 	announceSlots chan struct{} // gossip announcements in progress
 	announceDrops atomic.Int64  // announcements dropped (slots full)
 	dropLogged    atomic.Int64  // unix ns of the last log of drops
@@ -79,6 +82,7 @@ type executorConfig struct {
 	WorkDir       string
 	Trust         Trust
 	Policy        Policy
+	Memo          Memo // nil: no receipt records published
 	Logger        *slog.Logger
 	// Now is the decisions' clock (nil: time.Now).
 	Now func() time.Time
@@ -618,6 +622,7 @@ func (ex *executor) finishAward(e *execution, state bidding.AwardState, block []
 		ex.log.Error("cannot store receipt", "award", e.rec.ID, "err", err)
 	}
 	<-stored
+	ex.publishRecord(e, state, block)
 	e.mu.Lock()
 	e.receipt = block
 	for w := range e.watchers {
@@ -752,6 +757,7 @@ func (ex *executor) runTask(ctx context.Context, e *execution, rc *bidding.Recei
 
 	ex.status(e, bidding.PhaseRunning)
 	t1 := time.Now()
+	ex.executions.Add(1)
 	res, runErr := ex.cfg.Runner.Run(ctx, engine, task)
 	rc.Timings.Run = time.Since(t1)
 	handedOver = true

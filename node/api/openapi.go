@@ -128,7 +128,8 @@ var routeDocs = []routeDoc{
 		Resp: jsonResp[GCResponse](`{"removed":3}`)},
 
 	{Method: "POST", Path: "/jobs", Summary: "submit a job spec (YAML or JSON body, CIDs only), or ?cid= a spec block in the network",
-		Query: []paramDoc{{Name: "cid", Type: "string", Desc: "the CID of a spec block to run instead of a body"}},
+		Query: []paramDoc{{Name: "cid", Type: "string", Desc: "the CID of a spec block to run instead of a body"},
+			{Name: "reuse", Type: "string", Desc: "never: run afresh, reusing no receipt the network holds (shoal run --no-reuse); a completed job of this node runs again"}},
 		Body:  &bodyDoc{Media: []string{mediaYAML, mediaJSON}, Type: typeOf[specDoc](), Desc: "a job spec, docs/jobspec.md", Example: `{"name":"hello","engine":{"wasm":{"module":"` + exCID + `","args":["Ada"]}},"timeout":"1m"}`},
 		Resp:  jsonResp[SubmitResponse](`{"id":"` + exJob + `","existing":false,"state":"pending"}`)},
 	{Method: "GET", Path: "/jobs", Summary: "the jobs this node submitted",
@@ -185,6 +186,7 @@ type specDoc struct {
 	Timeout      string           `json:"timeout,omitempty"`
 	QueueTimeout string           `json:"queue_timeout,omitempty"`
 	Constraints  map[string]any   `json:"constraints,omitempty"`
+	Reuse        string           `json:"reuse,omitempty"`
 }
 
 func (s *Server) openapi(w http.ResponseWriter, r *http.Request) error {

@@ -54,7 +54,7 @@ func executions(t *testing.T, ds []*testnet.Daemon) map[string]int64 {
 }
 
 // waitLog waits until d's log has a line with every one of parts.
-func waitLog(t *testing.T, d *testnet.Daemon, limit time.Duration, parts ...string) {
+func waitLog(t testing.TB, d *testnet.Daemon, limit time.Duration, parts ...string) {
 	t.Helper()
 	deadline := time.Now().Add(limit)
 	for {

@@ -15,7 +15,7 @@ import (
 	"github.com/shoalnet/shoal/bidding/internal/dag"
 )
 
-// The network remembers what it computed (docs/protocol.md §8): after a
+// The network remembers what it computed (docs/protocol.md §9): after a
 // completed job its executor publishes a ReceiptRecord in the DHT under
 // ReceiptRecordKey(job), and a requester about to announce a deterministic
 // job looks the key up first.

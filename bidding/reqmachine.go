@@ -64,7 +64,7 @@ const (
 	// EvUnrunnable: the job cannot run at all (Code spec_unavailable or
 	// bad_spec, Reason).
 	EvUnrunnable
-	// EvMemo: the answer to ActLookup (memo.go, docs/protocol.md §8):
+	// EvMemo: the answer to ActLookup (memo.go, docs/protocol.md §9):
 	// Memo is a receipt of the job that policy trusts, or nil (Reason
 	// says why none is reused).
 	EvMemo
@@ -121,7 +121,7 @@ type ReqEvent struct {
 }
 
 // MemoHit is a receipt of the job that the network already held and that
-// the requester's policy trusts (docs/protocol.md §8).
+// the requester's policy trusts (docs/protocol.md §9).
 type MemoHit struct {
 	Receipt  ReceiptOutcome // its award is the earlier run's
 	Finished time.Time      // when that run finished
@@ -435,7 +435,7 @@ func (m *RequesterMachine) start(ev ReqEvent) {
 			m.move(JobPending, "state", "", "resumed after a restart")
 		}
 		if m.cfg.Reuse && !m.cfg.Ops && m.cfg.Count == 1 && m.need == 1 {
-			// §8: a receipt the network holds, before any announce.
+			// §9: a receipt the network holds, before any announce.
 			m.lookup = true
 			m.emit(ReqAction{Kind: ActLookup})
 			return
@@ -461,7 +461,7 @@ func (m *RequesterMachine) start(ev ReqEvent) {
 	}
 }
 
-// memo: §8 "Lookup": a trusted receipt that succeeded completes the job
+// memo: §9 "Lookup": a trusted receipt that succeeded completes the job
 // without an award; anything else (none, or one that failed: a failed
 // receipt is never reused) goes on to the first round.
 func (m *RequesterMachine) memo(ev ReqEvent) {
@@ -1060,7 +1060,7 @@ func ResubmitState(s JobState) (JobState, error) {
 }
 
 // RerunState is the state of a job submitted again with reuse off
-// (--no-reuse, docs/protocol.md §8): a completed job runs afresh too, as a
+// (--no-reuse, docs/protocol.md §9): a completed job runs afresh too, as a
 // new run of its record at pending; otherwise as ResubmitState.
 func RerunState(s JobState) (JobState, error) {
 	if s == JobCompleted {

@@ -252,14 +252,14 @@ type reqRow struct {
 }
 
 var reqRows = []reqRow{
-	// §8 Memoization: lookup → reuse or announce.
-	{name: "memo: lookup before the first announce", rule: "§8 Lookup: a reusable job looks up a receipt before it announces", opts: []cfgOpt{reuse()}, run: func(h *harness) {
+	// §9 Memoization: lookup → reuse or announce.
+	{name: "memo: lookup before the first announce", rule: "§9 Lookup: a reusable job looks up a receipt before it announces", opts: []cfgOpt{reuse()}, run: func(h *harness) {
 		acts := h.start()
 		h.must(acts, ActLookup)
 		h.none(acts, ActAnnounce)
 		h.state(JobPending)
 	}},
-	{name: "memo: pending→completed by a reused receipt", rule: "§8 Reuse: a trusted receipt that succeeded completes the job without execution", opts: []cfgOpt{reuse()}, run: func(h *harness) {
+	{name: "memo: pending→completed by a reused receipt", rule: "§9 Reuse: a trusted receipt that succeeded completes the job without execution", opts: []cfgOpt{reuse()}, run: func(h *harness) {
 		h.start()
 		acts := h.do(memoHit(peerB, 0, ""))
 		s := h.must(acts, ActStoreReceipt)
@@ -273,7 +273,7 @@ var reqRows = []reqRow{
 			h.t.Fatalf("finish %+v", f)
 		}
 	}},
-	{name: "memo: none found, announce", rule: "§8 Lookup: no receipt (or none trusted) → the first round", opts: []cfgOpt{reuse()}, run: func(h *harness) {
+	{name: "memo: none found, announce", rule: "§9 Lookup: no receipt (or none trusted) → the first round", opts: []cfgOpt{reuse()}, run: func(h *harness) {
 		h.start()
 		acts := h.do(ReqEvent{Kind: EvMemo, Reason: "no record"})
 		if a := h.must(acts, ActAnnounce); a.Attempt != 1 || !a.Solicit {
@@ -285,7 +285,7 @@ var reqRows = []reqRow{
 		h.none(acts, ActStoreReceipt)
 		h.state(JobBidding)
 	}},
-	{name: "memo: a failed receipt is never reused", rule: "§8 Reuse: a failed receipt is never reused", opts: []cfgOpt{reuse()}, run: func(h *harness) {
+	{name: "memo: a failed receipt is never reused", rule: "§9 Reuse: a failed receipt is never reused", opts: []cfgOpt{reuse()}, run: func(h *harness) {
 		for _, ev := range []ReqEvent{memoHit(peerB, 1, ""), memoHit(peerB, 0, CodeTimeout)} {
 			h := newHarness(h.t, h.moves, reuse())
 			h.start()
@@ -295,21 +295,21 @@ var reqRows = []reqRow{
 			h.must(acts, ActAnnounce)
 		}
 	}},
-	{name: "memo: no lookup without reuse", rule: "§8 Lookup: --no-reuse, reuse: never, non-deterministic, ops and count > 1 jobs announce at once", opts: []cfgOpt{count(2), reuse()}, run: func(h *harness) {
+	{name: "memo: no lookup without reuse", rule: "§9 Lookup: --no-reuse, reuse: never, non-deterministic, ops and count > 1 jobs announce at once", opts: []cfgOpt{count(2), reuse()}, run: func(h *harness) {
 		acts := h.start()
 		h.none(acts, ActLookup)
 		h.must(acts, ActAnnounce)
 		acts = newHarness(h.t, h.moves).start()
 		h.none(acts, ActLookup)
 	}},
-	{name: "memo: cancelled while looking up", rule: "§7 pending → cancelled; §8 a lookup's late answer is ignored", opts: []cfgOpt{reuse()}, run: func(h *harness) {
+	{name: "memo: cancelled while looking up", rule: "§7 pending → cancelled; §9 a lookup's late answer is ignored", opts: []cfgOpt{reuse()}, run: func(h *harness) {
 		h.start()
 		h.finish(h.do(ReqEvent{Kind: EvCancel}), JobCancelled, CodeCancelled)
 		if acts := h.do(memoHit(peerB, 0, "")); len(acts) != 0 {
 			h.t.Fatalf("actions after the end: %s", dump(acts))
 		}
 	}},
-	{name: "memo: a second answer is ignored", rule: "§8 one lookup per run", opts: []cfgOpt{reuse()}, run: func(h *harness) {
+	{name: "memo: a second answer is ignored", rule: "§9 one lookup per run", opts: []cfgOpt{reuse()}, run: func(h *harness) {
 		h.start()
 		h.do(ReqEvent{Kind: EvMemo})
 		if acts := h.do(memoHit(peerB, 0, "")); len(find(acts, ActStoreReceipt)) != 0 {

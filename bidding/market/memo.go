@@ -14,7 +14,7 @@ import (
 	"github.com/shoalnet/shoal/bidding/jobspec"
 )
 
-// Memoization (docs/protocol.md §8): an executor publishes the record of
+// Memoization (docs/protocol.md §9): an executor publishes the record of
 // each completed run of a reusable job under its job ID; a requester looks
 // the job ID up before it announces and, when a trusted receipt that
 // succeeded is found, completes the job without an execution.

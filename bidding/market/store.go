@@ -96,7 +96,7 @@ type ReceiptInfo struct {
 	// requester gave up on it and did not settle the job (Job.Late).
 	Late bool `json:"late,omitempty"`
 	// Reused marks the receipt of an earlier run that the network held
-	// (docs/protocol.md §8): the job completed without an execution.
+	// (docs/protocol.md §9): the job completed without an execution.
 	Reused bool `json:"reused,omitempty"`
 }
 

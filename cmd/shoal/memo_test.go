@@ -14,7 +14,7 @@ import (
 )
 
 // Memoization and deterministic execution on real daemons
-// (docs/protocol.md §8): a job computed anywhere in the network is a
+// (docs/protocol.md §9): a job computed anywhere in the network is a
 // cache hit for a requester that never saw it, when it trusts the
 // executor; otherwise, with --no-reuse, or when the receipt failed, the
 // job runs again. Executions are counted on every executor.

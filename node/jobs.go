@@ -17,8 +17,8 @@ import (
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/peer"
 
-	"github.com/shoalnet/shoal/bidding/jobspec"
 	"github.com/shoalnet/shoal/bidding"
+	"github.com/shoalnet/shoal/bidding/jobspec"
 	"github.com/shoalnet/shoal/bidding/market"
 	"github.com/shoalnet/shoal/content"
 	"github.com/shoalnet/shoal/exec"

@@ -23,7 +23,7 @@ var (
 	// executor's when an input passes its byte bound while fetching.
 	receiptCodes = []Code{
 		CodeTimeout, CodeOutOfMemory, CodeDiskLimit, CodeFetchFailed, CodeEngineError,
-		CodePublishFailed, CodeCancelled, CodeBadInput, CodeInputTooLarge,
+		CodePublishFailed, CodeCancelled, CodeBadInput, CodeInputTooLarge, CodeWorkerCrashed, CodeBadRequest,
 	}
 	// outcomeCodes: the requester's outcome table (outcome.go); cancelled
 	// is also a job the user cancelled.

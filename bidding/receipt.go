@@ -22,14 +22,15 @@ const (
 	CodePublishFailed Code = "publish_failed" // outputs could not be imported
 	CodeCancelled     Code = "cancelled"      // the requester cancelled
 	CodeBadInput      Code = "bad_input"      // an input cannot become files (a symlink root, unsafe names)
+	CodeWorkerCrashed Code = "worker_crashed" // the sandbox process died under the job (not a limit it hit)
 )
 
 // Retryable reports whether a receipt error code is the executor's trouble
 // rather than the job's, so the requester may award the job to the next
-// bidder: fetch_failed, engine_error, publish_failed.
+// bidder: fetch_failed, engine_error, publish_failed, worker_crashed.
 func Retryable(c Code) bool {
 	switch c {
-	case CodeFetchFailed, CodeEngineError, CodePublishFailed:
+	case CodeFetchFailed, CodeEngineError, CodePublishFailed, CodeWorkerCrashed:
 		return true
 	}
 	return false

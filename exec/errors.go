@@ -38,6 +38,11 @@ var (
 	// for example a Docker Engine that does not answer.
 	ErrEngineUnavailable = errors.New("exec: engine unavailable")
 
+	// ErrSandboxCrashed reports a run whose sandbox (the process hosting
+	// it) died on its own: not stopped by the executor for a timeout, a
+	// cancel or a memory limit. Retrying elsewhere may succeed.
+	ErrSandboxCrashed = errors.New("exec: sandbox crashed")
+
 	// ErrClosed reports a call on a closed executor.
 	ErrClosed = errors.New("exec: executor closed")
 )

@@ -90,6 +90,11 @@ type WASMConfig struct {
 	// instead (slower on loops, see docs/rationale.md). A daemon built
 	// without the worker command (a test binary) runs them in process.
 	Workers int `json:"workers,omitempty"`
+	// Nice is the nice value of the worker processes, 1 (a little below
+	// the daemon) to 19 (only what the machine leaves idle); 0, the
+	// default, runs them at the daemon's own priority. The daemon, its
+	// API and its gossip then keep their CPU share while modules spin.
+	Nice int `json:"nice,omitempty"`
 }
 
 // JobsConfig configures this node as an executor and a requester.
@@ -224,6 +229,9 @@ func (c *Config) Validate() error {
 	}
 	if c.WASM.Workers < -1 {
 		return fmt.Errorf("config: wasm.workers is %d: use a number of processes, 0 for one per slot or -1 to run modules in the daemon", c.WASM.Workers)
+	}
+	if c.WASM.Nice < 0 || c.WASM.Nice > 19 {
+		return fmt.Errorf("config: wasm.nice is %d: use 0 (the daemon's priority) to 19 (lowest)", c.WASM.Nice)
 	}
 	if err := c.Policy.Validate(); err != nil {
 		return fmt.Errorf("config: policy: %w", err)

@@ -62,7 +62,7 @@ func (n *Node) startEngines(ctx context.Context) (*engines, error) {
 		wopts = append(wopts, wasm.WithCacheDir(dir))
 	}
 	if k := n.wasmWorkers(); k > 0 {
-		wopts = append(wopts, wasm.WithWorkers(k, n.wasmWorker))
+		wopts = append(wopts, wasm.WithWorkers(k, n.wasmWorker), wasm.WithWorkerNice(n.cfg.WASM.Nice))
 	}
 	w, err := wasm.New(ctx, append(wopts, wasm.WithLogger(logging.Logger("wasm")))...)
 	if err != nil {

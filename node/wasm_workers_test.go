@@ -48,4 +48,11 @@ func TestWASMWorkers(t *testing.T) {
 	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "wasm.workers is -2") {
 		t.Errorf("Validate with wasm.workers -2: %v, want a clear error", err)
 	}
+	c.WASM.Workers = 0
+	for _, nice := range []int{-1, 20} {
+		c.WASM.Nice = nice
+		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "wasm.nice is") {
+			t.Errorf("Validate with wasm.nice %d: %v, want a clear error", nice, err)
+		}
+	}
 }

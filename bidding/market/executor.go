@@ -735,6 +735,9 @@ func (ex *executor) runTask(ctx context.Context, e *execution, rc *bidding.Recei
 			}
 			return fail(bidding.CodeFetchFailed, "module %s not found: %v", w.Module, err)
 		}
+		if len(mod) == 0 {
+			return fail(bidding.CodeBadRequest, "module %s is empty (0 bytes): not a WebAssembly module; add the .wasm file and submit its CID", w.Module)
+		}
 		task.WASM = &exec.WASMSpec{Module: mod, Digest: digest, Entrypoint: w.Entrypoint,
 			Deterministic: spec.Deterministic(), Seed: sha256.Sum256(e.award.JobCID.Bytes())}
 		task.Args, task.Env = w.Args, w.Env
@@ -798,6 +801,8 @@ func (ex *executor) publish(ctx context.Context, e *execution, rc *bidding.Recei
 		return fail(bidding.CodeOutOfMemory, "job exceeded its memory limit: %v", runErr)
 	case errors.Is(runErr, exec.ErrDiskLimit):
 		return fail(bidding.CodeDiskLimit, "job exceeded its disk limit of %s (resources.disk): %v", jobspec.FormatSize(spec.Resources.Disk), runErr)
+	case errors.Is(runErr, exec.ErrSandboxCrashed):
+		return fail(bidding.CodeWorkerCrashed, "%v", runErr)
 	case errors.Is(runErr, exec.ErrInvalidModule), errors.Is(runErr, exec.ErrInvalidTask):
 		return fail(bidding.CodeBadRequest, "%v", runErr)
 	default:

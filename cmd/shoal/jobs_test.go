@@ -451,3 +451,21 @@ func TestJobBurst(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// A module CID naming an empty file fails the job with a reason that says
+// so, not with the engine's task-contract error.
+func TestJobEmptyModule(t *testing.T) {
+	ds := jobNet(t, 1)
+	empty := filepath.Join(t.TempDir(), "empty.wasm")
+	if err := os.WriteFile(empty, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mod := addQ(t, ds[0], empty)
+	j, err := runJSON(t, ds[0], "run", "wasm", mod, "--queue-timeout", "20s")
+	if err == nil || j.State != api.JobFailed {
+		t.Fatalf("job with an empty module: %v %+v", err, j)
+	}
+	if !strings.Contains(j.Error, "module "+mod+" is empty (0 bytes)") {
+		t.Fatalf("error does not say the module is empty: %s", j.Error)
+	}
+}

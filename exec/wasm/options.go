@@ -42,6 +42,7 @@ type config struct {
 	workerCmd       WorkerCmd
 	addressSpace    uint64 // RLIMIT_AS of a worker, 0: none
 	addressSpaceSet bool   // else maxMemory + DefaultWorkerOverhead
+	nice            int    // the workers' nice value, 0: the daemon's
 }
 
 func defaultConfig() config {
@@ -174,6 +175,22 @@ func WithWorkers(n int, cmd WorkerCmd) Option {
 			return fmt.Errorf("wasm: workers without a command to start them")
 		}
 		c.workers, c.workerCmd = n, cmd
+		return nil
+	}
+}
+
+// WithWorkerNice runs the worker processes at nice value n (1 to 19;
+// default 0, the daemon's own), so that CPU-bound modules yield the CPU to
+// the daemon and to other processes of the machine. The value holds for
+// every thread of a worker: the pool forks workers from one thread whose
+// own nice value it sets (Linux keeps nice per thread, and a thread
+// inherits the value of the one that created it).
+func WithWorkerNice(n int) Option {
+	return func(c *config) error {
+		if n < 0 || n > 19 {
+			return fmt.Errorf("wasm: worker nice %d outside 0..19 (raising priority is not offered)", n)
+		}
+		c.nice = n
 		return nil
 	}
 }

@@ -27,8 +27,9 @@ import (
 // ErrWorkerCrashed reports a run whose worker process died while running
 // it, neither killed by the executor (timeout, cancel, Close) nor out of
 // memory: a crash of wazero or of the worker, or a kill from outside. The
-// Result holds what the module wrote before.
-var ErrWorkerCrashed = errors.New("wasm: worker process crashed")
+// Result holds what the module wrote before. It wraps
+// [exec.ErrSandboxCrashed].
+var ErrWorkerCrashed = fmt.Errorf("wasm: worker process crashed (%w)", exec.ErrSandboxCrashed)
 
 // workerStartTimeout bounds the start of a worker process, up to its ready
 // frame (the Go runtime and wazero's setup take milliseconds).
@@ -108,9 +109,23 @@ func newPool(e *Executor) *pool {
 // child's Pdeathsig fires when the thread that forked it exits, and the Go
 // runtime may end other threads. The thread ends with the pool (the
 // goroutine returns without unlocking), killing any worker still alive.
+// The thread carries the workers' nice value (WithWorkerNice), which each
+// child and all its threads inherit.
 func (p *pool) spawnLoop() {
 	runtime.LockOSThread()
+	var niceErr error
+	if n := p.e.cfg.nice; n != 0 {
+		// PRIO_PROCESS with a thread ID sets that thread's value on Linux.
+		niceErr = unix.Setpriority(unix.PRIO_PROCESS, unix.Gettid(), n)
+		if niceErr != nil {
+			niceErr = fmt.Errorf("wasm: set the workers' nice value %d: %w", n, niceErr)
+		}
+	}
 	for req := range p.reqs {
+		if niceErr != nil {
+			req.reply <- spawnRes{nil, niceErr}
+			continue
+		}
 		w, err := p.e.spawn()
 		req.reply <- spawnRes{w, err}
 	}

@@ -1,6 +1,7 @@
 package wasm_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -270,5 +271,57 @@ func TestWorkerStdinBlocks(t *testing.T) {
 	}
 	if out := run(strings.NewReader("z"), "echo"); out != "stdin:z\n" {
 		t.Fatalf("Stdout = %q", out)
+	}
+}
+
+// TestWorkerNice: every thread of a worker runs at the configured nice
+// value, and the daemon's own threads keep theirs, but for the one locked
+// thread that forks the workers.
+func TestWorkerNice(t *testing.T) {
+	if _, err := wasm.New(context.Background(), wasm.WithWorkerNice(20)); err == nil {
+		t.Fatal("WithWorkerNice(20): no error")
+	}
+	x := newPooled(t, 1, wasm.WithWorkerNice(7))
+	if res, err := x.Run(context.Background(), &exec.Task{WASM: &exec.WASMSpec{ModulePath: testprog.WASM(t)}, Args: []string{"hello"}, Timeout: time.Minute}); err != nil || res.ExitCode != 0 {
+		t.Fatalf("Run = %+v, %v", res, err)
+	}
+	pids := wasm.WorkerPIDs(x)
+	if len(pids) != 1 {
+		t.Fatalf("worker pids = %v, want one", pids)
+	}
+	threadNice := func(pid int) map[string]int {
+		t.Helper()
+		stats, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/stat", pid))
+		if err != nil || len(stats) == 0 {
+			t.Fatalf("threads of %d: %v", pid, err)
+		}
+		out := map[string]int{}
+		for _, s := range stats {
+			b, err := os.ReadFile(s)
+			if err != nil {
+				continue // the thread ended
+			}
+			f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+			n, err := strconv.Atoi(f[16]) // field 19 of proc_pid_stat(5)
+			if err != nil {
+				t.Fatalf("%s: %v", s, err)
+			}
+			out[s] = n
+		}
+		return out
+	}
+	for s, n := range threadNice(pids[0]) {
+		if n != 7 {
+			t.Errorf("%s: nice %d, want 7", s, n)
+		}
+	}
+	niced := 0
+	for _, n := range threadNice(os.Getpid()) {
+		if n == 7 {
+			niced++
+		}
+	}
+	if niced != 1 {
+		t.Errorf("%d threads of the daemon run at the workers' nice value, want 1 (the spawner)", niced)
 	}
 }

@@ -261,6 +261,10 @@ func (n *Node) startMarket(ctx context.Context) error {
 	if n.repoPath == "" {
 		work = ""
 	}
+	var memo market.Memo
+	if !n.cfg.Jobs.DisableMemo {
+		memo = &dhtMemo{n: n, net: bidding.NetworkID(n.psk)}
+	}
 	caps := n.capabilities()
 	capacity := jobspec.Resources{MilliCPU: int64(caps.CPU * 1000), Memory: caps.Memory, Disk: caps.Disk}
 	m, err := market.New(ctx, market.Config{
@@ -279,7 +283,7 @@ func (n *Node) startMarket(ctx context.Context) error {
 		BidWindow:     n.cfg.Jobs.BidWindow.D(),
 		Trust:         n.guard,
 		Policy:        n.guard,
-		Memo:          &dhtMemo{n: n, net: bidding.NetworkID(n.psk)},
+		Memo:          memo,
 		Logger:        logging.Logger("market"),
 	})
 	if err != nil {

@@ -26,6 +26,8 @@ const (
 	KindCancel   Kind = "cancel"
 	KindQuery    Kind = "query"
 	KindLog      Kind = "log"
+	// KindReceiptRecord (memo.go) is not sent on a stream: it is the value
+	// of a DHT record.
 )
 
 // Domain is the prefix signed before a message's bytes:
@@ -37,6 +39,9 @@ func (k Kind) Domain() string { return fmt.Sprintf("shoal/%s/v%d\x00", k, WireVe
 func (k Kind) maxSize() int {
 	if k == KindAnnounce || k == KindAward {
 		return MaxAnnounceSize
+	}
+	if k == KindReceiptRecord {
+		return MaxReceiptRecordSize
 	}
 	return MaxMessageSize
 }
@@ -82,6 +87,8 @@ func newMessage(k Kind) Message {
 		return &Query{}
 	case KindLog:
 		return &Log{}
+	case KindReceiptRecord:
+		return &ReceiptRecord{}
 	}
 	return nil
 }

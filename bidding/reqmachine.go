@@ -66,6 +66,10 @@ const (
 	// EvUnrunnable: the job cannot run at all (Code spec_unavailable or
 	// bad_spec, Reason).
 	EvUnrunnable
+	// EvMemo: the answer to ActLookup (memo.go, docs/protocol.md §9):
+	// Memo is a receipt of the job that policy trusts, or nil (Reason
+	// says why none is reused).
+	EvMemo
 )
 
 // TimerKind names a timer the machine sets.
@@ -116,6 +120,15 @@ type ReqEvent struct {
 	Receipt        *ReceiptOutcome // EvReceipt, EvLateReceipt
 	Timer          TimerKind       // EvTimer
 	Resume         *ReqResume      // EvStart after a restart
+	Memo           *MemoHit        // EvMemo
+}
+
+// MemoHit is a receipt of the job that the network already held and that
+// the requester's policy trusts (docs/protocol.md §9).
+type MemoHit struct {
+	Receipt  ReceiptOutcome // its award is the earlier run's
+	Finished time.Time      // when that run finished
+	Orgs     []string       // the trusted orgs of its executor ("" when it is this node)
 }
 
 // ReceiptOutcome is what the machine needs of a verified receipt.
@@ -188,6 +201,9 @@ const (
 	// ActFinish: the job ended in State with Code and Message;
 	// ListReasons: append the declines and award errors of the record.
 	ActFinish
+	// ActLookup: look up a receipt of the job that policy trusts (bounded
+	// by MemoLookupTimeout), then report EvMemo.
+	ActLookup
 )
 
 // ReqAction is one action of the machine.
@@ -211,6 +227,7 @@ type ReqAction struct {
 	Receipt     *ReceiptOutcome
 	Settles     bool
 	Late        bool
+	Reused      bool // ActStoreReceipt: the receipt of an earlier run (EvMemo)
 	State       JobState
 	ListReasons bool
 }
@@ -237,6 +254,10 @@ type ReqConfig struct {
 	Bids         BidSource
 	// NewAwardID makes award IDs (default NewAwardID).
 	NewAwardID func() AwardID
+	// Reuse: before its first round the job looks up a receipt it may
+	// reuse (ActLookup); the driver sets it for a batch job of count 1
+	// that is deterministic and whose reuse is not never (memo.go).
+	Reuse bool
 }
 
 type reqPhase uint8
@@ -280,6 +301,7 @@ type RequesterMachine struct {
 	waiting bool // waiting for the backoff timer (or a bid)
 	inRound bool // an announced window is open
 	resumed bool // the current slots re-attach after a restart
+	lookup  bool // an ActLookup is out, its EvMemo due
 	nawards int
 	awards  map[AwardID]*reqAward
 	slots   []*reqSlot
@@ -351,6 +373,11 @@ func (m *RequesterMachine) Handle(ev ReqEvent) ([]ReqAction, error) {
 		m.lateReceipt(ev)
 	case EvUnrunnable:
 		m.end(JobFailed, ev.Code, ev.Reason, false)
+	case EvMemo:
+		if m.lookup {
+			m.lookup = false
+			m.memo(ev)
+		}
 	default:
 		if a := m.awards[ev.Award]; a != nil && a.phase != phEnded {
 			m.awardEvent(a, ev)
@@ -411,6 +438,12 @@ func (m *RequesterMachine) start(ev ReqEvent) {
 		if m.state != JobPending {
 			m.move(JobPending, "state", "", "resumed after a restart")
 		}
+		if m.cfg.Reuse && !m.cfg.Ops && m.cfg.Count == 1 && m.need == 1 {
+			// §9: a receipt the network holds, before any announce.
+			m.lookup = true
+			m.emit(ReqAction{Kind: ActLookup})
+			return
+		}
 		m.startRound(ev.Now)
 		return
 	}
@@ -430,6 +463,38 @@ func (m *RequesterMachine) start(ev ReqEvent) {
 		m.setTimer(TimerRun, a, a.runDeadline)
 		m.query(a, asked)
 	}
+}
+
+// memo: §9 "Lookup": a trusted receipt that succeeded completes the job
+// without an award; anything else (none, or one that failed: a failed
+// receipt is never reused) goes on to the first round.
+func (m *RequesterMachine) memo(ev ReqEvent) {
+	h := ev.Memo
+	if h == nil || h.Receipt.Code != "" || h.Receipt.Error != "" || h.Receipt.ExitCode != 0 {
+		why := ev.Reason
+		switch {
+		case h != nil:
+			why = fmt.Sprintf("receipt %s of %s did not succeed", ShortText(h.Receipt.CID), ShortPeer(h.Receipt.Executor))
+		case why == "":
+			why = "none found"
+		}
+		m.record("memo", "", "no receipt reused: %s", why)
+		m.startRound(ev.Now)
+		return
+	}
+	rc := h.Receipt
+	m.need--
+	m.receipts = append(m.receipts, rc)
+	what := ReusedText(rc.Executor, h.Finished)
+	m.emit(ReqAction{Kind: ActStoreReceipt, Award: rc.Award, Executor: rc.Executor, Receipt: &rc, Settles: true, Reused: true,
+		Message: fmt.Sprintf("%s (receipt %s, exit code %d): no execution", what, ShortText(rc.CID), rc.ExitCode)})
+	m.end(JobCompleted, "", "completed: "+what, false)
+}
+
+// ReusedText is what a job's record says of a reused receipt: "reused
+// receipt of <executor> from <time>".
+func ReusedText(exec peer.ID, finished time.Time) string {
+	return fmt.Sprintf("reused receipt of %s from %s", exec, finished.UTC().Format(time.RFC3339))
 }
 
 // startRound: the job needs awards; pick the bids at hand or announce.
@@ -1000,6 +1065,16 @@ func ResubmitState(s JobState) (JobState, error) {
 		return s, fmt.Errorf("%w: job %s cannot be submitted again", ErrBadTransition, s)
 	}
 	return JobPending, nil
+}
+
+// RerunState is the state of a job submitted again with reuse off
+// (--no-reuse, docs/protocol.md §9): a completed job runs afresh too, as a
+// new run of its record at pending; otherwise as ResubmitState.
+func RerunState(s JobState) (JobState, error) {
+	if s == JobCompleted {
+		return JobPending, nil
+	}
+	return ResubmitState(s)
 }
 
 // ShortPeer abbreviates a peer ID for logs.

@@ -77,6 +77,16 @@ type cfgOpt func(*ReqConfig)
 func count(n int) cfgOpt          { return func(c *ReqConfig) { c.Count = n } }
 func ops() cfgOpt                 { return func(c *ReqConfig) { c.Ops = true } }
 func fromState(s JobState) cfgOpt { return func(c *ReqConfig) { c.State = s } }
+func reuse() cfgOpt               { return func(c *ReqConfig) { c.Reuse = true } }
+
+// memoHit is an EvMemo with a receipt of an earlier run by p (exit code).
+func memoHit(p peer.ID, exit int, code Code) ReqEvent {
+	rc := ReceiptOutcome{Award: AwardID{0: 9}, Executor: p, CID: "bafyearlier", ExitCode: exit, Code: code}
+	if code != "" {
+		rc.Error = string(code) + ": it failed"
+	}
+	return ReqEvent{Kind: EvMemo, Memo: &MemoHit{Receipt: rc, Finished: t0.Add(-time.Hour)}}
+}
 
 func newHarness(t *testing.T, moves map[[2]JobState]bool, opts ...cfgOpt) *harness {
 	bids := &fakeBids{}
@@ -242,6 +252,70 @@ type reqRow struct {
 }
 
 var reqRows = []reqRow{
+	// §9 Memoization: lookup → reuse or announce.
+	{name: "memo: lookup before the first announce", rule: "§9 Lookup: a reusable job looks up a receipt before it announces", opts: []cfgOpt{reuse()}, run: func(h *harness) {
+		acts := h.start()
+		h.must(acts, ActLookup)
+		h.none(acts, ActAnnounce)
+		h.state(JobPending)
+	}},
+	{name: "memo: pending→completed by a reused receipt", rule: "§9 Reuse: a trusted receipt that succeeded completes the job without execution", opts: []cfgOpt{reuse()}, run: func(h *harness) {
+		h.start()
+		acts := h.do(memoHit(peerB, 0, ""))
+		s := h.must(acts, ActStoreReceipt)
+		if !s.Settles || !s.Reused || s.Receipt.Executor != peerB || !strings.Contains(s.Message, "reused receipt of "+peerB.String()+" from "+t0.Add(-time.Hour).Format(time.RFC3339)) {
+			h.t.Fatalf("store %+v", s)
+		}
+		h.none(acts, ActAnnounce)
+		h.none(acts, ActSendAward)
+		f := h.finish(acts, JobCompleted, "")
+		if !strings.Contains(f.Message, "reused receipt of") {
+			h.t.Fatalf("finish %+v", f)
+		}
+	}},
+	{name: "memo: none found, announce", rule: "§9 Lookup: no receipt (or none trusted) → the first round", opts: []cfgOpt{reuse()}, run: func(h *harness) {
+		h.start()
+		acts := h.do(ReqEvent{Kind: EvMemo, Reason: "no record"})
+		if a := h.must(acts, ActAnnounce); a.Attempt != 1 || !a.Solicit {
+			h.t.Fatalf("announce %+v", a)
+		}
+		if e := h.must(acts, ActRecordEvent); !strings.Contains(e.Message, "no record") {
+			h.t.Fatalf("event %+v", e)
+		}
+		h.none(acts, ActStoreReceipt)
+		h.state(JobBidding)
+	}},
+	{name: "memo: a failed receipt is never reused", rule: "§9 Reuse: a failed receipt is never reused", opts: []cfgOpt{reuse()}, run: func(h *harness) {
+		for _, ev := range []ReqEvent{memoHit(peerB, 1, ""), memoHit(peerB, 0, CodeTimeout)} {
+			h := newHarness(h.t, h.moves, reuse())
+			h.start()
+			acts := h.do(ev)
+			h.none(acts, ActStoreReceipt)
+			h.none(acts, ActFinish)
+			h.must(acts, ActAnnounce)
+		}
+	}},
+	{name: "memo: no lookup without reuse", rule: "§9 Lookup: --no-reuse, reuse: never, non-deterministic, ops and count > 1 jobs announce at once", opts: []cfgOpt{count(2), reuse()}, run: func(h *harness) {
+		acts := h.start()
+		h.none(acts, ActLookup)
+		h.must(acts, ActAnnounce)
+		acts = newHarness(h.t, h.moves).start()
+		h.none(acts, ActLookup)
+	}},
+	{name: "memo: cancelled while looking up", rule: "§7 pending → cancelled; §9 a lookup's late answer is ignored", opts: []cfgOpt{reuse()}, run: func(h *harness) {
+		h.start()
+		h.finish(h.do(ReqEvent{Kind: EvCancel}), JobCancelled, CodeCancelled)
+		if acts := h.do(memoHit(peerB, 0, "")); len(acts) != 0 {
+			h.t.Fatalf("actions after the end: %s", dump(acts))
+		}
+	}},
+	{name: "memo: a second answer is ignored", rule: "§9 one lookup per run", opts: []cfgOpt{reuse()}, run: func(h *harness) {
+		h.start()
+		h.do(ReqEvent{Kind: EvMemo})
+		if acts := h.do(memoHit(peerB, 0, "")); len(find(acts, ActStoreReceipt)) != 0 {
+			h.t.Fatalf("a second EvMemo was taken: %s", dump(acts))
+		}
+	}},
 	// §7 Allowed transitions, pending → …
 	{name: "pending→bidding", rule: "§7 pending → bidding; §4 Rounds: the first round is solicited", run: func(h *harness) {
 		acts := h.start()

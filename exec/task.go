@@ -96,9 +96,14 @@ type WASMSpec struct {
 	Entrypoint string
 	// Deterministic runs the module with fixed clocks (wall time starts at
 	// a fixed date and both clocks advance only when read or slept on) and
-	// a random source seeded from the module's digest, so the same module
-	// with the same inputs produces the same outputs on every node.
+	// a random source seeded from Seed (the module's digest when Seed is
+	// zero), so the same module with the same inputs produces the same
+	// outputs on every node.
 	Deterministic bool
+	// Seed seeds the random source of a deterministic run when not zero
+	// (the job market passes the sha256 of the job CID, so two jobs of one
+	// module draw different bytes and one job draws the same everywhere).
+	Seed [32]byte
 }
 
 // DockerSpec selects the container image of a task.

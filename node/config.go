@@ -119,6 +119,11 @@ type JobsConfig struct {
 	BidWindow Duration `json:"bid_window,omitempty"`
 	// DisableDocker keeps the docker engine off even when an Engine runs.
 	DisableDocker bool `json:"disable_docker,omitempty"`
+	// DisableMemo stops this node publishing receipt records of the runs
+	// it executes and looking records up before announcing its jobs
+	// (docs/protocol.md §9); false (the default): both on. The DHT
+	// validator of receipt records stays registered either way.
+	DisableMemo bool `json:"disable_memo,omitempty"`
 }
 
 // ContentConfig configures the content layer.

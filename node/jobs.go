@@ -17,6 +17,7 @@ import (
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/shoalnet/shoal/bidding"
 	"github.com/shoalnet/shoal/bidding/jobspec"
 	"github.com/shoalnet/shoal/bidding/market"
 	"github.com/shoalnet/shoal/content"
@@ -260,6 +261,10 @@ func (n *Node) startMarket(ctx context.Context) error {
 	if n.repoPath == "" {
 		work = ""
 	}
+	var memo market.Memo
+	if !n.cfg.Jobs.DisableMemo {
+		memo = &dhtMemo{n: n, net: bidding.NetworkID(n.psk)}
+	}
 	caps := n.capabilities()
 	capacity := jobspec.Resources{MilliCPU: int64(caps.CPU * 1000), Memory: caps.Memory, Disk: caps.Disk}
 	m, err := market.New(ctx, market.Config{
@@ -278,6 +283,7 @@ func (n *Node) startMarket(ctx context.Context) error {
 		BidWindow:     n.cfg.Jobs.BidWindow.D(),
 		Trust:         n.guard,
 		Policy:        n.guard,
+		Memo:          memo,
 		Logger:        logging.Logger("market"),
 		Metrics:       n.Metrics,
 	})

@@ -23,6 +23,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/pnet"
 	"github.com/libp2p/go-libp2p/p2p/discovery/mdns"
 
+	"github.com/shoalnet/shoal/bidding"
 	"github.com/shoalnet/shoal/bidding/market"
 	"github.com/shoalnet/shoal/content"
 	"github.com/shoalnet/shoal/exec/docker"
@@ -208,7 +209,8 @@ func New(ctx context.Context, cfg *Config, opts ...Option) (n *Node, err error) 
 	}
 	n.closers = append(n.closers, n.Host.Close)
 
-	n.DHT, err = p2p.NewDHT(n.Host, namespace.Wrap(n.Store, ds.NewKey("/dht")), boot, o.dhtOpts...)
+	dhtOpts := append([]dht.Option{receiptValidator(bidding.NetworkID(o.psk))}, o.dhtOpts...)
+	n.DHT, err = p2p.NewDHT(n.Host, namespace.Wrap(n.Store, ds.NewKey("/dht")), boot, dhtOpts...)
 	if err != nil {
 		return nil, err
 	}

@@ -97,6 +97,9 @@ func (s *Spec) toMap() *dag.Map {
 		}
 		wm.Strs("args", w.Args)
 		wm.StrMap("env", w.Env)
+		if w.Deterministic != nil {
+			wm.Bool("deterministic", *w.Deterministic)
+		}
 		eng.Node("wasm", wm.Build())
 	}
 	if d := s.Engine.Docker; d != nil {
@@ -106,6 +109,9 @@ func (s *Spec) toMap() *dag.Map {
 		dm.Strs("entrypoint", d.Entrypoint)
 		dm.Strs("args", d.Args)
 		dm.StrMap("env", d.Env)
+		if d.Deterministic {
+			dm.Bool("deterministic", true)
+		}
 		eng.Node("docker", dm.Build())
 	}
 	m.Node("engine", eng.Build())
@@ -151,6 +157,9 @@ func (s *Spec) toMap() *dag.Map {
 	ex.BytesList("peers", peers)
 	cons.Sub("executors", ex)
 	m.Sub("constraints", cons)
+	if s.Reuse != DefaultReuse {
+		m.Str("reuse", string(s.Reuse))
+	}
 	return m
 }
 
@@ -175,6 +184,9 @@ func fromNode(n datamodel.Node) (*Spec, error) {
 			Args:       wr.Strs("args", MaxArgs),
 			Env:        wr.StrMap("env", MaxEnv),
 		}
+		if v, ok := wr.Bool("deterministic"); ok {
+			w.Deterministic = &v
+		}
 		wr.Done()
 		s.Engine.Wasm = w
 	}
@@ -186,6 +198,12 @@ func fromNode(n datamodel.Node) (*Spec, error) {
 			Entrypoint: dr.Strs("entrypoint", MaxArgs),
 			Args:       dr.Strs("args", MaxArgs),
 			Env:        dr.StrMap("env", MaxEnv),
+		}
+		if v, ok := dr.Bool("deterministic"); ok {
+			if !v {
+				dr.Fail("deterministic", errors.New("false is the default and is omitted"))
+			}
+			d.Deterministic = v
 		}
 		dr.Done()
 		s.Engine.Docker = d
@@ -226,6 +244,7 @@ func fromNode(n datamodel.Node) (*Spec, error) {
 	}
 	ex.Done()
 	cons.Done()
+	s.Reuse = Reuse(r.Str("reuse"))
 	if err := r.Err(); err != nil {
 		return nil, convertDagError(err)
 	}

@@ -26,6 +26,8 @@ func seedDocuments(f *testing.F) [][]byte {
 	docs = append(docs,
 		[]byte(`{"engine": {"wasm": {"module": "`+cidModule+`"}}, "inputs": [{"cid": "`+cidV0+`", "path": "/in"}]}`),
 		[]byte("engine: {docker: {image: alpine}}\ntype: ops\ncount: 2\n"),
+		[]byte("engine: {wasm: {module: "+cidModule+", deterministic: false}}\nreuse: never\n"),
+		[]byte("engine: {docker: {image: alpine, deterministic: true}}\n"),
 		[]byte("engine: {wasm: {module: "+cidModule+"}}\nresources: {cpu: 500m, memory: 1.5GB}\n"),
 	)
 	return docs

@@ -193,6 +193,24 @@ func (w *walker) integer(path string, n *docNode, dst *int) {
 	*dst = v
 }
 
+// boolean reads true or false; it reports whether it read one.
+func (w *walker) boolean(path string, n *docNode, dst *bool) bool {
+	s, ok := w.scalar(path, n)
+	if !ok {
+		return false
+	}
+	switch s {
+	case "true":
+		*dst = true
+	case "false":
+		*dst = false
+	default:
+		w.fail(path, n.line, ErrInvalid, "%q: expected true or false", s)
+		return false
+	}
+	return true
+}
+
 func (w *walker) cid(path string, n *docNode, dst *cid.Cid) {
 	s, ok := w.scalar(path, n)
 	if !ok {
@@ -344,6 +362,7 @@ func (w *walker) spec(root *docNode) *Spec {
 				"disk":   func(p string, v *docNode) { w.size(p, v, &s.Resources.Disk, DefaultDisk) },
 			})
 		},
+		"reuse":         func(p string, v *docNode) { w.str(p, v, (*string)(&s.Reuse)) },
 		"timeout":       func(p string, v *docNode) { w.duration(p, v, &s.Timeout) },
 		"queue_timeout": func(p string, v *docNode) { w.duration(p, v, &s.QueueTimeout) },
 		"constraints": func(p string, v *docNode) {
@@ -383,6 +402,12 @@ func (w *walker) wasm(path string, n *docNode) *Wasm {
 		"entrypoint": func(p string, v *docNode) { w.str(p, v, &e.Entrypoint) },
 		"args":       func(p string, v *docNode) { w.strs(p, v, MaxArgs, &e.Args) },
 		"env":        func(p string, v *docNode) { w.strMap(p, v, MaxEnv, &e.Env) },
+		"deterministic": func(p string, v *docNode) {
+			var b bool
+			if w.boolean(p, v, &b) {
+				e.Deterministic = &b
+			}
+		},
 	})
 	return e
 }
@@ -399,8 +424,9 @@ func (w *walker) docker(path string, n *docNode) *Docker {
 			}
 			w.strs(p, v, MaxArgs, &e.Entrypoint)
 		},
-		"args": func(p string, v *docNode) { w.strs(p, v, MaxArgs, &e.Args) },
-		"env":  func(p string, v *docNode) { w.strMap(p, v, MaxEnv, &e.Env) },
+		"args":          func(p string, v *docNode) { w.strs(p, v, MaxArgs, &e.Args) },
+		"env":           func(p string, v *docNode) { w.strMap(p, v, MaxEnv, &e.Env) },
+		"deterministic": func(p string, v *docNode) { w.boolean(p, v, &e.Deterministic) },
 	})
 	return e
 }

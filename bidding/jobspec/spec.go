@@ -124,6 +124,44 @@ type Spec struct {
 	QueueTimeout time.Duration
 	// Constraints restrict which nodes may run the job.
 	Constraints Constraints
+	// Reuse says whether the requester may take a receipt of this job
+	// that the network already holds instead of running it (default
+	// ReuseTrusted). It also sets the default of engine.wasm.deterministic.
+	Reuse Reuse
+}
+
+// Reuse says whether a job's result may come from an earlier run of the
+// same job (a receipt published under its job ID).
+type Reuse string
+
+const (
+	// ReuseTrusted (default): a deterministic job reuses a successful
+	// receipt of the same job ID whose executor the requester trusts.
+	ReuseTrusted Reuse = "trusted"
+	// ReuseNever: the job always runs afresh; its executor publishes no
+	// receipt record for it, and a wasm module's clocks are the host's
+	// unless engine.wasm.deterministic says otherwise.
+	ReuseNever Reuse = "never"
+)
+
+// DefaultReuse is the reuse of a spec that sets none.
+const DefaultReuse = ReuseTrusted
+
+// Deterministic reports whether the job's engine runs it deterministically
+// (docs/jobspec.md): a wasm job unless engine.wasm.deterministic is false
+// or (when it is unset) reuse is never; a docker job only when
+// engine.docker.deterministic is true (the image's author vouches).
+func (s *Spec) Deterministic() bool {
+	switch {
+	case s.Engine.Wasm != nil:
+		if d := s.Engine.Wasm.Deterministic; d != nil {
+			return *d
+		}
+		return s.Reuse != ReuseNever
+	case s.Engine.Docker != nil:
+		return s.Engine.Docker.Deterministic
+	}
+	return false
 }
 
 // Engine holds exactly one engine.
@@ -151,6 +189,11 @@ type Wasm struct {
 	Entrypoint string
 	Args       []string
 	Env        map[string]string
+	// Deterministic, when set, says whether the module runs with fixed
+	// clocks and a random source seeded by the job ID; nil (the canonical
+	// form of the default) means true unless the spec's reuse is never.
+	// See Spec.Deterministic.
+	Deterministic *bool
 }
 
 // Docker runs a container image.
@@ -163,6 +206,11 @@ type Docker struct {
 	Entrypoint []string
 	Args       []string
 	Env        map[string]string
+	// Deterministic says the image gives the same outputs for the same
+	// inputs (default false): Shoal cannot make a container deterministic,
+	// so this is the image author's promise, and makes the job's result
+	// reusable (Spec.Reuse).
+	Deterministic bool
 }
 
 // Input mounts the content of CID read-only at Path.
@@ -256,6 +304,10 @@ func (s *Spec) Clone() *Spec {
 		w := *s.Engine.Wasm
 		w.Args = slices.Clone(w.Args)
 		w.Env = cloneMap(w.Env)
+		if w.Deterministic != nil {
+			d := *w.Deterministic
+			w.Deterministic = &d
+		}
 		c.Engine.Wasm = &w
 	}
 	if s.Engine.Docker != nil {
@@ -309,6 +361,12 @@ func (s *Spec) fillDefaults() {
 		}
 		w.Args = nilIfEmpty(w.Args)
 		w.Env = nilIfEmptyMap(w.Env)
+	}
+	if s.Reuse == "" {
+		s.Reuse = DefaultReuse
+	}
+	if w := s.Engine.Wasm; w != nil && w.Deterministic != nil && *w.Deterministic == (s.Reuse != ReuseNever) {
+		w.Deterministic = nil // the default, in its canonical form
 	}
 	if d := s.Engine.Docker; d != nil {
 		d.ImageCID = toV1(d.ImageCID)

@@ -77,6 +77,7 @@ func TestParseDefaults(t *testing.T) {
 		Timeout:      10 * time.Minute,
 		QueueTimeout: 5 * time.Minute,
 		Constraints:  Constraints{Locality: Preferred},
+		Reuse:        ReuseTrusted,
 	}
 	if !reflect.DeepEqual(s, want) {
 		t.Fatalf("got %+v\nwant %+v", s, want)
@@ -160,6 +161,8 @@ func TestParseErrors(t *testing.T) {
 		{"docker without image", "a.yaml", "engine:\n  docker:\n    args: [x]\n", ErrRequired, "engine.docker.image", 2, ""},
 		{"docker both images", "a.yaml", "engine:\n  docker:\n    image: alpine\n    image_cid: " + cidOther + "\n", ErrInvalid, "engine.docker.image", 3, "only one"},
 		{"docker entrypoint string", "a.yaml", "engine:\n  docker:\n    image: alpine\n    entrypoint: /bin/sh -c\n", ErrInvalid, "engine.docker.entrypoint", 4, "list"},
+		{"bad reuse", "a.yaml", wasm + "reuse: sometimes\n", ErrInvalid, "reuse", 0, "trusted or never"},
+		{"bad deterministic", "a.yaml", wasm + "    deterministic: yes\n", ErrInvalid, "engine.wasm.deterministic", 4, "true or false"},
 		{"bad duration", "a.yaml", wasm + "timeout: 10 minutes\n", ErrInvalid, "timeout", 4, "Go duration"},
 		{"bare number duration", "a.yaml", wasm + "timeout: 30\n", ErrInvalid, "timeout", 4, "no unit"},
 		{"negative duration", "a.yaml", wasm + "queue_timeout: -1s\n", ErrInvalid, "queue_timeout", 4, ""},
@@ -288,5 +291,63 @@ func TestInputCIDs(t *testing.T) {
 	}
 	if got := s.ContentCIDs(); !reflect.DeepEqual(got, []cid.Cid{cid.MustParse(cidModule), in, other}) {
 		t.Errorf("ContentCIDs = %v", got)
+	}
+}
+
+// TestDeterministicDefault: engine.wasm.deterministic defaults to true
+// unless reuse is never, a value equal to its default is not part of the
+// job ID, any other is, and docker jobs are deterministic only when their
+// spec says so.
+func TestDeterministicDefault(t *testing.T) {
+	wasm := "engine:\n  wasm:\n    module: " + cidModule + "\n"
+	docker := "engine:\n  docker:\n    image: alpine\n"
+	tests := []struct {
+		name, doc string
+		det       bool
+		sameAs    string // a document with the same job ID ("" none)
+	}{
+		{"wasm default", wasm, true, wasm + "reuse: trusted\n"},
+		{"wasm explicit default", wasm + "    deterministic: true\n", true, wasm},
+		{"wasm off", wasm + "    deterministic: false\n", false, ""},
+		{"reuse never", wasm + "reuse: never\n", false, wasm + "    deterministic: false\nreuse: never\n"},
+		{"reuse never, deterministic", wasm + "    deterministic: true\nreuse: never\n", true, ""},
+		{"docker default", docker, false, ""},
+		{"docker promised", docker + "    deterministic: true\n", true, ""},
+	}
+	ids := map[cid.Cid]string{}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := mustParse(t, tt.doc, "a.yaml")
+			if got := s.Deterministic(); got != tt.det {
+				t.Errorf("Deterministic() = %v, want %v", got, tt.det)
+			}
+			block, id, err := Encode(s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if other, ok := ids[id]; ok && tt.sameAs == "" {
+				t.Errorf("same job ID as %q", other)
+			}
+			ids[id] = tt.name
+			back, err := Decode(block)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if back.Deterministic() != tt.det {
+				t.Errorf("decoded Deterministic() = %v, want %v", back.Deterministic(), tt.det)
+			}
+			y, err := s.YAML()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, again, err := Encode(mustParse(t, string(y), "b.yaml")); err != nil || again != id {
+				t.Errorf("YAML round trip: %s, %v; want %s\n%s", again, err, id, y)
+			}
+			if tt.sameAs != "" {
+				if _, id2, _ := Encode(mustParse(t, tt.sameAs, "c.yaml")); id2 != id {
+					t.Errorf("job ID %s, want the one of %q: %s", id, tt.sameAs, id2)
+				}
+			}
+		})
 	}
 }

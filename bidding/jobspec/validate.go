@@ -46,6 +46,11 @@ func (s *Spec) validate() error {
 	checkDuration(&l, "timeout", s.Timeout, MaxTimeout)
 	checkDuration(&l, "queue_timeout", s.QueueTimeout, MaxQueueTimeout)
 	s.validateConstraints(&l)
+	switch s.Reuse {
+	case ReuseTrusted, ReuseNever:
+	default:
+		l.addf("reuse", ErrInvalid, "%q: use trusted or never", s.Reuse)
+	}
 	return l.err()
 }
 

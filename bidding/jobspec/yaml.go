@@ -19,6 +19,7 @@ type yamlSpec struct {
 	Timeout      string         `yaml:"timeout"`
 	QueueTimeout string         `yaml:"queue_timeout"`
 	Constraints  yamlConstraint `yaml:"constraints"`
+	Reuse        Reuse          `yaml:"reuse"`
 }
 
 type yamlEngine struct {
@@ -31,14 +32,17 @@ type yamlWasm struct {
 	Entrypoint string            `yaml:"entrypoint"`
 	Args       []string          `yaml:"args,omitempty,flow"`
 	Env        map[string]string `yaml:"env,omitempty"`
+	// Deterministic is spelled out, as every effective value.
+	Deterministic bool `yaml:"deterministic"`
 }
 
 type yamlDocker struct {
-	Image      string            `yaml:"image,omitempty"`
-	ImageCID   string            `yaml:"image_cid,omitempty"`
-	Entrypoint []string          `yaml:"entrypoint,omitempty,flow"`
-	Args       []string          `yaml:"args,omitempty,flow"`
-	Env        map[string]string `yaml:"env,omitempty"`
+	Image         string            `yaml:"image,omitempty"`
+	ImageCID      string            `yaml:"image_cid,omitempty"`
+	Entrypoint    []string          `yaml:"entrypoint,omitempty,flow"`
+	Args          []string          `yaml:"args,omitempty,flow"`
+	Env           map[string]string `yaml:"env,omitempty"`
+	Deterministic bool              `yaml:"deterministic,omitempty"`
 }
 
 type yamlInput struct {
@@ -78,12 +82,13 @@ func (s *Spec) YAML() ([]byte, error) {
 		Timeout:      FormatDuration(c.Timeout),
 		QueueTimeout: FormatDuration(c.QueueTimeout),
 		Constraints:  yamlConstraint{Labels: c.Constraints.Labels, Locality: c.Constraints.Locality},
+		Reuse:        c.Reuse,
 	}
 	if w := c.Engine.Wasm; w != nil {
-		doc.Engine.Wasm = &yamlWasm{Module: cidString(w.Module), Entrypoint: w.Entrypoint, Args: w.Args, Env: w.Env}
+		doc.Engine.Wasm = &yamlWasm{Module: cidString(w.Module), Entrypoint: w.Entrypoint, Args: w.Args, Env: w.Env, Deterministic: c.Deterministic()}
 	}
 	if d := c.Engine.Docker; d != nil {
-		doc.Engine.Docker = &yamlDocker{Image: d.Image, Entrypoint: d.Entrypoint, Args: d.Args, Env: d.Env}
+		doc.Engine.Docker = &yamlDocker{Image: d.Image, Entrypoint: d.Entrypoint, Args: d.Args, Env: d.Env, Deterministic: d.Deterministic}
 		if d.ImageCID.Defined() {
 			doc.Engine.Docker.ImageCID = d.ImageCID.String()
 		}

@@ -108,7 +108,8 @@ func newJobDriver(ctx context.Context, m *Market, id cid.Cid, spec *jobspec.Spec
 	}}
 	d.mach = bidding.NewRequesterMachine(bidding.ReqConfig{Job: id, Count: spec.Count, Ops: spec.Type == jobspec.Ops,
 		Timeout: spec.Timeout, QueueTimeout: spec.QueueTimeout, PublishGrace: m.cfg.PublishGrace,
-		Created: job.Created, State: job.State, Attempts: job.Attempts, Bids: sel})
+		Created: job.Created, State: job.State, Attempts: job.Attempts, Bids: sel,
+		Reuse: m.cfg.Memo != nil && !job.NoReuse && reusableResult(spec)})
 	return d
 }
 
@@ -228,6 +229,9 @@ func (d *jobDriver) step(de driverEvent) error {
 	if de.info != nil && de.ev.Receipt != nil {
 		infos[de.ev.Receipt.Award] = de.info
 	}
+	if de.info != nil && de.ev.Memo != nil {
+		infos[de.ev.Memo.Receipt.Award] = de.info
+	}
 	var sync, late bool
 	record := false
 	for _, a := range acts {
@@ -344,6 +348,7 @@ func storeReceipt(j *Job, a bidding.ReqAction, info *ReceiptInfo, now time.Time)
 	} else if rc := a.Receipt; rc != nil {
 		r = ReceiptInfo{CID: rc.CID, AwardID: idStr, Executor: rc.Executor.String(), ExitCode: rc.ExitCode, ErrorCode: rc.Code, Error: rc.Error}
 	}
+	r.Reused = r.Reused || a.Reused
 	if a.Settles {
 		j.Receipts = append(j.Receipts, r)
 		if aw := j.award(idStr); aw != nil {
@@ -405,6 +410,11 @@ func (d *jobDriver) act(a bidding.ReqAction, now time.Time) {
 		if s := d.takeStream(a.Award); s != nil {
 			s.close()
 		}
+	case bidding.ActLookup:
+		m.wg.Go(func() {
+			hit, info, why := d.lookupMemo()
+			d.post(driverEvent{ev: bidding.ReqEvent{Kind: bidding.EvMemo, Memo: hit, Reason: why}, info: info})
+		})
 	case bidding.ActSetTimer:
 		k := timerKey{a.Timer, a.Award}
 		ev := bidding.ReqEvent{Kind: bidding.EvTimer, Timer: a.Timer, Award: a.Award}

@@ -2,6 +2,7 @@ package market
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -60,6 +61,9 @@ type executor struct {
 	queue   chan *execution                // accepted, waiting for a slot
 	occ     bidding.Occupancy              // slots and queue
 
+	memo       memoCache    // receipt records published here or reused
+	executions atomic.Int64 // runs handed to an engine since start
+
 	announceSlots chan struct{} // gossip announcements in progress
 	announceDrops atomic.Int64  // announcements dropped (slots full)
 	dropLogged    atomic.Int64  // unix ns of the last log of drops
@@ -79,6 +83,7 @@ type executorConfig struct {
 	WorkDir       string
 	Trust         Trust
 	Policy        Policy
+	Memo          Memo // nil: no receipt records published
 	Logger        *slog.Logger
 	// Now is the decisions' clock (nil: time.Now).
 	Now func() time.Time
@@ -642,6 +647,7 @@ func (ex *executor) finishAward(e *execution, state bidding.AwardState, block []
 		ex.log.Error("cannot store receipt", "award", e.rec.ID, "err", err)
 	}
 	<-stored
+	ex.publishRecord(e, state, block)
 	e.mu.Lock()
 	e.receipt = block
 	for w := range e.watchers {
@@ -760,7 +766,8 @@ func (ex *executor) runTask(ctx context.Context, e *execution, rc *bidding.Recei
 		if len(mod) == 0 {
 			return fail(bidding.CodeBadRequest, "module %s is empty (0 bytes): not a WebAssembly module; add the .wasm file and submit its CID", w.Module)
 		}
-		task.WASM = &exec.WASMSpec{Module: mod, Digest: digest, Entrypoint: w.Entrypoint}
+		task.WASM = &exec.WASMSpec{Module: mod, Digest: digest, Entrypoint: w.Entrypoint,
+			Deterministic: spec.Deterministic(), Seed: sha256.Sum256(e.award.JobCID.Bytes())}
 		task.Args, task.Env = w.Args, w.Env
 	case spec.Engine.Docker != nil:
 		d := spec.Engine.Docker
@@ -783,6 +790,7 @@ func (ex *executor) runTask(ctx context.Context, e *execution, rc *bidding.Recei
 	logs := ex.startLogs(e)
 	task.StdoutTap, task.StderrTap = logs.writer(0), logs.writer(1)
 	t1 := time.Now()
+	ex.executions.Add(1)
 	res, runErr := ex.cfg.Runner.Run(ctx, engine, task)
 	rc.Timings.Run = time.Since(t1)
 	logs.close()

@@ -67,6 +67,9 @@ type Config struct {
 	// Policy is the operator's admission policy and abuse limits (nil:
 	// open; see gate.go).
 	Policy Policy
+	// Memo publishes and finds receipt records (nil: no memoization;
+	// see memo.go).
+	Memo Memo
 	// PublishGrace is how long past accept + spec.timeout the requester
 	// follows an award before it cancels it and fails over (default
 	// bidding.PublishGrace).
@@ -150,7 +153,7 @@ func New(ctx context.Context, cfg Config) (*Market, error) {
 	tr := newTransport(cfg.Host, cfg.PubSub, cfg.Key)
 	ex := newExecutor(executorConfig{Key: cfg.Key, Content: cfg.Content, Runner: cfg.Runner, Labels: cfg.Labels, Capacity: cfg.Capacity,
 		Slots: cfg.Slots, QueueLimit: cfg.QueueLimit, MaxInputBytes: cfg.MaxInputBytes, WorkDir: cfg.WorkDir,
-		Trust: cfg.Trust, Policy: cfg.Policy, Logger: cfg.Logger, Metrics: cfg.Metrics}, tr.self, tr, awards)
+		Trust: cfg.Trust, Policy: cfg.Policy, Memo: cfg.Memo, Logger: cfg.Logger, Metrics: cfg.Metrics}, tr.self, tr, awards)
 	jobs.observe = observeJobs(cfg.Metrics)
 	mctx, cancel := context.WithCancel(context.Background())
 	m := &Market{
@@ -239,6 +242,10 @@ func (m *Market) Jobs() *JobStore { return m.jobs }
 
 // Load reports the executor's occupation for the capability record.
 func (m *Market) Load() (running, queued, free int) { return m.exec.load() }
+
+// Executions is how many runs this node's executor handed to an engine
+// since the market started (a reused receipt costs none).
+func (m *Market) Executions() int64 { return m.exec.executions.Load() }
 
 // AnnouncementsDropped is how many gossip announcements the executor
 // dropped because maxAnnounceConcurrency were in progress.

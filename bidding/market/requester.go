@@ -77,10 +77,23 @@ func (s *sink) poke() {
 	}
 }
 
+// SubmitOptions change how a job is submitted, not the job (its ID).
+type SubmitOptions struct {
+	// NoReuse runs the job afresh (--no-reuse): no receipt the network
+	// holds is reused, and a job this node completed before runs again.
+	NoReuse bool
+}
+
 // Submit stores the spec block and starts the job. The job ID is the spec's
 // CID. Submitting a spec whose job is in flight or completed returns that
 // job (existing=true); a failed or cancelled job runs again.
 func (m *Market) Submit(ctx context.Context, spec *jobspec.Spec) (id cid.Cid, existing bool, err error) {
+	return m.SubmitWith(ctx, spec, SubmitOptions{})
+}
+
+// SubmitWith is Submit with options: with NoReuse a completed job runs
+// again as well.
+func (m *Market) SubmitWith(ctx context.Context, spec *jobspec.Spec, opts SubmitOptions) (id cid.Cid, existing bool, err error) {
 	block, id, err := jobspec.Encode(spec)
 	if err != nil {
 		return cid.Undef, false, err
@@ -94,14 +107,15 @@ func (m *Market) Submit(ctx context.Context, spec *jobspec.Spec) (id cid.Cid, ex
 	}
 	now := time.Now()
 	j := &Job{ID: id.String(), Name: spec.Name, Type: string(spec.Type), Engine: spec.Engine.Kind(), Count: spec.Count,
-		State: Pending, Created: now, Updated: now}
+		State: Pending, Created: now, Updated: now, NoReuse: opts.NoReuse}
 	j.log(Event{Time: now, Type: "state", State: Pending, Message: "submitted"})
 	if err := m.jobs.Create(ctx, j); err != nil {
 		if !errors.Is(err, ErrJobExists) {
 			return cid.Undef, false, err
 		}
 		old, _ := m.jobs.Get(id.String())
-		if old.State != Failed && old.State != Cancelled {
+		rerun := old.State == Failed || old.State == Cancelled || (opts.NoReuse && old.State == Completed)
+		if !rerun {
 			// A concurrent Create may not have synced yet.
 			if err := m.jobs.Sync(ctx, id.String()); err != nil {
 				return cid.Undef, false, err
@@ -110,13 +124,24 @@ func (m *Market) Submit(ctx context.Context, spec *jobspec.Spec) (id cid.Cid, ex
 		}
 		err = m.jobs.Update(ctx, id.String(), func(j *Job) error {
 			// A new run of the record (not a move of the run that ended).
-			s, err := bidding.ResubmitState(j.State)
+			next := bidding.ResubmitState
+			if opts.NoReuse {
+				next = bidding.RerunState
+			}
+			s, err := next(j.State)
 			if err != nil {
 				return err
 			}
+			msg := "resubmitted"
+			if j.State == Completed {
+				// Its receipts were the last run's: this one needs its own.
+				j.Receipts, j.Late, j.Awards = nil, nil, nil
+				msg = "submitted again with --no-reuse: a fresh run"
+			}
 			j.State, j.Error, j.ErrorCode, j.Created = s, "", "", now
 			j.Bids, j.Declines = nil, nil
-			j.log(Event{Type: "state", State: Pending, Message: "resubmitted"})
+			j.NoReuse = opts.NoReuse
+			j.log(Event{Type: "state", State: Pending, Message: msg})
 			return nil
 		})
 		if err != nil {

@@ -123,6 +123,9 @@ type ReceiptInfo struct {
 	// Late marks a receipt of a superseded award that arrived after the
 	// requester gave up on it and did not settle the job (Job.Late).
 	Late bool `json:"late,omitempty"`
+	// Reused marks the receipt of an earlier run that the network held
+	// (docs/protocol.md §9): the job completed without an execution.
+	Reused bool `json:"reused,omitempty"`
 }
 
 // Job is the requester's record of a job: the source of truth for its state.
@@ -136,6 +139,9 @@ type Job struct {
 	Created  time.Time `json:"created"`
 	Updated  time.Time `json:"updated"`
 	Attempts int       `json:"attempts"`
+	// NoReuse: this run reuses no receipt the network holds (submitted
+	// with --no-reuse); kept so that a restart does not look one up.
+	NoReuse bool `json:"no_reuse,omitempty"`
 	// ErrorCode is the stable code of a failed or cancelled job's outcome
 	// (bidding's requester outcome codes, or the receipt code that failed
 	// it); Error is the human message. Records written before ErrorCode

@@ -20,7 +20,15 @@ import (
 var (
 	detachFlag = &cli.BoolFlag{Name: "detach", Aliases: []string{"d"}, Usage: "print the job ID and return instead of waiting"}
 	quietFlag  = &cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress lines, only the job's stdout"}
+	// noReuseFlag: run afresh, whatever receipt of the job the network
+	// holds (docs/jobspec.md "reuse"); it does not change the job ID.
+	noReuseFlag = &cli.BoolFlag{Name: "no-reuse", Usage: "run the job afresh: reuse no receipt of it the network holds (a job this node completed runs again)"}
 )
+
+// submitOptions are the submission options of the command's flags.
+func submitOptions(c *cli.Context) api.SubmitOptions {
+	return api.SubmitOptions{NoReuse: c.Bool("no-reuse")}
+}
 
 func jobCmd() *cli.Command {
 	return &cli.Command{
@@ -43,10 +51,15 @@ spec is submitted with their CIDs. ` + "`shoal job validate`" + ` checks a spec 
 
 Example:
    shoal job run examples/jobs/wordcount.yaml
-   shoal job run --cid bafyrei...      # run a spec someone published`,
+   shoal job run --cid bafyrei...      # run a spec someone published
+   shoal job run --no-reuse job.yaml   # run afresh even if the network holds a result
+
+A deterministic job (docs/jobspec.md) whose receipt the network holds from an
+executor of an org this node trusts completes at once, without an execution:
+` + "`shoal job describe`" + ` then says "reused receipt of <executor> from <time>".`,
 				Flags: []cli.Flag{
 					&cli.StringFlag{Name: "cid", Usage: "run the spec block with this CID (fetched from the network)"},
-					detachFlag, quietFlag, jsonFlag,
+					detachFlag, quietFlag, jsonFlag, noReuseFlag,
 				},
 				Action: func(c *cli.Context) error {
 					cl, err := client(c)
@@ -59,7 +72,7 @@ Example:
 						if c.NArg() > 0 {
 							return errors.New("give either SPEC or --cid, not both")
 						}
-						res, err = cl.SubmitCID(c.Context, c.String("cid"))
+						res, err = cl.SubmitCIDWith(c.Context, c.String("cid"), submitOptions(c))
 					case c.NArg() == 1:
 						return runSpecFile(c, cl, c.Args().First())
 					default:
@@ -256,7 +269,11 @@ func follow(c *cli.Context, cl *api.Client, res *api.SubmitResponse) error {
 		}
 		for _, r := range final.Receipts {
 			if !c.Bool("quiet") {
-				fmt.Fprintf(os.Stderr, "job %s %s on %s (exit code %d); outputs: %s\n", final.ID, final.State, r.Executor, r.ExitCode, r.Outputs)
+				where := "on " + r.Executor
+				if r.Reused {
+					where = reusedText(r)
+				}
+				fmt.Fprintf(os.Stderr, "job %s %s %s (exit code %d); outputs: %s\n", final.ID, final.State, where, r.ExitCode, r.Outputs)
 			}
 			if show {
 				for _, a := range final.Awards {
@@ -327,6 +344,9 @@ func describeJob(c *cli.Context) error {
 		fmt.Println("\nReceipts:")
 		for _, r := range j.Receipts {
 			fmt.Printf("  %s\n    executor %s, exit code %d, %s\n    outputs %s\n    stdout %s\n    stderr %s\n", r.CID, r.Executor, r.ExitCode, r.Finished.Sub(r.Started).Round(time.Millisecond), r.Outputs, r.Stdout, r.Stderr)
+			if r.Reused {
+				fmt.Printf("    %s: no execution for this job\n", reusedText(r))
+			}
 			if r.Error != "" {
 				fmt.Printf("    error: %s\n", r.Error)
 			}
@@ -346,6 +366,12 @@ func describeJob(c *cli.Context) error {
 		fmt.Printf("  %s  %s\n", e.Time.Local().Format("15:04:05.000"), e.Message)
 	}
 	return nil
+}
+
+// reusedText says where a reused receipt came from, as the job's log does
+// (bidding.ReusedText).
+func reusedText(r api.Receipt) string {
+	return fmt.Sprintf("reused receipt of %s from %s", r.Executor, r.Finished.UTC().Format(time.RFC3339))
 }
 
 func indent(s string) string {

@@ -517,3 +517,60 @@ func fdKinds(pid int) map[string]int {
 	}
 	return out
 }
+
+// BenchmarkMemoHit: submit→result of a memo hit, from a node that never
+// saw the job, on 5 nodes (goal p50 ≤ 20 ms, the receipt lookup
+// included), beside a fresh run of the same job in the same iteration.
+// Each iteration is a new job: node 0 runs it on node 1 (an executor of
+// an org every node trusts) through the API, node 1 publishes its receipt
+// record, then node 2, 3 or 4 submits the same spec and gets the reused
+// receipt without any execution.
+func BenchmarkMemoHit(b *testing.B) {
+	ds, mod := benchNet(b, 5)
+	run := func(d *testnet.Daemon, args ...string) string {
+		b.Helper()
+		out, err := d.Run(args...)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return out
+	}
+	out := run(ds[0], "org", "init", "acme")
+	key := strings.Fields(strings.Split(out, "\n")[1])[0]
+	cert := filepath.Join(b.TempDir(), "exec.cert")
+	run(ds[0], "org", "issue", "--org", "acme", "--role", "executor", ds[1].ID, "-o", cert)
+	run(ds[1], "org", "join", cert)
+	for _, d := range ds[2:] {
+		run(d, "org", "trust", "acme", key)
+	}
+	ctx := context.Background()
+	var hits, fresh []time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		spec := fmt.Appendf(nil, "%sconstraints:\n  executors:\n    peers: [%s]\n", helloSpec(mod, fmt.Sprintf("memo-%d-%d", i, time.Now().UnixNano())), ds[1].ID)
+		start := time.Now()
+		j, err := submitWait(ctx, ds[0], spec)
+		if err != nil {
+			b.Fatal(err)
+		}
+		fresh = append(fresh, time.Since(start))
+		b.StopTimer()
+		waitLog(b, ds[1], time.Minute, "receipt record published", j.ID)
+		b.StartTimer()
+		start = time.Now()
+		hit, err := submitWait(ctx, ds[2+i%3], spec)
+		if err != nil {
+			b.Fatal(err)
+		}
+		hits = append(hits, time.Since(start))
+		if len(hit.Receipts) != 1 || !hit.Receipts[0].Reused || hit.Receipts[0].Stdout != j.Receipts[0].Stdout {
+			b.Fatalf("not a memo hit: %+v", hit.Receipts)
+		}
+	}
+	p50, p95, f50 := ms(percentile(hits, 50)), ms(percentile(hits, 95)), ms(percentile(fresh, 50))
+	b.ReportMetric(p50, "ms-p50-hit")
+	b.ReportMetric(p95, "ms-p95-hit")
+	b.ReportMetric(f50, "ms-p50-fresh")
+	b.ReportMetric(p50/f50, "ratio-hit-to-fresh")
+	b.ReportMetric(p50/20, "ratio-to-20ms-goal")
+}

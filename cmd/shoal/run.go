@@ -14,6 +14,7 @@ import (
 
 func runFlags() []cli.Flag {
 	return []cli.Flag{
+		noReuseFlag,
 		&cli.StringSliceFlag{Name: "input", Aliases: []string{"i"}, Usage: "SRC:/path — mount SRC (a local file or directory, added first, or a CID) read-only at /path (repeatable)"},
 		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: jobspec.DefaultOutput, Usage: "directory inside the job whose files become the outputs"},
 		&cli.StringSliceFlag{Name: "env", Aliases: []string{"e"}, Usage: "K=V environment variable (repeatable)"},
@@ -203,7 +204,7 @@ func submitSpec(c *cli.Context, cl *api.Client, spec *jobspec.Spec) error {
 	if err != nil {
 		return err
 	}
-	res, err := cl.Submit(c.Context, doc, false)
+	res, err := cl.SubmitWith(c.Context, doc, false, submitOptions(c))
 	if err != nil {
 		return err
 	}

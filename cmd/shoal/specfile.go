@@ -154,7 +154,7 @@ func runSpecFile(c *cli.Context, cl *api.Client, file string) error {
 	if len(sf.Local) > 0 {
 		return submitSpec(c, cl, sf.Spec)
 	}
-	res, err := cl.Submit(c.Context, sf.Doc, strings.HasSuffix(file, ".json"))
+	res, err := cl.SubmitWith(c.Context, sf.Doc, strings.HasSuffix(file, ".json"), submitOptions(c))
 	if err != nil {
 		return err
 	}

@@ -21,8 +21,14 @@ const DeterministicEpoch int64 = 1735689600
 const clockTick = int64(time.Microsecond)
 
 // fakeClock is the deterministic clock: nanoseconds since the epoch, moved
-// only by readings and sleeps of the module.
-type fakeClock struct{ ns atomic.Int64 }
+// only by readings and sleeps of the module. A sleep still takes its time
+// on the host (bounded by the run's context), so a module that waits
+// waits, and the task's timeout counts it; only what the module reads of
+// the clocks is fixed.
+type fakeClock struct {
+	ns    atomic.Int64
+	sleep func(ns int64)
+}
 
 func (c *fakeClock) walltime() (int64, int32) {
 	t := DeterministicEpoch*1e9 + c.ns.Add(clockTick)
@@ -33,20 +39,22 @@ func (c *fakeClock) nanotime() int64 { return c.ns.Add(clockTick) }
 
 func (c *fakeClock) nanosleep(ns int64) {
 	if ns > 0 {
+		c.sleep(ns)
 		c.ns.Add(ns)
 	}
 }
 
-// withClocks configures the clocks and random source of one run.
-func withClocks(ctx context.Context, cfg wazero.ModuleConfig, deterministic bool, digest [32]byte) wazero.ModuleConfig {
+// withClocks configures the clocks and random source of one run; seed
+// seeds the random source of a deterministic one.
+func withClocks(ctx context.Context, cfg wazero.ModuleConfig, deterministic bool, seed [32]byte) wazero.ModuleConfig {
 	if deterministic {
-		c := &fakeClock{}
+		c := &fakeClock{sleep: ctxSleep(ctx)}
 		return cfg.
 			WithWalltime(c.walltime, sys.ClockResolution(time.Microsecond)).
 			WithNanotime(c.nanotime, sys.ClockResolution(time.Microsecond)).
 			WithNanosleep(c.nanosleep).
 			WithOsyield(func() {}).
-			WithRandSource(mrand.NewChaCha8(digest))
+			WithRandSource(mrand.NewChaCha8(seed))
 	}
 	return cfg.
 		WithSysWalltime().

@@ -102,9 +102,12 @@
 //
 // With WASMSpec.Deterministic the module's wall clock starts at
 // [DeterministicEpoch], both clocks advance 1 µs per reading and by the
-// requested duration on sleep (sleeps return at once), and random bytes come
-// from a ChaCha8 stream seeded with the module digest. Otherwise the module
-// gets the host clocks and crypto/rand.
+// requested duration on sleep (a sleep still waits that long on the host,
+// bounded by the run's context, but the clocks move by exactly what was
+// asked), and random bytes come from a ChaCha8 stream seeded with
+// WASMSpec.Seed (the module digest when it is zero). The worker processes
+// of WithWorkers get the same settings in their task message. Otherwise
+// the module gets the host clocks and crypto/rand.
 //
 // The package depends only on package exec (and its internal helpers)
 // from this repository.

@@ -423,7 +423,7 @@ func (e *Executor) runInWorker(ctx context.Context, t *exec.Task, start time.Tim
 
 	stdout, stderr := capture.NewTapped(t.StdoutLimit(), t.StdoutTap), capture.NewTapped(t.StderrLimit(), t.StderrTap)
 	msg := &taskMsg{
-		ID: t.ID, Digest: digest, Entrypoint: t.WASM.Entrypoint, Deterministic: t.WASM.Deterministic,
+		ID: t.ID, Digest: digest, Entrypoint: t.WASM.Entrypoint, Deterministic: t.WASM.Deterministic, Seed: t.WASM.Seed,
 		Args: t.Args, Env: t.Env, Stdin: t.Stdin != nil, Inputs: t.Inputs,
 		OutputsDir: t.OutputsDir, OutputsPath: t.OutputsPath, Limits: t.Limits,
 		StdoutCap: t.StdoutCap, StderrCap: t.StderrCap,

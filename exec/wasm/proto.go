@@ -163,6 +163,7 @@ type taskMsg struct {
 	Digest        [32]byte
 	Entrypoint    string `json:",omitempty"`
 	Deterministic bool   `json:",omitempty"`
+	Seed          [32]byte
 	Args          []string
 	Env           map[string]string
 	Stdin         bool `json:",omitempty"`
@@ -181,7 +182,7 @@ type taskMsg struct {
 func (m *taskMsg) task() *exec.Task {
 	return &exec.Task{
 		ID:          m.ID,
-		WASM:        &exec.WASMSpec{Digest: m.Digest, Entrypoint: m.Entrypoint, Deterministic: m.Deterministic},
+		WASM:        &exec.WASMSpec{Digest: m.Digest, Entrypoint: m.Entrypoint, Deterministic: m.Deterministic, Seed: m.Seed},
 		Args:        m.Args,
 		Env:         m.Env,
 		Inputs:      m.Inputs,

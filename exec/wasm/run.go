@@ -137,7 +137,11 @@ func (e *Executor) runModule(runCtx context.Context, t *exec.Task, start time.Ti
 	for _, k := range slices.Sorted(maps.Keys(t.Env)) {
 		mc = mc.WithEnv(k, t.Env[k])
 	}
-	mc = withClocks(runCtx, mc, t.WASM.Deterministic, digest)
+	seed := t.WASM.Seed
+	if seed == ([32]byte{}) {
+		seed = digest
+	}
+	mc = withClocks(runCtx, mc, t.WASM.Deterministic, seed)
 	if stdin != nil {
 		in, stop := ctxReader(runCtx, stdin)
 		defer stop()

@@ -239,26 +239,47 @@ func TestPrecompile(t *testing.T) {
 	}
 }
 
+// TestDeterministic runs detprog (time, random bytes, a sleep's length,
+// map order) in process and in worker processes: deterministic runs agree
+// with each other and across the two paths, the seed picks the random
+// bytes, and a run that is not deterministic differs (so the check can
+// fail).
 func TestDeterministic(t *testing.T) {
-	x := newExecutor(t, wasm.WithCacheDir(cacheDir))
-	run := func(det bool) string {
+	mod := testprog.Build(t, testprog.DetProg, "wasip1", "wasm")
+	engines := map[string]*wasm.Executor{
+		"in process": newExecutor(t, wasm.WithCacheDir(cacheDir)),
+		"workers":    newPooled(t, 1, wasm.WithCacheDir(cacheDir)),
+	}
+	run := func(x *wasm.Executor, det bool, seed [32]byte) string {
 		t.Helper()
 		res, err := x.Run(context.Background(), &exec.Task{
-			WASM: &exec.WASMSpec{ModulePath: testprog.Build(t, testprog.DetProg, "wasip1", "wasm"), Deterministic: det},
+			WASM: &exec.WASMSpec{ModulePath: mod, Deterministic: det, Seed: seed},
 		})
 		if err != nil || res.ExitCode != 0 {
 			t.Fatalf("Run = %+v, %v", res, err)
 		}
 		return string(res.Stdout)
 	}
-	a, b := run(true), run(true)
-	if a != b {
-		t.Errorf("deterministic runs differ:\n%s\n%s", a, b)
-	}
-	if epoch := time.Unix(wasm.DeterministicEpoch, 0).UTC().Format("2006-01-02T15:04:05"); !strings.HasPrefix(a, "time "+epoch) {
-		t.Errorf("deterministic wall clock = %q, want it to start at %s", a, epoch)
-	}
-	if c := run(false); c == a {
-		t.Errorf("non-deterministic run equals the deterministic one: %q", c)
+	seed := [32]byte{1}
+	want := run(engines["in process"], true, seed)
+	for name, x := range engines {
+		t.Run(name, func(t *testing.T) {
+			a, b := run(x, true, seed), run(x, true, seed)
+			if a != b || a != want {
+				t.Errorf("deterministic runs differ:\n%s\n%s\nin process:\n%s", a, b, want)
+			}
+			if epoch := time.Unix(wasm.DeterministicEpoch, 0).UTC().Format("2006-01-02T15:04:05"); !strings.HasPrefix(a, "time "+epoch) {
+				t.Errorf("deterministic wall clock = %q, want it to start at %s", a, epoch)
+			}
+			if !strings.Contains(a, "slept 10.0") {
+				t.Errorf("deterministic sleep of 10ms read as %q, want the clock moved by exactly the sleep (plus ticks)", a)
+			}
+			if o := run(x, true, [32]byte{2}); o == a {
+				t.Errorf("another seed drew the same bytes: %q", o)
+			}
+			if c := run(x, false, seed); c == a {
+				t.Errorf("non-deterministic run equals the deterministic one: %q", c)
+			}
+		})
 	}
 }

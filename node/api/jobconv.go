@@ -68,7 +68,7 @@ func awardOf(a market.AwardInfo) Award {
 func receiptOf(r market.ReceiptInfo) Receipt {
 	return Receipt{CID: r.CID, AwardID: r.AwardID, Executor: r.Executor, ExitCode: r.ExitCode,
 		Error: r.Error, ErrorCode: storedCode(r.ErrorCode, r.Error), Outputs: r.Outputs, Stdout: r.Stdout, Stderr: r.Stderr,
-		Started: r.Started, Finished: r.Finished, Late: r.Late}
+		Started: r.Started, Finished: r.Finished, Late: r.Late, Reused: r.Reused}
 }
 
 func eventOf(e market.Event) Event {

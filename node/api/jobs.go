@@ -61,7 +61,15 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request) error {
 	if err := s.checkLocalInputs(r.Context(), spec); err != nil {
 		return err
 	}
-	id, existing, err := s.n.Market.Submit(r.Context(), spec)
+	var opts market.SubmitOptions
+	switch v := r.URL.Query().Get("reuse"); v {
+	case "":
+	case string(jobspec.ReuseNever):
+		opts.NoReuse = true
+	default:
+		return BadRequest("reuse=%q: the only value is never (the spec's reuse field says the rest)", v)
+	}
+	id, existing, err := s.n.Market.SubmitWith(r.Context(), spec, opts)
 	if err != nil {
 		return err
 	}

@@ -7,13 +7,33 @@ import (
 	"strings"
 )
 
+// SubmitOptions change how a job is submitted, not the job.
+type SubmitOptions struct {
+	// NoReuse runs the job afresh: no receipt the network holds is
+	// reused (?reuse=never).
+	NoReuse bool
+}
+
+func (o SubmitOptions) query() url.Values {
+	q := url.Values{}
+	if o.NoReuse {
+		q.Set("reuse", "never")
+	}
+	return q
+}
+
 // Submit sends a spec document (YAML or JSON).
 func (c *Client) Submit(ctx context.Context, doc []byte, json bool) (*SubmitResponse, error) {
+	return c.SubmitWith(ctx, doc, json, SubmitOptions{})
+}
+
+// SubmitWith sends a spec document (YAML or JSON) with options.
+func (c *Client) SubmitWith(ctx context.Context, doc []byte, json bool, opts SubmitOptions) (*SubmitResponse, error) {
 	ct := "application/yaml"
 	if json {
 		ct = "application/json"
 	}
-	resp, err := c.Do(ctx, http.MethodPost, "/jobs", nil, strings.NewReader(string(doc)), ct)
+	resp, err := c.Do(ctx, http.MethodPost, "/jobs", opts.query(), strings.NewReader(string(doc)), ct)
 	if err != nil {
 		return nil, err
 	}
@@ -24,8 +44,15 @@ func (c *Client) Submit(ctx context.Context, doc []byte, json bool) (*SubmitResp
 
 // SubmitCID runs the job whose spec block has CID id.
 func (c *Client) SubmitCID(ctx context.Context, id string) (*SubmitResponse, error) {
+	return c.SubmitCIDWith(ctx, id, SubmitOptions{})
+}
+
+// SubmitCIDWith runs the job whose spec block has CID id, with options.
+func (c *Client) SubmitCIDWith(ctx context.Context, id string, opts SubmitOptions) (*SubmitResponse, error) {
+	q := opts.query()
+	q.Set("cid", id)
 	var r SubmitResponse
-	return &r, c.JSON(ctx, http.MethodPost, "/jobs", url.Values{"cid": {id}}, nil, &r)
+	return &r, c.JSON(ctx, http.MethodPost, "/jobs", q, nil, &r)
 }
 
 // Jobs lists the jobs this node submitted.

@@ -155,6 +155,9 @@ type Receipt struct {
 	// Late marks a receipt of a superseded award that arrived after the
 	// requester gave up on it.
 	Late bool `json:"late,omitempty"`
+	// Reused marks the receipt of an earlier run of the job that the
+	// network held: the job completed without an execution.
+	Reused bool `json:"reused,omitempty"`
 }
 
 // Event is one line of a job's log.

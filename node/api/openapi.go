@@ -137,9 +137,10 @@ var routeDocs = []routeDoc{
 		Resp:  jsonResp[DirResponse](`{"cid":"` + exCID + `"}`)},
 
 	{Method: "POST", Path: "/jobs", Summary: "submit a job spec (YAML or JSON body, CIDs only), or ?cid= a spec block in the network",
-		Query: []paramDoc{{Name: "cid", Type: "string", Desc: "the CID of a spec block to run instead of a body"}},
-		Body:  &bodyDoc{Media: []string{mediaYAML, mediaJSON}, Type: typeOf[specDoc](), Desc: "a job spec, docs/jobspec.md", Example: `{"name":"hello","engine":{"wasm":{"module":"` + exCID + `","args":["Ada"]}},"timeout":"1m"}`},
-		Resp:  jsonResp[SubmitResponse](`{"id":"` + exJob + `","existing":false,"state":"pending"}`)},
+		Query: []paramDoc{{Name: "cid", Type: "string", Desc: "the CID of a spec block to run instead of a body"},
+			{Name: "reuse", Type: "string", Desc: "never: run afresh, reusing no receipt the network holds (shoal run --no-reuse); a completed job of this node runs again"}},
+		Body: &bodyDoc{Media: []string{mediaYAML, mediaJSON}, Type: typeOf[specDoc](), Desc: "a job spec, docs/jobspec.md", Example: `{"name":"hello","engine":{"wasm":{"module":"` + exCID + `","args":["Ada"]}},"timeout":"1m"}`},
+		Resp: jsonResp[SubmitResponse](`{"id":"` + exJob + `","existing":false,"state":"pending"}`)},
 	{Method: "GET", Path: "/jobs", Summary: "the jobs this node submitted",
 		Resp: jsonResp[[]JobSummary](`[{"id":"` + exJob + `","name":"hello","type":"batch","engine":"wasm","count":1,"state":"completed","created":"` + exTime + `","updated":"` + exTime + `","attempts":1}]`)},
 	{Method: "GET", Path: "/jobs/{id}", Summary: "a job: record, bids, placement, receipts, events and spec",
@@ -204,6 +205,7 @@ type specDoc struct {
 	Timeout      string           `json:"timeout,omitempty"`
 	QueueTimeout string           `json:"queue_timeout,omitempty"`
 	Constraints  map[string]any   `json:"constraints,omitempty"`
+	Reuse        string           `json:"reuse,omitempty"`
 }
 
 func (s *Server) openapi(w http.ResponseWriter, r *http.Request) error {

@@ -165,6 +165,7 @@ func (s *Server) id(w http.ResponseWriter, r *http.Request) error {
 	}
 	if n.Market != nil {
 		resp.TopicPeers = n.Market.TopicPeers()
+		resp.Executions = n.Market.Executions()
 	}
 	for _, a := range n.Host.Addrs() {
 		resp.Addrs = append(resp.Addrs, a.String()+"/p2p/"+n.ID().String())

@@ -16,6 +16,9 @@ type IDResponse struct {
 	Private bool     `json:"private_network"`
 	// TopicPeers is how many peers listen on the job announcement topic.
 	TopicPeers int `json:"topic_peers"`
+	// Executions is how many runs this node's executor handed to an
+	// engine since the daemon started (a reused receipt costs none).
+	Executions int64 `json:"executions"`
 }
 
 // Peer is one connected peer.

@@ -109,6 +109,9 @@ func (m *Map) Int(key string, v int64) {
 	}
 }
 
+// Bool sets a boolean.
+func (m *Map) Bool(key string, v bool) { m.Node(key, basicnode.NewBool(v)) }
+
 // IntAlways sets an integer even when it is 0.
 func (m *Map) IntAlways(key string, v int64) { m.Node(key, basicnode.NewInt(v)) }
 

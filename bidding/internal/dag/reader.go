@@ -180,6 +180,19 @@ func (r *Reader) Int(key string) int64 {
 	return i
 }
 
+// Bool reads a boolean; present reports whether the key was there.
+func (r *Reader) Bool(key string) (v, present bool) {
+	n := r.get(key, datamodel.Kind_Bool)
+	if n == nil {
+		return false, false
+	}
+	b, err := n.AsBool()
+	if err != nil {
+		r.fail(key, err)
+	}
+	return b, true
+}
+
 // Bytes reads a byte string.
 func (r *Reader) Bytes(key string) []byte {
 	v := r.get(key, datamodel.Kind_Bytes)

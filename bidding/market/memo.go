@@ -1,0 +1,188 @@
+package market
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/shoalnet/shoal/bidding"
+	"github.com/shoalnet/shoal/bidding/jobspec"
+)
+
+// Memoization (docs/protocol.md §9): an executor publishes the record of
+// each completed run of a reusable job under its job ID; a requester looks
+// the job ID up before it announces and, when a trusted receipt that
+// succeeded is found, completes the job without an execution.
+
+// Memo is where receipt records live: the DHT, under
+// bidding.ReceiptRecordKey, with bidding.ReceiptRecordValidator (node
+// wires it). A nil Memo publishes nothing and looks nothing up.
+type Memo interface {
+	// Network is this node's bidding.NetworkID.
+	Network() []byte
+	// PutRecord stores a receipt record under its job's key and provides
+	// the receipt block (its CID).
+	PutRecord(ctx context.Context, job cid.Cid, record []byte, receipt cid.Cid) error
+	// GetRecord returns the record the network holds under job's key (its
+	// validator's pick of the values found), bounded by ctx.
+	GetRecord(ctx context.Context, job cid.Cid) ([]byte, error)
+}
+
+// ReceiptTrust is the part of Trust a receipt to reuse is judged by.
+type ReceiptTrust interface {
+	// ReceiptOrgs lists the trusted orgs p is an executor member of, by
+	// the certificates it presented before or by certs (checked, not
+	// remembered: a record's certificates change nothing this node knows
+	// of p).
+	ReceiptOrgs(p peer.ID, certs [][]byte) []string
+}
+
+// Defaults of the memo.
+const (
+	// memoCacheSize bounds the receipt records a node keeps in memory:
+	// those it published as executor and those it reused as requester.
+	memoCacheSize = 1024
+	// memoPublishTimeout bounds an executor's publication of a record.
+	memoPublishTimeout = 30 * time.Second
+)
+
+// reusableResult reports whether a run of spec may be published and reused:
+// a deterministic batch job of one executor whose reuse is not never.
+// It is the one place that says so; a field that makes a job private to
+// its requester (secrets) is checked here too.
+func reusableResult(spec *jobspec.Spec) bool {
+	return spec.Deterministic() && spec.Reuse != jobspec.ReuseNever &&
+		spec.Type == jobspec.Batch && spec.Count == 1
+}
+
+// memoCache keeps receipt records by job, up to memoCacheSize (then the
+// oldest entry goes). It is safe for concurrent use.
+type memoCache struct {
+	mu    sync.Mutex
+	recs  map[cid.Cid][]byte
+	order []cid.Cid
+}
+
+func (c *memoCache) put(job cid.Cid, rec []byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.recs == nil {
+		c.recs = map[cid.Cid][]byte{}
+	}
+	if _, ok := c.recs[job]; !ok {
+		c.order = append(c.order, job)
+	}
+	c.recs[job] = rec
+	for len(c.order) > memoCacheSize {
+		delete(c.recs, c.order[0])
+		c.order = c.order[1:]
+	}
+}
+
+func (c *memoCache) get(job cid.Cid) []byte {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.recs[job]
+}
+
+// publishRecord is the executor's side: the record of a completed run of
+// a reusable job goes to the cache at once and to the network in the
+// background (the requester already has its receipt).
+func (ex *executor) publishRecord(e *execution, state bidding.AwardState, block []byte) {
+	if ex.cfg.Memo == nil || state != bidding.AwardCompleted || !reusableResult(e.spec) {
+		return
+	}
+	rec, err := bidding.SealReceiptRecord(ex.cfg.Key, block, ex.cfg.Memo.Network(), ex.certs(), time.Now())
+	if err != nil {
+		ex.log.Warn("cannot seal receipt record", "award", e.rec.ID, "err", err)
+		return
+	}
+	job := e.award.JobCID
+	if rc, err := bidding.DecodeReceipt(block); err == nil && rc.Succeeded() {
+		ex.memo.put(job, rec) // a failure is published, never kept to be reused
+	}
+	ex.wg.Go(func() {
+		ctx, cancel := context.WithTimeout(ex.ctx, memoPublishTimeout)
+		defer cancel()
+		if err := ex.cfg.Memo.PutRecord(ctx, job, rec, bidding.ReceiptCID(block)); err != nil {
+			ex.log.Info("receipt record not published", "job", job, "err", err)
+			return
+		}
+		ex.log.Info("receipt record published", "job", job, "receipt", bidding.ReceiptCID(block))
+	})
+}
+
+// errNoReuse: why a job does not look a receipt up.
+var errNoReuse = errors.New("reuse is off")
+
+// lookupMemo is the requester's side of ActLookup: the local cache first,
+// then the network, bounded by bidding.MemoLookupTimeout; a record found
+// is checked again (signatures, job, network), then judged by policy.
+func (d *jobDriver) lookupMemo() (*bidding.MemoHit, *ReceiptInfo, string) {
+	m := d.m
+	if m.cfg.Memo == nil {
+		return nil, nil, errNoReuse.Error()
+	}
+	ctx, cancel := context.WithTimeout(d.ctx, bidding.MemoLookupTimeout)
+	defer cancel()
+	rec := m.exec.memo.get(d.id)
+	from := "this node"
+	if rec == nil {
+		var err error
+		if rec, err = m.cfg.Memo.GetRecord(ctx, d.id); err != nil {
+			if ctx.Err() != nil && d.ctx.Err() == nil {
+				return nil, nil, fmt.Sprintf("no record within %s", bidding.MemoLookupTimeout)
+			}
+			return nil, nil, "no record found"
+		}
+		from = "the network"
+	}
+	r, err := bidding.OpenReceiptRecord(rec, bidding.ReceiptRecordKey(d.id), m.cfg.Memo.Network())
+	if err != nil {
+		return nil, nil, fmt.Sprintf("record from %s refused: %v", from, err)
+	}
+	rc := r.Receipt()
+	orgs, why := m.trustReceipt(d.spec, rc.Executor, r.Certs)
+	if why != "" {
+		return nil, nil, why
+	}
+	block := r.Receipts[0]
+	rcid := bidding.ReceiptCID(block)
+	if b, err := newBlock(block, rcid); err == nil && rc.Executor != m.self {
+		_ = m.cfg.Content.PutBlock(context.Background(), b)
+	}
+	info := receiptInfo(rc, rcid.String())
+	info.Reused = true
+	if rc.Succeeded() {
+		m.exec.memo.put(d.id, rec)
+	}
+	out := receiptOutcome(info)
+	return &bidding.MemoHit{Receipt: out, Finished: rc.FinishedAt, Orgs: orgs}, &info, ""
+}
+
+// trustReceipt is the policy of reuse (docs/security.md): a receipt of
+// this node's own executor, or of an executor that proves membership of
+// an org this node trusts; and within the spec's constraints.executors.
+// It returns the orgs, or why the receipt is not trusted.
+func (m *Market) trustReceipt(spec *jobspec.Spec, exec peer.ID, certs [][]byte) ([]string, string) {
+	if !m.eligible(spec, exec) {
+		return nil, fmt.Sprintf("the receipt's executor %s is outside constraints.executors", bidding.ShortPeer(exec))
+	}
+	if exec == m.self {
+		return nil, ""
+	}
+	rt, ok := m.cfg.Trust.(ReceiptTrust)
+	if !ok {
+		return nil, fmt.Sprintf("the receipt's executor %s is not trusted: this node trusts no org", bidding.ShortPeer(exec))
+	}
+	orgs := rt.ReceiptOrgs(exec, certs)
+	if len(orgs) == 0 {
+		return nil, fmt.Sprintf("the receipt's executor %s is a member of no org this node trusts", bidding.ShortPeer(exec))
+	}
+	return orgs, ""
+}

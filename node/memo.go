@@ -1,0 +1,82 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/ipfs/go-cid"
+	dht "github.com/libp2p/go-libp2p-kad-dht"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/shoalnet/shoal/bidding"
+	"github.com/shoalnet/shoal/bidding/market"
+	"github.com/shoalnet/shoal/bidding/trust"
+)
+
+// dhtMemo is the market's Memo on the node's DHT: receipt records under
+// bidding.ReceiptNamespace (validated on every node by the validator
+// receiptValidator registers) and provider records of receipt blocks.
+type dhtMemo struct {
+	n   *Node
+	net []byte
+}
+
+var _ market.Memo = (*dhtMemo)(nil)
+
+// receiptValidator is the DHT option that registers the receipt record
+// validator for this node's network (its swarm key, or none).
+func receiptValidator(net []byte) dht.Option {
+	return dht.NamespacedValidator(bidding.ReceiptNamespace, bidding.ReceiptRecordValidator{Network: net})
+}
+
+func (m *dhtMemo) Network() []byte { return m.net }
+
+// PutRecord implements market.Memo.
+func (m *dhtMemo) PutRecord(ctx context.Context, job cid.Cid, record []byte, receipt cid.Cid) error {
+	if err := m.n.DHT.PutValue(ctx, bidding.ReceiptRecordKey(job), record); err != nil {
+		return fmt.Errorf("put receipt record of %s: %w", job, err)
+	}
+	if err := m.n.Content.Provide(ctx, receipt); err != nil {
+		return fmt.Errorf("provide receipt %s: %w", receipt, err)
+	}
+	return nil
+}
+
+// GetRecord implements market.Memo: the first valid value found (Quorum
+// 1) ends the lookup.
+func (m *dhtMemo) GetRecord(ctx context.Context, job cid.Cid) ([]byte, error) {
+	v, err := m.n.DHT.GetValue(ctx, bidding.ReceiptRecordKey(job), dht.Quorum(1))
+	if err != nil {
+		return nil, fmt.Errorf("get receipt record of %s: %w", job, err)
+	}
+	return v, nil
+}
+
+// ReceiptOrgs implements market.ReceiptTrust: the trusted orgs p proved
+// with the executor role, from the certificates it presented before and
+// from certs (a receipt record's), checked against this node's roots and
+// not remembered.
+func (g *guard) ReceiptOrgs(p peer.ID, certs [][]byte) []string {
+	orgs := g.ExecutorOrgs(p)
+	roots, now := g.dir.Roots(), time.Now()
+	for _, b := range certs {
+		c, err := trust.DecodeCert(b)
+		if err != nil || c.Peer != p || roots.Check(c, trust.RoleExecutor, now) != nil {
+			continue
+		}
+		if !contains(orgs, c.Org) {
+			orgs = append(orgs, c.Org)
+		}
+	}
+	return orgs
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,163 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p"
+	dht "github.com/libp2p/go-libp2p-kad-dht"
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/multiformats/go-multihash"
+
+	"github.com/shoalnet/shoal/bidding"
+	"github.com/shoalnet/shoal/p2p"
+)
+
+// acceptAll is the validator of an attacker's DHT: it stores and sends
+// any value.
+type acceptAll struct{}
+
+func (acceptAll) Validate(string, []byte) error        { return nil }
+func (acceptAll) Select(string, [][]byte) (int, error) { return 0, nil }
+
+func testNode(t *testing.T, opts ...Option) *Node {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cfg, err := DefaultConfig(ProfileLocal)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Jobs.DisableDocker = true
+	n, err := New(ctx, cfg, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.Close() })
+	return n
+}
+
+func jobCID(t *testing.T, s string) cid.Cid {
+	t.Helper()
+	h, err := multihash.Sum([]byte(s), multihash.SHA2_256, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cid.NewCidV1(cid.DagCBOR, h)
+}
+
+// TestForgedReceiptRecords: an attacker's DHT node that stores anything
+// puts receipt records into a network of two real nodes; those with a bad
+// signature or under another job's key are rejected by every node's
+// validator (never stored, never returned), while a genuine record put
+// the same way is found (so the test can fail).
+func TestForgedReceiptRecords(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts two nodes and a DHT")
+	}
+	n1 := testNode(t)
+	n2 := testNode(t)
+	// The attacker: a plain host and DHT under Shoal's prefix that
+	// accepts any receipt record.
+	h, err := libp2p.New(libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.Close() })
+	ad, err := p2p.NewDHT(h, nil, nil, dht.NamespacedValidator(bidding.ReceiptNamespace, acceptAll{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ad.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	info := func(n *Node) peer.AddrInfo { return peer.AddrInfo{ID: n.ID(), Addrs: n.Host.Addrs()} }
+	for _, c := range []struct {
+		from interface {
+			Connect(context.Context, peer.AddrInfo) error
+		}
+		to peer.AddrInfo
+	}{{h, info(n1)}, {h, info(n2)}, {n1.Host, info(n2)}} {
+		if err := c.from.Connect(ctx, c.to); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, d := range []*dht.IpfsDHT{ad, n1.DHT, n2.DHT} {
+		if err := <-d.RefreshRoutingTable(); err != nil {
+			t.Logf("refresh: %v", err)
+		}
+	}
+
+	// A receipt of job by n1's executor, and records of it.
+	job, other := jobCID(t, "job"), jobCID(t, "another job")
+	out := jobCID(t, "outputs")
+	now := time.Now()
+	rc := &bidding.Receipt{JobCID: job, AwardID: bidding.NewAwardID(), Requester: n2.ID(), Executor: n1.ID(),
+		OutputsRoot: out, Stdout: out, Stderr: out, StartedAt: now, FinishedAt: now}
+	receipt, _, err := bidding.EncodeReceipt(n1.Key(), rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	net := bidding.NetworkID(nil)
+	genuine, err := bidding.SealReceiptRecord(n1.Key(), receipt, net, nil, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rogue, _, _ := crypto.GenerateEd25519Key(nil)
+	badSig := func() []byte {
+		r := &bidding.ReceiptRecord{Version: bidding.WireVersion, JobCID: job, Network: net, By: n1.ID(), Receipts: [][]byte{receipt}, Published: now}
+		payload, err := bidding.SigningBytes(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Sig, err = rogue.Sign(payload); err != nil {
+			t.Fatal(err)
+		}
+		b, err := bidding.Marshal(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}()
+
+	memo1, memo2 := &dhtMemo{n: n1, net: net}, &dhtMemo{n: n2, net: net}
+	for _, tt := range []struct {
+		name   string
+		key    cid.Cid // the job whose key the value is put under
+		value  []byte
+		accept bool
+	}{
+		{"bad signature", job, badSig, false},
+		{"wrong job CID", other, genuine, false},
+		{"genuine", job, genuine, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			_ = ad.PutValue(ctx, bidding.ReceiptRecordKey(tt.key), tt.value) // the attacker's own store takes it
+			for i, m := range []*dhtMemo{memo1, memo2} {
+				lctx, lcancel := context.WithTimeout(ctx, 5*time.Second)
+				got, err := m.GetRecord(lctx, tt.key)
+				lcancel()
+				switch {
+				case tt.accept && err != nil:
+					t.Fatalf("node %d: the genuine record was not found: %v", i+1, err)
+				case !tt.accept && err == nil:
+					t.Fatalf("node %d returned a forged record (%d bytes)", i+1, len(got))
+				}
+				if !tt.accept {
+					// Never stored either: the node's own datastore lacks it.
+					if rec, err := m.n.DHT.GetValue(ctx, bidding.ReceiptRecordKey(tt.key), dht.Quorum(1)); err == nil {
+						t.Fatalf("node %d holds a forged record (%d bytes)", i+1, len(rec))
+					} else if errors.Is(err, context.Canceled) {
+						t.Fatal(err)
+					}
+				}
+			}
+		})
+	}
+}

@@ -141,7 +141,7 @@ func TestMakeDirRefuses(t *testing.T) {
 			}
 		})
 	}
-	if _, err := s.AddLink(ctx, a, "x", a, false); err == nil || !strings.Contains(err.Error(), "not a directory") {
+	if _, err := s.AddLink(ctx, a, "x", a, false); !errors.Is(err, ErrNotADirectory) {
 		t.Fatalf("add-link to a file: %v", err)
 	}
 }

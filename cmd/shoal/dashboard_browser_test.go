@@ -13,6 +13,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/shoalnet/shoal/internal/testnet"
+	"github.com/shoalnet/shoal/node/api"
 )
 
 // screenshotEnv, set to 1, makes TestDashboardInBrowser write its
@@ -141,5 +142,26 @@ func TestDashboardInBrowser(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Logf("wrote %s", doc)
+	}
+
+	// Live logs: a job that prints a line every 200 ms for 8 s, selected
+	// with a click, shows its lines on the page before it completes.
+	ticker := addQ(t, a, testnet.WasmModule(t, "internal/testnet/wasm/ticker"))
+	res, err = a.Client.Submit(ctx, []byte(fmt.Sprintf("name: dashboard-ticker\nengine:\n  wasm:\n    module: %s\n    args: [200ms, 8s]\nconstraints:\n  labels: {role: worker}\n", ticker)), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	row = fmt.Sprintf(`#jobs tr[data-job=%q]`, res.ID)
+	if err := chromedp.Do(ctx, chromedp.WaitVisible(css("%s", row)), chromedp.Click(css("%s", row))); err != nil {
+		fail("ticker job %s never appeared on the page: %v", res.ID, err)
+	}
+	if err := chromedp.Do(ctx, chromedp.Poll[chromedp.Void](`(document.querySelector("#job pre.live-logs")||{textContent:""}).textContent.includes("tick 2")`, chromedp.WithPollingTimeout(time.Minute))); err != nil {
+		fail("the ticker's live lines never showed: %v", err)
+	}
+	if st, err := a.Client.Job(ctx, res.ID); err != nil || st.State == api.JobCompleted {
+		t.Fatalf("the live lines showed only after the job ended (%v, %v): they must come while it runs", st, err)
+	}
+	if err := chromedp.Do(ctx, chromedp.WaitVisible(css(`%s[data-state="completed"]`, row))); err != nil {
+		fail("ticker job %s did not reach completed on the page: %v", res.ID, err)
 	}
 }

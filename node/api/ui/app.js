@@ -13,6 +13,7 @@ const st = {
   details: new Map(), // job ID -> GET /jobs/{id}
   providers: new Map(), // input CID -> GET /providers
   outputs: new Map(), // CID -> text
+  live: new Map(), // job ID -> {text, done}: its live logs (GET /jobs/{id}/logs)
   selected: null, // job ID shown below the table and on the map
 };
 
@@ -118,7 +119,42 @@ function refreshJob(id) { // at most one reload of a job at a time, coalesced
   });
 }
 
+// followLogs streams a running job's live stdout and stderr (NDJSON lines
+// of GET /jobs/{id}/logs?follow) into st.live, once per job, keeping the
+// last OUTPUT_LIMIT characters.
+async function followLogs(id) {
+  if (st.live.has(id)) return;
+  const l = { text: "", done: false };
+  st.live.set(id, l);
+  try {
+    const r = await api("/jobs/" + encodeURIComponent(id) + "/logs?follow=true&stream=all");
+    const reader = r.body.getReader();
+    const dec = new TextDecoder();
+    let buf = "";
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      buf += dec.decode(value, { stream: true });
+      let i;
+      while ((i = buf.indexOf("\n")) >= 0) {
+        const line = buf.slice(0, i);
+        buf = buf.slice(i + 1);
+        if (!line) continue;
+        const m = JSON.parse(line);
+        if (m.line) l.text += (m.line.stream === "stderr" ? "! " : "") + m.line.line + "\n";
+        if (l.text.length > OUTPUT_LIMIT) l.text = l.text.slice(l.text.length - OUTPUT_LIMIT);
+      }
+      if (st.selected === id) render();
+    }
+  } catch (e) {
+    l.text += "(" + e.message + ")\n";
+  }
+  l.done = true;
+  if (st.selected === id) render();
+}
+
 async function loadJobExtras(d) {
+  if (!isFinal(d)) followLogs(d.id);
   for (const r of d.receipts || []) for (const c of [r.stdout, r.stderr]) {
     if (!c || st.outputs.has(c)) continue;
     st.outputs.set(c, "…");
@@ -257,6 +293,11 @@ function drawJob() {
         el("td", null, b.total_bytes ? (100 * b.local_bytes / b.total_bytes).toFixed(0) + " % of " + bytes(b.total_bytes) : (d.inputs || []).length ? "holds none" : "no inputs"),
         el("td", null, b.free_slots), el("td", null, b.queue_depth), el("td", null, aw || "–"));
     }))) : el("p", { class: "hint" }, "no bids yet"));
+  const live = st.live.get(d.id);
+  if (live && !(d.receipts || []).length) {
+    kids.push(el("h3", null, "Live output" + (live.done ? "" : " (following)")));
+    kids.push(el("pre", { class: "stdout live-logs" }, live.text || "(nothing yet)"));
+  }
   for (const r of d.receipts || []) {
     kids.push(el("h3", null, "Receipt from " + short(r.executor) + ": exit " + r.exit_code + (r.error ? " (" + r.error + ")" : "")));
     if (r.stdout) kids.push(el("div", { class: "hint" }, "stdout"), el("pre", { class: "stdout" }, st.outputs.get(r.stdout) || ""));

@@ -112,7 +112,7 @@ func (s *Spec) toMap() *dag.Map {
 	inputs := make([]*dag.Map, len(s.Inputs))
 	for i, in := range s.Inputs {
 		im := dag.NewMap()
-		im.Link("cid", in.CID)
+		putInputSource(im, in)
 		im.Str("path", in.Path)
 		inputs[i] = im
 	}
@@ -151,6 +151,7 @@ func (s *Spec) toMap() *dag.Map {
 	ex.BytesList("peers", peers)
 	cons.Sub("executors", ex)
 	m.Sub("constraints", cons)
+	m.Maps("publish", publishMaps(s.Publish))
 	return m
 }
 
@@ -193,7 +194,10 @@ func fromNode(n datamodel.Node) (*Spec, error) {
 	eng.Done()
 	r.List("inputs", MaxInputs, func(path string, item datamodel.Node) {
 		ir := r.Sub(path, item)
-		s.Inputs = append(s.Inputs, Input{CID: ir.Link("cid"), Path: ir.Str("path")})
+		var in Input
+		getInputSource(ir, &in)
+		in.Path = ir.Str("path")
+		s.Inputs = append(s.Inputs, in)
 		ir.Done()
 	})
 	s.Outputs = r.Strs("outputs", MaxOutputs)
@@ -226,6 +230,7 @@ func fromNode(n datamodel.Node) (*Spec, error) {
 	}
 	ex.Done()
 	cons.Done()
+	readPublish(r, s)
 	if err := r.Err(); err != nil {
 		return nil, convertDagError(err)
 	}

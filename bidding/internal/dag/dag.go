@@ -222,3 +222,10 @@ func List(items []datamodel.Node) datamodel.Node {
 	}
 	return nb.Build()
 }
+
+// Bool sets true; false is omitted.
+func (m *Map) Bool(key string, v bool) {
+	if v {
+		m.Node(key, basicnode.NewBool(true))
+	}
+}

@@ -269,6 +269,7 @@ func (n *Node) startMarket(ctx context.Context) error {
 		Store:         n.Store,
 		Content:       &contentAdapter{n: n},
 		Runner:        eng,
+		Remote:        newRemote(n, work, logging.Logger("inputs")),
 		Labels:        n.cfg.Capabilities.Labels,
 		Capacity:      capacity,
 		Slots:         n.cfg.Jobs.Slots,

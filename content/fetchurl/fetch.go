@@ -253,3 +253,11 @@ func (s *stallReader) Read(p []byte) (int, error) {
 	}
 	return n, err
 }
+
+// WithLimit returns a client of the same policy and connections whose
+// downloads are bounded to max bytes (0: no bound), named name in errors.
+func (c *Client) WithLimit(max int64, name string) *Client {
+	p := c.p
+	p.MaxBytes, p.MaxBytesName = max, name
+	return &Client{p: p, http: c.http}
+}

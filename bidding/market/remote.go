@@ -110,3 +110,24 @@ func (ex *executor) publishRemote(ctx context.Context, spec *jobspec.Spec, rc *b
 	}
 	return failed
 }
+
+// addRemoteInfo adds the receipt's imports and publish outcomes to info,
+// named by the spec's sources and targets. Entries whose index the spec
+// does not have are skipped (the receipt was checked against its job).
+func addRemoteInfo(info *ReceiptInfo, rc *bidding.Receipt, spec *jobspec.Spec) {
+	for _, im := range rc.Imports {
+		if im.Index >= len(spec.Inputs) {
+			continue
+		}
+		in := spec.Inputs[im.Index]
+		info.Imports = append(info.Imports, ImportInfo{Source: in.Source(), Path: in.Path, CID: im.CID.String(),
+			ETag: im.ETag, LastModified: im.LastModified, Reused: im.Reused})
+	}
+	for _, p := range rc.Published {
+		if p.Index >= len(spec.Publish) {
+			continue
+		}
+		t := spec.Publish[p.Index]
+		info.Published = append(info.Published, PublishInfo{Target: t.String(), Required: t.Required, OK: p.OK, Error: p.Error})
+	}
+}

@@ -41,6 +41,9 @@ func remoteInput(src, target string) (jobspec.Input, bool, error) {
 			return jobspec.Input{}, true, fmt.Errorf("invalid --input %q: %w", src, err)
 		}
 		return jobspec.Input{S3: o, Path: target}, true, nil
+	case strings.Contains(src, "://"):
+		// Another scheme: the spec's validation names what is supported.
+		return jobspec.Input{URL: src, Path: target}, true, nil
 	case src == "http" || src == "https" || src == "s3":
 		return jobspec.Input{}, true, fmt.Errorf("invalid --input: %s URL without a target; want %s://...:/path", src, src)
 	}

@@ -184,4 +184,3 @@ func TestDialCheckRunsOnResolvedAddress(t *testing.T) {
 		t.Error("allowPrivate still checks")
 	}
 }
-

@@ -21,7 +21,8 @@ import (
 // executor downloads the input, imports it (its CID and ETag are in the
 // receipt), and a second job over the same URL reuses the import (the
 // server sends the content once, answering 304 to the second request).
-// Oversized content, a redirect loop, an unsupported scheme and a private
+// Oversized content, a redirect loop, a slow server, a lying Content-Length,
+// an unsupported scheme and a private
 // address on an executor without inputs.allow_private each fail their job
 // with a clear error, and the daemons go on running jobs.
 func TestURLInputs(t *testing.T) {
@@ -43,6 +44,19 @@ func TestURLInputs(t *testing.T) {
 		w.Write(make([]byte, 2<<20))
 	})
 	mux.HandleFunc("/loop", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/loop", http.StatusFound) })
+	mux.HandleFunc("/slow", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "1000")
+		w.Write([]byte("a little"))
+		w.(http.Flusher).Flush()
+		<-r.Context().Done() // then nothing more
+	})
+	mux.HandleFunc("/liar", func(w http.ResponseWriter, r *http.Request) {
+		// Announces 1000 bytes, sends 10 and closes.
+		conn, buf, _ := w.(http.Hijacker).Hijack()
+		defer conn.Close()
+		fmt.Fprintf(buf, "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\nConnection: close\r\n\r\n0123456789")
+		buf.Flush()
+	})
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
 
@@ -58,7 +72,11 @@ func TestURLInputs(t *testing.T) {
 	// loopback) and bounds inputs to 1 MiB.
 	a := testnet.Start(t, testnet.Options{InitArgs: []string{"--label", "zone=a"}, Configure: conf(func(*node.Config) {})})
 	b := testnet.Start(t, testnet.Options{Bootstrap: []string{a.TCPAddr()}, InitArgs: []string{"--label", "zone=b"},
-		Configure: conf(func(c *node.Config) { c.Jobs.MaxInputBytes = 1 << 20; c.Inputs.AllowPrivate = true })})
+		Configure: conf(func(c *node.Config) {
+			c.Jobs.MaxInputBytes = 1 << 20
+			c.Inputs.AllowPrivate = true
+			c.Inputs.DownloadTimeout = node.Duration(3 * time.Second)
+		})})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	for _, d := range []*testnet.Daemon{a, b} {
@@ -107,6 +125,8 @@ func TestURLInputs(t *testing.T) {
 		{"oversized", srv.URL + "/big.bin:/inputs/big.bin", "zone=b", "more than jobs.max_input_bytes", "input_too_large"},
 		{"redirect loop", srv.URL + "/loop:/inputs/x", "zone=b", "too many redirects", "bad_input"},
 		{"private address", url + ":/inputs/corpus.txt", "zone=a", "127.0.0.1 is not a public address", "fetch_failed"},
+		{"slow server", srv.URL + "/slow:/inputs/x", "zone=b", "timed out", "fetch_failed"},
+		{"lying content length", srv.URL + "/liar:/inputs/x", "zone=b", "announced 1000 bytes and sent 10", "fetch_failed"},
 	}
 	for _, f := range failures {
 		t.Run(f.name, func(t *testing.T) {
@@ -130,6 +150,15 @@ func TestURLInputs(t *testing.T) {
 			t.Fatalf("ftp input: %v\n%s", err, out)
 		}
 	})
+	// import: requester: the CLI downloads and adds the input, and the
+	// spec holds its CID: the receipt lists no import.
+	byReq, err := runJSON(t, a, "run", "wasm", wc, "--input", url+":/inputs/corpus.txt", "--import", "requester", "--label", "zone=b", "--name", "url-req")
+	if err != nil || byReq.State != api.JobCompleted || len(byReq.Receipts) != 1 || len(byReq.Receipts[0].Imports) != 0 {
+		t.Fatalf("import requester: %v %+v", err, byReq)
+	}
+	if n := full.Load(); n != 2 {
+		t.Fatalf("the server sent the corpus %d times, want 2 (once more for the requester)", n)
+	}
 	// The daemons are unharmed: the same job runs again.
 	again, err := runJSON(t, a, "run", "wasm", wc, "--input", url+":/inputs/corpus.txt", "--label", "zone=b", "--name", "url-3")
 	if err != nil || again.State != api.JobCompleted {

@@ -96,6 +96,9 @@ func Admit(job *jobspec.Spec, view NodeView) (Offer, error) {
 	}
 	if job.Constraints.Locality == jobspec.Required {
 		for _, in := range job.Inputs {
+			if in.Remote() {
+				continue // no node holds a URL: locality counts CID inputs only
+			}
 			if h, t := view.LocalBytes(in.CID); t <= 0 || h < t {
 				return Offer{}, refuse(CodeLocalityRequired, "locality required and input %s at %s is not held here in full", in.CID, in.Path)
 			}

@@ -95,6 +95,11 @@ func sampleMessages(t testing.TB, req, exe identity) []Message {
 		&Receipt{JobCID: job, AwardID: award.AwardID, Requester: req.id, Executor: exe.id, OutputsRoot: out, Stdout: out, Stderr: out,
 			ExitCode: 0, Timings: Timings{Fetch: time.Second, Run: 2 * time.Second, Publish: 10 * time.Millisecond, Total: 4 * time.Second},
 			StartedAt: t0, FinishedAt: t0.Add(4 * time.Second)},
+		// A receipt with remote inputs and publish outcomes.
+		&Receipt{JobCID: job, AwardID: award.AwardID, Requester: req.id, Executor: exe.id, OutputsRoot: out, Stdout: out, Stderr: out,
+			StartedAt: t0, FinishedAt: t0.Add(time.Second),
+			Imports:   []ImportRecord{{Index: 0, CID: out, ETag: `"e1"`, LastModified: t0}, {Index: 2, CID: out, Reused: true}},
+			Published: []PublishRecord{{Index: 0, OK: true}, {Index: 1, Error: "connection refused"}}},
 		&Cancel{AwardID: award.AwardID, JobCID: job, Requester: req.id, Reason: "user asked", IssuedAt: t0},
 		&Query{AwardID: award.AwardID, JobCID: job, Requester: req.id, IssuedAt: t0},
 		&Log{AwardID: award.AwardID, JobCID: job, Executor: exe.id, Seq: 1, Stream: LogStdout, Data: []byte("line 0\n"), Time: t0},

@@ -68,7 +68,12 @@ type Receipt struct {
 	Timings    Timings
 	StartedAt  time.Time
 	FinishedAt time.Time
-	Sig        []byte
+	// Imports lists the remote inputs (URL, S3) the executor imported, in
+	// input order; Published the outcome of each publish target, in the
+	// spec's order (receipt_remote.go).
+	Imports   []ImportRecord
+	Published []PublishRecord
+	Sig       []byte
 }
 
 // Succeeded reports whether the job ran to its exit with exit code 0.
@@ -103,6 +108,8 @@ func (r *Receipt) encode(m *dag.Map) {
 	m.Sub("timings", t)
 	putTime(m, "started", r.StartedAt)
 	putTime(m, "finished", r.FinishedAt)
+	putImports(m, "imports", r.Imports)
+	putPublished(m, "published", r.Published)
 }
 
 func (r *Receipt) decode(rd *dag.Reader) {
@@ -121,6 +128,8 @@ func (r *Receipt) decode(rd *dag.Reader) {
 	t.Done()
 	r.StartedAt = getTime(rd, "started")
 	r.FinishedAt = getTime(rd, "finished")
+	r.Imports = getImports(rd, "imports")
+	r.Published = getPublished(rd, "published")
 }
 
 func (r *Receipt) check(c *checker) {
@@ -151,6 +160,8 @@ func (r *Receipt) check(c *checker) {
 	if r.FinishedAt.Before(r.StartedAt) {
 		c.failf("finished", "before started")
 	}
+	c.imports("imports", r.Imports)
+	c.published("published", r.Published)
 }
 
 // EncodeReceipt signs r with the executor's key and returns the receipt

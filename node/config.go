@@ -80,6 +80,27 @@ type Config struct {
 	Policy policy.Policy `json:"policy,omitzero"`
 	// Orgs are the orgs this node trusts and its deny-list (orgs.go).
 	Orgs OrgsConfig `json:"orgs,omitzero"`
+	// Inputs configures url and s3 inputs and the publishers (remote.go).
+	Inputs InputsConfig `json:"inputs,omitzero"`
+}
+
+// InputsConfig configures what this node downloads for jobs (url and s3
+// inputs) and where it publishes their outputs (s3, remote kubo). The
+// bounds of jobs.max_input_bytes apply to downloads too.
+type InputsConfig struct {
+	// AllowPrivate lets downloads, S3 endpoints and publish targets that
+	// jobs name reach loopback, private and link-local addresses. Off by
+	// default, so a job cannot make this node probe its own network.
+	AllowPrivate bool `json:"allow_private,omitempty"`
+	// S3Endpoint is the S3 service used when a job names none, and the
+	// only one this node's credentials (AWS_ACCESS_KEY_ID and
+	// AWS_SECRET_ACCESS_KEY, or the shared credentials file) are sent to;
+	// "" means AWS (https://s3.amazonaws.com).
+	S3Endpoint string `json:"s3_endpoint,omitempty"`
+	// S3Region is the default signing region.
+	S3Region string `json:"s3_region,omitempty"`
+	// DownloadTimeout bounds one download (0: 10m).
+	DownloadTimeout Duration `json:"download_timeout,omitempty"`
 }
 
 // WASMConfig configures the wasm engine.

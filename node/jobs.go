@@ -274,6 +274,7 @@ func (n *Node) startMarket(ctx context.Context) error {
 		Store:         n.Store,
 		Content:       &contentAdapter{n: n},
 		Runner:        eng,
+		Remote:        newRemote(n, work, logging.Logger("inputs")),
 		Labels:        n.cfg.Capabilities.Labels,
 		Capacity:      capacity,
 		Slots:         n.cfg.Jobs.Slots,

@@ -6,6 +6,11 @@ cd "$(dirname "$0")/.."
 if [ -f scripts/kubo.sh ]; then
   bash scripts/kubo.sh >/dev/null
 fi
+# SeaweedFS's weed, the real S3 server of the S3 input and publisher tests
+# (cold build: several minutes; then cached like kubo).
+if [ -f scripts/seaweedfs.sh ]; then
+  bash scripts/seaweedfs.sh >/dev/null
+fi
 # A headless Chromium for the browser test of the API's defences
 # (cmd/shoal TestBrowserCannotDriveAPI, skipped when it is missing).
 if ! command -v chromium >/dev/null 2>&1; then

@@ -118,7 +118,7 @@ func (s *Spec) toMap() *dag.Map {
 	inputs := make([]*dag.Map, len(s.Inputs))
 	for i, in := range s.Inputs {
 		im := dag.NewMap()
-		im.Link("cid", in.CID)
+		putInputSource(im, in)
 		im.Str("path", in.Path)
 		inputs[i] = im
 	}
@@ -160,6 +160,7 @@ func (s *Spec) toMap() *dag.Map {
 	if s.Reuse != DefaultReuse {
 		m.Str("reuse", string(s.Reuse))
 	}
+	m.Maps("publish", publishMaps(s.Publish))
 	return m
 }
 
@@ -211,7 +212,10 @@ func fromNode(n datamodel.Node) (*Spec, error) {
 	eng.Done()
 	r.List("inputs", MaxInputs, func(path string, item datamodel.Node) {
 		ir := r.Sub(path, item)
-		s.Inputs = append(s.Inputs, Input{CID: ir.Link("cid"), Path: ir.Str("path")})
+		var in Input
+		getInputSource(ir, &in)
+		in.Path = ir.Str("path")
+		s.Inputs = append(s.Inputs, in)
 		ir.Done()
 	})
 	s.Outputs = r.Strs("outputs", MaxOutputs)
@@ -245,6 +249,7 @@ func fromNode(n datamodel.Node) (*Spec, error) {
 	ex.Done()
 	cons.Done()
 	s.Reuse = Reuse(r.Str("reuse"))
+	readPublish(r, s)
 	if err := r.Err(); err != nil {
 		return nil, convertDagError(err)
 	}

@@ -14,7 +14,7 @@ func readTestFile(name string) ([]byte, error) { return os.ReadFile(name) }
 
 func seedDocuments(f *testing.F) [][]byte {
 	files, _ := filepath.Glob("../../examples/jobs/*.yaml")
-	files = append(files, "testdata/full.yaml")
+	files = append(files, "testdata/full.yaml", "testdata/remote.yaml")
 	var docs [][]byte
 	for _, name := range files {
 		b, err := os.ReadFile(name)

@@ -47,6 +47,10 @@ type ParseOptions struct {
 	// returns is reported as a field error of ref's field and line. When
 	// Local is nil a local path is an error: a daemon takes only CIDs.
 	Local func(ref LocalRef) (cid.Cid, error)
+	// Import downloads and adds a url or s3 input marked `import:
+	// requester` and gives its CID, which replaces the input's source in
+	// the spec returned. When Import is nil such an input is an error.
+	Import func(ref RemoteRef) (cid.Cid, error)
 }
 
 // IsLocalPath reports whether s, written where a CID is wanted, names a
@@ -76,7 +80,7 @@ func ParseWith(data []byte, filename string, opts ParseOptions) (*Spec, error) {
 	if err != nil {
 		return nil, &FieldError{File: filename, Err: fmt.Errorf("%w: %w", ErrSyntax, err)}
 	}
-	w := &walker{file: filename, lines: map[string]int{"": root.line}, local: opts.Local}
+	w := &walker{file: filename, lines: map[string]int{"": root.line}, local: opts.Local, importer: opts.Import}
 	s := w.spec(root)
 	if len(w.errs) > 0 {
 		return nil, errors.Join(w.errs...)
@@ -98,10 +102,11 @@ func ParseWith(data []byte, filename string, opts ParseOptions) (*Spec, error) {
 // walker turns a document tree into a Spec, recording the line of every
 // path it visits.
 type walker struct {
-	file  string
-	errs  []error
-	lines map[string]int
-	local func(LocalRef) (cid.Cid, error)
+	file     string
+	errs     []error
+	lines    map[string]int
+	local    func(LocalRef) (cid.Cid, error)
+	importer func(RemoteRef) (cid.Cid, error)
 }
 
 func (w *walker) fail(path string, line int, sentinel error, format string, args ...any) {
@@ -315,7 +320,7 @@ func (w *walker) spec(root *docNode) *Spec {
 			w.list(p, v, MaxInputs, func(p string, it *docNode) {
 				var in Input
 				var byCID, bySrc bool
-				w.fields(p, it, map[string]func(string, *docNode){
+				handlers := map[string]func(string, *docNode){
 					"cid": func(p string, v *docNode) {
 						if byCID = true; bySrc {
 							w.fail(p, v.line, ErrInvalid, "give cid or src, not both")
@@ -336,7 +341,10 @@ func (w *walker) spec(root *docNode) *Spec {
 						}
 					},
 					"path": func(p string, v *docNode) { w.str(p, v, &in.Path) },
-				})
+				}
+				finish := w.remoteInputFields(&in, handlers)
+				w.fields(p, it, handlers)
+				finish(p, it.line)
 				if it.kind == docNull {
 					w.fail(p, it.line, ErrRequired, "an input is a map with cid (or src, a local path) and path")
 				}
@@ -363,6 +371,7 @@ func (w *walker) spec(root *docNode) *Spec {
 			})
 		},
 		"reuse":         func(p string, v *docNode) { w.str(p, v, (*string)(&s.Reuse)) },
+		"publish":       func(p string, v *docNode) { w.publishList(p, v, s) },
 		"timeout":       func(p string, v *docNode) { w.duration(p, v, &s.Timeout) },
 		"queue_timeout": func(p string, v *docNode) { w.duration(p, v, &s.QueueTimeout) },
 		"constraints": func(p string, v *docNode) {

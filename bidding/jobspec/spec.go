@@ -128,6 +128,8 @@ type Spec struct {
 	// that the network already holds instead of running it (default
 	// ReuseTrusted). It also sets the default of engine.wasm.deterministic.
 	Reuse Reuse
+	// Publish lists where the outputs also go once pinned (remote.go).
+	Publish []Publish
 }
 
 // Reuse says whether a job's result may come from an earlier run of the
@@ -213,9 +215,13 @@ type Docker struct {
 	Deterministic bool
 }
 
-// Input mounts the content of CID read-only at Path.
+// Input mounts the content of CID read-only at Path, or, for a remote
+// input (exactly one of URL and S3 set, CID undefined), what the executor
+// downloads from there and imports as UnixFS (remote.go).
 type Input struct {
 	CID  cid.Cid
+	URL  string
+	S3   *S3Object
 	Path string
 }
 
@@ -266,12 +272,12 @@ type Executors struct {
 func (e Executors) Empty() bool { return len(e.Orgs) == 0 && len(e.Peers) == 0 }
 
 // InputCIDs returns the CIDs of the inputs, in input order, without
-// duplicates.
+// duplicates. Remote inputs (URL, S3) have none and are left out.
 func (s *Spec) InputCIDs() []cid.Cid {
 	out := make([]cid.Cid, 0, len(s.Inputs))
 	seen := make(map[cid.Cid]bool, len(s.Inputs))
 	for _, in := range s.Inputs {
-		if !seen[in.CID] {
+		if in.CID.Defined() && !seen[in.CID] {
 			seen[in.CID] = true
 			out = append(out, in.CID)
 		}
@@ -317,7 +323,8 @@ func (s *Spec) Clone() *Spec {
 		d.Env = cloneMap(d.Env)
 		c.Engine.Docker = &d
 	}
-	c.Inputs = slices.Clone(s.Inputs)
+	c.Inputs = cloneInputs(s.Inputs)
+	c.Publish = clonePublish(s.Publish)
 	c.Outputs = slices.Clone(s.Outputs)
 	c.Constraints.Labels = cloneMap(s.Constraints.Labels)
 	c.Constraints.Executors.Orgs = slices.Clone(s.Constraints.Executors.Orgs)
@@ -380,6 +387,9 @@ func (s *Spec) fillDefaults() {
 	if len(s.Inputs) == 0 {
 		s.Inputs = nil
 	}
+	if len(s.Publish) == 0 {
+		s.Publish = nil
+	}
 	if len(s.Outputs) == 0 {
 		s.Outputs = []string{DefaultOutput}
 	}
@@ -413,6 +423,7 @@ func (s *Spec) fillDefaults() {
 func (s *Spec) sortSets() {
 	slices.SortStableFunc(s.Inputs, func(a, b Input) int { return strings.Compare(a.Path, b.Path) })
 	slices.Sort(s.Outputs)
+	sortPublish(s.Publish)
 	slices.Sort(s.Constraints.Executors.Orgs)
 	slices.Sort(s.Constraints.Executors.Peers)
 }

@@ -51,6 +51,7 @@ func (s *Spec) validate() error {
 	default:
 		l.addf("reuse", ErrInvalid, "%q: use trusted or never", s.Reuse)
 	}
+	s.validateRemote(&l)
 	return l.err()
 }
 
@@ -104,9 +105,11 @@ func (s *Spec) validatePaths(l *errList) {
 	var mounts []mount
 	for i, in := range s.Inputs {
 		p := fmt.Sprintf("inputs[%d]", i)
-		if !in.CID.Defined() {
-			l.addf(p+".cid", ErrRequired, "the CID of the input (shoal add prints it), or src: a local file or directory")
-		} else {
+		switch {
+		case in.Remote():
+		case !in.CID.Defined():
+			l.addf(p+".cid", ErrRequired, "the CID of the input (shoal add prints it), src: a local file or directory, url or s3")
+		default:
 			checkCID(l, p+".cid", in.CID)
 		}
 		if checkPath(l, p+".path", in.Path) {

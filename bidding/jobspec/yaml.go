@@ -20,6 +20,7 @@ type yamlSpec struct {
 	QueueTimeout string         `yaml:"queue_timeout"`
 	Constraints  yamlConstraint `yaml:"constraints"`
 	Reuse        Reuse          `yaml:"reuse"`
+	Publish      []yamlPublish  `yaml:"publish,omitempty"`
 }
 
 type yamlEngine struct {
@@ -46,8 +47,28 @@ type yamlDocker struct {
 }
 
 type yamlInput struct {
-	CID  string `yaml:"cid"`
-	Path string `yaml:"path"`
+	CID  string  `yaml:"cid,omitempty"`
+	URL  string  `yaml:"url,omitempty"`
+	S3   *yamlS3 `yaml:"s3,omitempty"`
+	Path string  `yaml:"path"`
+}
+
+type yamlS3 struct {
+	Bucket   string `yaml:"bucket"`
+	Key      string `yaml:"key,omitempty"`
+	Prefix   string `yaml:"prefix,omitempty"`
+	Endpoint string `yaml:"endpoint,omitempty"`
+	Region   string `yaml:"region,omitempty"`
+}
+
+type yamlPublish struct {
+	S3       *yamlS3   `yaml:"s3,omitempty"`
+	IPFS     *yamlIPFS `yaml:"ipfs,omitempty"`
+	Required bool      `yaml:"required,omitempty"`
+}
+
+type yamlIPFS struct {
+	API string `yaml:"api"`
 }
 
 type yamlResources struct {
@@ -94,7 +115,21 @@ func (s *Spec) YAML() ([]byte, error) {
 		}
 	}
 	for _, in := range c.Inputs {
-		doc.Inputs = append(doc.Inputs, yamlInput{CID: cidString(in.CID), Path: in.Path})
+		y := yamlInput{CID: cidString(in.CID), URL: in.URL, Path: in.Path}
+		if o := in.S3; o != nil {
+			y.S3 = &yamlS3{Bucket: o.Bucket, Key: o.Key, Prefix: o.Prefix, Endpoint: o.Endpoint, Region: o.Region}
+		}
+		doc.Inputs = append(doc.Inputs, y)
+	}
+	for _, p := range c.Publish {
+		y := yamlPublish{Required: p.Required}
+		if t := p.S3; t != nil {
+			y.S3 = &yamlS3{Bucket: t.Bucket, Prefix: t.Prefix, Endpoint: t.Endpoint, Region: t.Region}
+		}
+		if t := p.IPFS; t != nil {
+			y.IPFS = &yamlIPFS{API: t.API}
+		}
+		doc.Publish = append(doc.Publish, y)
 	}
 	if ex := c.Constraints.Executors; !ex.Empty() {
 		y := &yamlExecutors{Orgs: ex.Orgs}

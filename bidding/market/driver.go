@@ -580,6 +580,7 @@ func (d *jobDriver) keepReceipt(rc *bidding.Receipt, raw []byte) (*bidding.Recei
 		_ = d.m.cfg.Content.PutBlock(context.Background(), b)
 	}
 	info := receiptInfo(rc, rcid.String())
+	addRemoteInfo(&info, rc, d.spec)
 	out := receiptOutcome(info)
 	out.Award, out.Executor = rc.AwardID, rc.Executor
 	return &out, &info

@@ -75,6 +75,7 @@ type executorConfig struct {
 	Key           crypto.PrivKey
 	Content       Content
 	Runner        Runner
+	Remote        Remote
 	Labels        map[string]string
 	Capacity      jobspec.Resources
 	Slots         int // > 0
@@ -701,14 +702,23 @@ func (ex *executor) runTask(ctx context.Context, e *execution, rc *bidding.Recei
 	hints := append([]peer.AddrInfo{{ID: e.award.Requester}}, e.award.Providers...)
 	// Inputs and image tarballs are made local first; a wasm module is read
 	// (and fetched if needed) below, through the module cache.
+	// Remote inputs (URL, S3) are downloaded and imported first; they
+	// and the CID inputs share one budget of MaxInputBytes, counted in
+	// bytes received: the size a root records is a claim, checked at the
+	// bid.
+	inputCIDs, used, code, err := ex.importInputs(ctx, spec, rc)
+	if err != nil {
+		if ctx.Err() != nil && e.isCancelled() {
+			return fail(bidding.CodeCancelled, "cancelled while importing")
+		}
+		return fail(code, "%v", err)
+	}
 	need := spec.InputCIDs()
 	if d := spec.Engine.Docker; d != nil && d.ImageCID.Defined() {
 		need = append(need, d.ImageCID)
 	}
-	// The inputs share one budget of MaxInputBytes, counted in bytes
-	// received: the size a root records is a claim, checked at the bid.
 	inputs := len(spec.InputCIDs())
-	var used, fetched int64
+	var fetched int64
 	for i, c := range need {
 		limit := FetchLimit{Max: ex.cfg.MaxInputBytes, Name: "jobs.max_input_bytes"}
 		if i < inputs && limit.Max > 0 {
@@ -741,11 +751,11 @@ func (ex *executor) runTask(ctx context.Context, e *execution, rc *bidding.Recei
 		if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
 			return fail(bidding.CodeEngineError, "inputs: %v", err)
 		}
-		if err := ex.cfg.Content.WriteTo(ctx, in.CID, p); err != nil {
+		if err := ex.cfg.Content.WriteTo(ctx, inputCIDs[i], p); err != nil {
 			if errors.Is(err, ErrUnusableContent) {
-				return fail(bidding.CodeBadInput, "input %s: %v", in.CID, err)
+				return fail(bidding.CodeBadInput, "input %s: %v", in.Source(), err)
 			}
-			return fail(bidding.CodeFetchFailed, "input %s: %v", in.CID, err)
+			return fail(bidding.CodeFetchFailed, "input %s: %v", in.Source(), err)
 		}
 		task.Inputs = append(task.Inputs, exec.Mount{Source: p, Target: in.Path})
 	}
@@ -819,6 +829,12 @@ func (ex *executor) publish(ctx context.Context, e *execution, rc *bidding.Recei
 			return fail(bidding.CodePublishFailed, "outputs: %v", err)
 		}
 		rc.Stdout, rc.Stderr, rc.OutputsRoot = roots[0], roots[1], roots[2]
+		if err == nil && runErr == nil && len(spec.Publish) > 0 {
+			if err := ex.publishRemote(ctx, spec, rc, task.OutputsDir); err != nil {
+				rc.Timings.Publish = time.Since(t2)
+				return fail(bidding.CodePublishFailed, "%v", err)
+			}
+		}
 	}
 	rc.Timings.Publish = time.Since(t2)
 	switch {

@@ -44,6 +44,9 @@ type Config struct {
 	Store   ds.Batching // the node's datastore; the market uses /jobs and /awards
 	Content Content
 	Runner  Runner
+	// Remote imports url and s3 inputs and publishes outputs beyond the
+	// node (nil: jobs that need it fail with fetch_failed).
+	Remote Remote
 	// Labels are matched against constraints.labels.
 	Labels map[string]string
 	// Capacity is the most the node gives to jobs in total (and to one job).
@@ -151,7 +154,7 @@ func New(ctx context.Context, cfg Config) (*Market, error) {
 		return nil, err
 	}
 	tr := newTransport(cfg.Host, cfg.PubSub, cfg.Key)
-	ex := newExecutor(executorConfig{Key: cfg.Key, Content: cfg.Content, Runner: cfg.Runner, Labels: cfg.Labels, Capacity: cfg.Capacity,
+	ex := newExecutor(executorConfig{Key: cfg.Key, Content: cfg.Content, Runner: cfg.Runner, Remote: cfg.Remote, Labels: cfg.Labels, Capacity: cfg.Capacity,
 		Slots: cfg.Slots, QueueLimit: cfg.QueueLimit, MaxInputBytes: cfg.MaxInputBytes, WorkDir: cfg.WorkDir,
 		Trust: cfg.Trust, Policy: cfg.Policy, Memo: cfg.Memo, Logger: cfg.Logger, Metrics: cfg.Metrics}, tr.self, tr, awards)
 	jobs.observe = observeJobs(cfg.Metrics)

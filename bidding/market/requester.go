@@ -517,10 +517,10 @@ func (m *Market) solicitTargets(ctx context.Context, spec *jobspec.Spec) []peer.
 		seen[ai.ID] = true
 		out = append(out, ai)
 	}
-	if len(spec.Inputs) > 0 {
+	if cids := spec.InputCIDs(); len(cids) > 0 {
 		fctx, cancel := context.WithTimeout(ctx, bidding.SolicitLookup)
-		for _, in := range spec.Inputs {
-			for _, p := range m.cfg.Content.FindProviders(fctx, in.CID, 8) {
+		for _, c := range cids {
+			for _, p := range m.cfg.Content.FindProviders(fctx, c, 8) {
 				add(p)
 			}
 		}
@@ -553,8 +553,8 @@ func (m *Market) askProviders(ctx context.Context, spec *jobspec.Spec, data []by
 	defer cancel()
 	asked := map[peer.ID]bool{m.self: true}
 	var wg sync.WaitGroup
-	for _, in := range spec.Inputs {
-		for _, p := range m.cfg.Content.FindProviders(fctx, in.CID, 8) {
+	for _, c := range spec.InputCIDs() {
+		for _, p := range m.cfg.Content.FindProviders(fctx, c, 8) {
 			if asked[p.ID] {
 				continue
 			}

@@ -126,6 +126,28 @@ type ReceiptInfo struct {
 	// Reused marks the receipt of an earlier run that the network held
 	// (docs/protocol.md §9): the job completed without an execution.
 	Reused bool `json:"reused,omitempty"`
+	// Imports and Published are the receipt's remote inputs and publish
+	// outcomes, with the sources and targets the spec names.
+	Imports   []ImportInfo  `json:"imports,omitempty"`
+	Published []PublishInfo `json:"published,omitempty"`
+}
+
+// ImportInfo is a remote input the executor imported.
+type ImportInfo struct {
+	Source       string    `json:"source"`
+	Path         string    `json:"path"`
+	CID          string    `json:"cid"`
+	ETag         string    `json:"etag,omitempty"`
+	LastModified time.Time `json:"last_modified,omitzero"`
+	Reused       bool      `json:"reused,omitempty"`
+}
+
+// PublishInfo is the outcome of one publish target.
+type PublishInfo struct {
+	Target   string `json:"target"`
+	Required bool   `json:"required,omitempty"`
+	OK       bool   `json:"ok"`
+	Error    string `json:"error,omitempty"`
 }
 
 // Job is the requester's record of a job: the source of truth for its state.

@@ -68,6 +68,9 @@ func (p *Policy) Check(r Request) *bidding.Refusal {
 		}
 		if p.LocalInputsOnly {
 			for _, in := range spec.Inputs {
+				if in.Remote() {
+					return refuse(bidding.CodeInputsNotHeld, "this node only runs jobs whose inputs it holds, and input %s at %s is to be downloaded", in.Source(), in.Path)
+				}
 				if h, t := r.Local(in.CID); t <= 0 || h < t {
 					return refuse(bidding.CodeInputsNotHeld, "this node only runs jobs whose inputs it holds, and input %s at %s is not here", in.CID, in.Path)
 				}

@@ -13,9 +13,9 @@ import (
 )
 
 func runFlags() []cli.Flag {
-	return []cli.Flag{
+	flags := []cli.Flag{
 		noReuseFlag,
-		&cli.StringSliceFlag{Name: "input", Aliases: []string{"i"}, Usage: "SRC:/path — mount SRC (a local file or directory, added first, or a CID) read-only at /path (repeatable)"},
+		&cli.StringSliceFlag{Name: "input", Aliases: []string{"i"}, Usage: "SRC:/path — mount SRC (a local file or directory, added first, a CID, an http(s) URL or s3://bucket/key, s3://bucket/prefix/) read-only at /path (repeatable)"},
 		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: jobspec.DefaultOutput, Usage: "directory inside the job whose files become the outputs"},
 		&cli.StringSliceFlag{Name: "env", Aliases: []string{"e"}, Usage: "K=V environment variable (repeatable)"},
 		&cli.StringFlag{Name: "name", Usage: "a name for humans (part of the job ID)"},
@@ -31,6 +31,7 @@ func runFlags() []cli.Flag {
 		&cli.StringSliceFlag{Name: "executor-peer", Usage: "only this peer ID may run the job (repeatable)"},
 		detachFlag, quietFlag, jsonFlag,
 	}
+	return append(flags, remoteFlags()...)
 }
 
 func runCmd() *cli.Command {
@@ -139,6 +140,19 @@ func specFromFlags(c *cli.Context, cl *api.Client) (*jobspec.Spec, error) {
 			return nil, fmt.Errorf("invalid --input %q: want SRC:/path", in)
 		}
 		src, target := in[:i], in[i+1:]
+		if rin, ok, err := remoteInput(src, target); ok {
+			if err != nil {
+				return nil, err
+			}
+			if c.String("import") == jobspec.ImportRequester {
+				if rin.CID, err = importHere(c, cl, rin); err != nil {
+					return nil, fmt.Errorf("--input %s (--import requester): %w", src, err)
+				}
+				rin.URL, rin.S3 = "", nil
+			}
+			spec.Inputs = append(spec.Inputs, rin)
+			continue
+		}
 		id, err := cidOrAdd(c, cl, src)
 		if err != nil {
 			return nil, err
@@ -177,6 +191,9 @@ func specFromFlags(c *cli.Context, cl *api.Client) (*jobspec.Spec, error) {
 			return nil, fmt.Errorf("invalid --executor-peer %q: %w", p, err)
 		}
 		spec.Constraints.Executors.Peers = append(spec.Constraints.Executors.Peers, id)
+	}
+	if err := addPublish(c, spec); err != nil {
+		return nil, err
 	}
 	return spec, nil
 }

@@ -41,17 +41,28 @@ type specFile struct {
 	Doc []byte
 	// Local lists the local paths it names, in document order.
 	Local []localFile
+	// Remote counts the inputs imported by the requester.
+	Remote int
 }
 
 // loadSpecFile reads and validates the spec at file; resolve gives the CID
 // of each distinct local path it names (called only once every field is
 // valid, at most once per path).
-func loadSpecFile(file string, resolve func(f localFile) (cid.Cid, error)) (*specFile, error) {
+//
+// Inputs marked `import: requester` are downloaded by importRemote (after
+// every field is valid) and their CIDs replace them; with importRemote nil
+// (job validate) a placeholder stands in.
+func loadSpecFile(file string, resolve func(f localFile) (cid.Cid, error), importRemote func(jobspec.RemoteRef) (cid.Cid, error)) (*specFile, error) {
 	doc, err := os.ReadFile(file)
 	if err != nil {
 		return nil, fmt.Errorf("read spec: %w", err)
 	}
 	var local []localFile
+	remote := 0
+	placeholderImport := func(r jobspec.RemoteRef) (cid.Cid, error) {
+		remote++
+		return placeholderCID("remote\x00" + r.Input.Source())
+	}
 	_, err = jobspec.ParseWith(doc, file, jobspec.ParseOptions{Local: func(r jobspec.LocalRef) (cid.Cid, error) {
 		f, err := checkLocal(file, r)
 		if err != nil {
@@ -59,12 +70,30 @@ func loadSpecFile(file string, resolve func(f localFile) (cid.Cid, error)) (*spe
 		}
 		local = append(local, f)
 		return placeholderCID(f.Abs)
-	}})
+	}, Import: placeholderImport})
 	if err != nil {
 		return nil, err
 	}
 	sf := &specFile{Doc: doc}
-	if len(local) == 0 {
+	imp := importRemote
+	if imp == nil {
+		imp = placeholderImport
+	}
+	if remote > 0 {
+		cached := map[string]cid.Cid{}
+		inner := imp
+		imp = func(r jobspec.RemoteRef) (cid.Cid, error) {
+			if c, ok := cached[r.Input.Source()]; ok {
+				return c, nil
+			}
+			c, err := inner(r)
+			if err == nil {
+				cached[r.Input.Source()] = c
+			}
+			return c, err
+		}
+	}
+	if len(local) == 0 && remote == 0 {
 		sf.Spec, err = jobspec.Parse(doc, file)
 		return sf, err
 	}
@@ -80,7 +109,8 @@ func loadSpecFile(file string, resolve func(f localFile) (cid.Cid, error)) (*spe
 		local[i].CID = c
 	}
 	sf.Local = local
-	sf.Spec, err = jobspec.ParseWith(doc, file, jobspec.ParseOptions{Local: func(r jobspec.LocalRef) (cid.Cid, error) {
+	sf.Remote = remote
+	sf.Spec, err = jobspec.ParseWith(doc, file, jobspec.ParseOptions{Import: imp, Local: func(r jobspec.LocalRef) (cid.Cid, error) {
 		f, err := checkLocal(file, r)
 		if err != nil {
 			return cid.Undef, err
@@ -147,11 +177,17 @@ func runSpecFile(c *cli.Context, cl *api.Client, file string) error {
 			fmt.Fprintf(os.Stderr, "added %s (%s): %s\n", f.Path, f.Field, s)
 		}
 		return cid.Decode(s)
+	}, func(r jobspec.RemoteRef) (cid.Cid, error) {
+		id, err := importHere(c, cl, r.Input)
+		if err == nil && show {
+			fmt.Fprintf(os.Stderr, "imported %s (%s): %s\n", r.Input.Source(), r.Field, id)
+		}
+		return id, err
 	})
 	if err != nil {
 		return err
 	}
-	if len(sf.Local) > 0 {
+	if len(sf.Local) > 0 || sf.Remote > 0 {
 		return submitSpec(c, cl, sf.Spec)
 	}
 	res, err := cl.SubmitWith(c.Context, sf.Doc, strings.HasSuffix(file, ".json"), submitOptions(c))
@@ -199,7 +235,7 @@ Example:
 					return cid.Undef, err
 				}
 				return content.Hash(c.Context, nd, content.AddOptions{})
-			})
+			}, nil)
 			if err != nil {
 				return err
 			}
@@ -208,13 +244,15 @@ Example:
 				return err
 			}
 			if c.Bool("quiet") {
-				if !noHash || len(sf.Local) == 0 {
+				if (!noHash || len(sf.Local) == 0) && sf.Remote == 0 {
 					fmt.Println(id)
 				}
 				return nil
 			}
 			fmt.Printf("%s: valid (%s job, engine %s)\n", file, sf.Spec.Type, sf.Spec.Engine.Kind())
 			switch {
+			case sf.Remote > 0:
+				fmt.Println("job ID:  not computed: it depends on what the inputs with import: requester download")
 			case noHash && len(sf.Local) > 0:
 				fmt.Println("job ID:  not computed (--no-hash): it depends on the local files' content")
 			default:

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -196,4 +197,27 @@ func (k *Kubo) Command(ctx context.Context, args ...string) *exec.Cmd {
 	cmd := exec.CommandContext(ctx, k.bin, args...)
 	cmd.Env = k.env()
 	return cmd
+}
+
+// APIURL is the base URL of its RPC API (http://127.0.0.1:PORT), read
+// from the api file the daemon writes in its repo.
+func (k *Kubo) APIURL(tb testing.TB) string {
+	tb.Helper()
+	b, err := os.ReadFile(filepath.Join(k.repo, "api"))
+	if err != nil {
+		tb.Fatalf("kubo api file: %v", err)
+	}
+	a, err := ma.NewMultiaddr(strings.TrimSpace(string(b)))
+	if err != nil {
+		tb.Fatalf("kubo api address %q: %v", b, err)
+	}
+	host, err := a.ValueForProtocol(ma.P_IP4)
+	if err != nil {
+		tb.Fatalf("kubo api address %s: %v", a, err)
+	}
+	port, err := a.ValueForProtocol(ma.P_TCP)
+	if err != nil {
+		tb.Fatalf("kubo api address %s: %v", a, err)
+	}
+	return "http://" + host + ":" + port
 }

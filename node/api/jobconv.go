@@ -68,7 +68,23 @@ func awardOf(a market.AwardInfo) Award {
 func receiptOf(r market.ReceiptInfo) Receipt {
 	return Receipt{CID: r.CID, AwardID: r.AwardID, Executor: r.Executor, ExitCode: r.ExitCode,
 		Error: r.Error, ErrorCode: storedCode(r.ErrorCode, r.Error), Outputs: r.Outputs, Stdout: r.Stdout, Stderr: r.Stderr,
-		Started: r.Started, Finished: r.Finished, Late: r.Late, Reused: r.Reused}
+		Started: r.Started, Finished: r.Finished, Late: r.Late, Reused: r.Reused, Imports: importsOf(r.Imports), Published: publishedOf(r.Published)}
+}
+
+func importsOf(in []market.ImportInfo) []Import {
+	var out []Import
+	for _, i := range in {
+		out = append(out, Import{Source: i.Source, Path: i.Path, CID: i.CID, ETag: i.ETag, LastModified: i.LastModified, Reused: i.Reused})
+	}
+	return out
+}
+
+func publishedOf(in []market.PublishInfo) []Publish {
+	var out []Publish
+	for _, p := range in {
+		out = append(out, Publish{Target: p.Target, Required: p.Required, OK: p.OK, Error: p.Error})
+	}
+	return out
 }
 
 func eventOf(e market.Event) Event {

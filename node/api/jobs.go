@@ -87,6 +87,9 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request) error {
 // Inputs this node does not hold are left to the executors.
 func (s *Server) checkLocalInputs(ctx context.Context, spec *jobspec.Spec) error {
 	for _, in := range spec.Inputs {
+		if in.Remote() {
+			continue
+		}
 		typ, ok, err := s.n.Content.LocalType(ctx, in.CID)
 		if err != nil || !ok {
 			continue

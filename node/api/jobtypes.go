@@ -158,6 +158,29 @@ type Receipt struct {
 	// Reused marks the receipt of an earlier run of the job that the
 	// network held: the job completed without an execution.
 	Reused bool `json:"reused,omitempty"`
+	// Imports lists the url and s3 inputs the executor downloaded (their
+	// CIDs and validators); Published the outcome of each publish target.
+	Imports   []Import  `json:"imports,omitempty"`
+	Published []Publish `json:"published,omitempty"`
+}
+
+// Import is a remote input as the executor imported it.
+type Import struct {
+	Source       string    `json:"source"`
+	Path         string    `json:"path"`
+	CID          string    `json:"cid"`
+	ETag         string    `json:"etag,omitempty"`
+	LastModified time.Time `json:"last_modified,omitzero"`
+	// Reused: already imported and unchanged (ETag), not downloaded.
+	Reused bool `json:"reused,omitempty"`
+}
+
+// Publish is the outcome of a publish target.
+type Publish struct {
+	Target   string `json:"target"`
+	Required bool   `json:"required,omitempty"`
+	OK       bool   `json:"ok"`
+	Error    string `json:"error,omitempty"`
 }
 
 // Event is one line of a job's log.

@@ -225,3 +225,10 @@ func List(items []datamodel.Node) datamodel.Node {
 	}
 	return nb.Build()
 }
+
+// Flag sets true; false is omitted.
+func (m *Map) Flag(key string, v bool) {
+	if v {
+		m.Node(key, basicnode.NewBool(true))
+	}
+}

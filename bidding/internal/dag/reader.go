@@ -334,3 +334,17 @@ func (r *Reader) failPath(path string, err error) {
 		*r.err = &FieldError{Path: path, Err: err}
 	}
 }
+
+// Flag reads a boolean written by Map.Flag; a present false is not
+// canonical (Map.Flag omits it), so callers re-encoding to compare catch it.
+func (r *Reader) Flag(key string) bool {
+	v := r.get(key, datamodel.Kind_Bool)
+	if v == nil {
+		return false
+	}
+	b, err := v.AsBool()
+	if err != nil {
+		r.fail(key, err)
+	}
+	return b
+}

@@ -124,6 +124,10 @@ type Spec struct {
 	QueueTimeout time.Duration
 	// Constraints restrict which nodes may run the job.
 	Constraints Constraints
+	// Secrets names environment variables whose values the requester
+	// gives at submission; they travel only in the award, sealed to the
+	// executor, never in the spec (see secrets.go). Sorted.
+	Secrets []string
 }
 
 // Engine holds exactly one engine.
@@ -267,6 +271,7 @@ func (s *Spec) Clone() *Spec {
 	}
 	c.Inputs = slices.Clone(s.Inputs)
 	c.Outputs = slices.Clone(s.Outputs)
+	c.Secrets = slices.Clone(s.Secrets)
 	c.Constraints.Labels = cloneMap(s.Constraints.Labels)
 	c.Constraints.Executors.Orgs = slices.Clone(s.Constraints.Executors.Orgs)
 	c.Constraints.Executors.Peers = slices.Clone(s.Constraints.Executors.Peers)
@@ -325,6 +330,7 @@ func (s *Spec) fillDefaults() {
 	if len(s.Outputs) == 0 {
 		s.Outputs = []string{DefaultOutput}
 	}
+	s.Secrets = nilIfEmpty(s.Secrets)
 	if s.Resources.MilliCPU == 0 {
 		s.Resources.MilliCPU = DefaultMilliCPU
 	}
@@ -355,6 +361,7 @@ func (s *Spec) fillDefaults() {
 func (s *Spec) sortSets() {
 	slices.SortStableFunc(s.Inputs, func(a, b Input) int { return strings.Compare(a.Path, b.Path) })
 	slices.Sort(s.Outputs)
+	slices.Sort(s.Secrets)
 	slices.Sort(s.Constraints.Executors.Orgs)
 	slices.Sort(s.Constraints.Executors.Peers)
 }

@@ -46,6 +46,7 @@ func (s *Spec) validate() error {
 	checkDuration(&l, "timeout", s.Timeout, MaxTimeout)
 	checkDuration(&l, "queue_timeout", s.QueueTimeout, MaxQueueTimeout)
 	s.validateConstraints(&l)
+	s.validateSecrets(&l)
 	return l.err()
 }
 

@@ -19,6 +19,7 @@ type yamlSpec struct {
 	Timeout      string         `yaml:"timeout"`
 	QueueTimeout string         `yaml:"queue_timeout"`
 	Constraints  yamlConstraint `yaml:"constraints"`
+	Secrets      []string       `yaml:"secrets,omitempty"`
 }
 
 type yamlEngine struct {
@@ -78,6 +79,7 @@ func (s *Spec) YAML() ([]byte, error) {
 		Timeout:      FormatDuration(c.Timeout),
 		QueueTimeout: FormatDuration(c.QueueTimeout),
 		Constraints:  yamlConstraint{Labels: c.Constraints.Labels, Locality: c.Constraints.Locality},
+		Secrets:      c.Secrets,
 	}
 	if w := c.Engine.Wasm; w != nil {
 		doc.Engine.Wasm = &yamlWasm{Module: cidString(w.Module), Entrypoint: w.Entrypoint, Args: w.Args, Env: w.Env}

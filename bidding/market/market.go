@@ -92,6 +92,8 @@ type Market struct {
 	jobs *JobStore
 	// req is the requester's side (its jobs' loops and bid sinks).
 	req requester
+	// vault holds the secret values of the requester's jobs (secrets.go).
+	vault secretVault
 
 	ctx    context.Context
 	cancel context.CancelFunc

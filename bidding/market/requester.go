@@ -298,6 +298,15 @@ func (m *Market) runJob(ctx context.Context, id cid.Cid, loop *jobLoop) {
 	if err != nil {
 		return
 	}
+	if _, ok := m.vault.get(id); spec.HasSecrets() && !ok && len(resumeOf(job, spec.Type == jobspec.Ops).Awards) == 0 {
+		m.fail(id, bidding.CodeBadSpec, "%v", errSecretsLost)
+		return
+	}
+	defer func() {
+		if j, err := m.jobs.Get(id.String()); err == nil && j.State.Terminal() {
+			m.vault.drop(id)
+		}
+	}()
 	sel, err := bidding.NewSelector(id, spec, time.Now(), bidding.WithWindow(m.cfg.BidWindow), bidding.WithOrgResolver(m.orgsOf()),
 		bidding.WithTotal(m.inputsTotal(ctx, spec)))
 	if err != nil {

@@ -46,7 +46,7 @@ Example:
    shoal job run --cid bafyrei...      # run a spec someone published`,
 				Flags: []cli.Flag{
 					&cli.StringFlag{Name: "cid", Usage: "run the spec block with this CID (fetched from the network)"},
-					detachFlag, quietFlag, jsonFlag,
+					secretFlag, detachFlag, quietFlag, jsonFlag,
 				},
 				Action: func(c *cli.Context) error {
 					cl, err := client(c)
@@ -59,7 +59,11 @@ Example:
 						if c.NArg() > 0 {
 							return errors.New("give either SPEC or --cid, not both")
 						}
-						res, err = cl.SubmitCID(c.Context, c.String("cid"))
+						vals, verr := secretValues(c)
+						if verr != nil {
+							return verr
+						}
+						res, err = cl.SubmitCIDWithSecrets(c.Context, c.String("cid"), vals)
 					case c.NArg() == 1:
 						return runSpecFile(c, cl, c.Args().First())
 					default:

@@ -154,7 +154,11 @@ func runSpecFile(c *cli.Context, cl *api.Client, file string) error {
 	if len(sf.Local) > 0 {
 		return submitSpec(c, cl, sf.Spec)
 	}
-	res, err := cl.Submit(c.Context, sf.Doc, strings.HasSuffix(file, ".json"))
+	vals, err := secretValues(c)
+	if err != nil {
+		return err
+	}
+	res, err := cl.SubmitWithSecrets(c.Context, sf.Doc, strings.HasSuffix(file, ".json"), vals)
 	if err != nil {
 		return err
 	}

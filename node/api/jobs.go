@@ -60,7 +60,14 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request) error {
 	if err := s.checkLocalInputs(r.Context(), spec); err != nil {
 		return err
 	}
-	id, existing, err := s.n.Market.Submit(r.Context(), spec)
+	vals, err := secretsOf(r)
+	if err != nil {
+		return err
+	}
+	id, existing, err := s.n.Market.SubmitWithSecrets(r.Context(), spec, vals)
+	if errors.Is(err, jobspec.ErrInvalid) {
+		return BadRequest("%v", err)
+	}
 	if err != nil {
 		return err
 	}

@@ -110,6 +110,7 @@ func (s *Server) routes() {
 	// exception in the guard (docs/openapi.json holds the same document).
 	s.Handle("GET /openapi.json", s.openapi)
 	s.contentRoutes()
+	s.carRoutes()
 	s.jobRoutes()
 	s.orgRoutes()
 	if os.Getenv("SHOAL_PPROF") != "" {

@@ -227,8 +227,12 @@ func (s *Store) importCAR(ctx context.Context, r io.Reader, opts CAROptions) ([]
 	}
 	for _, c := range roots {
 		w, err := s.walkLocal(ctx, c)
-		if err != nil {
+		switch {
+		case err == nil:
+		case errors.Is(err, ErrTooDeep), errors.Is(err, ErrTooManyBlocks), ctx.Err() != nil:
 			return nil, fmt.Errorf("root %s: %w", c, err)
+		default: // a block of the DAG does not decode
+			return nil, fmt.Errorf("%w: the DAG of root %s: %v", ErrBadCAR, c, err)
 		}
 		if w.root == nil {
 			return nil, fmt.Errorf("%w: root %s is neither in the CAR nor on this node", ErrBadCAR, c)

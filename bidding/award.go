@@ -11,7 +11,7 @@ import (
 
 	"github.com/shoalnet/shoal/bidding/internal/dag"
 	"github.com/shoalnet/shoal/bidding/jobspec"
-	"github.com/shoalnet/shoal/bidding/secrets"
+	"github.com/shoalnet/shoal/bidding/internal/secrets"
 )
 
 // Award gives a job to one executor. Written by the requester on
@@ -36,7 +36,7 @@ type Award struct {
 	IssuedAt time.Time
 	Expires  time.Time
 	// Secrets holds the values of the spec's secrets, sealed to Executor
-	// and bound to this award (package bidding/secrets); nil when the job
+	// and bound to this award (package bidding/internal/secrets); nil when the job
 	// has none. Only the executor can open it.
 	Secrets []byte
 	Sig     []byte

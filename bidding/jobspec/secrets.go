@@ -8,7 +8,7 @@ import (
 )
 
 // Bounds of a job's secrets. The spec holds only their names; the values
-// travel in the award, sealed to the executor (package bidding/secrets).
+// travel in the award, sealed to the executor (package bidding/internal/secrets).
 const (
 	// MaxSecrets is the most secrets a job names.
 	MaxSecrets = 32

@@ -10,7 +10,7 @@ import (
 
 	"github.com/shoalnet/shoal/bidding"
 	"github.com/shoalnet/shoal/bidding/jobspec"
-	"github.com/shoalnet/shoal/bidding/secrets"
+	"github.com/shoalnet/shoal/bidding/internal/secrets"
 )
 
 // secretVault holds the secret values of the requester's jobs in memory

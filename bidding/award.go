@@ -10,8 +10,8 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/shoalnet/shoal/bidding/internal/dag"
-	"github.com/shoalnet/shoal/bidding/jobspec"
 	"github.com/shoalnet/shoal/bidding/internal/secrets"
+	"github.com/shoalnet/shoal/bidding/jobspec"
 )
 
 // Award gives a job to one executor. Written by the requester on

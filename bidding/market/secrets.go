@@ -9,8 +9,8 @@ import (
 	"github.com/ipfs/go-cid"
 
 	"github.com/shoalnet/shoal/bidding"
-	"github.com/shoalnet/shoal/bidding/jobspec"
 	"github.com/shoalnet/shoal/bidding/internal/secrets"
+	"github.com/shoalnet/shoal/bidding/jobspec"
 )
 
 // secretVault holds the secret values of the requester's jobs in memory

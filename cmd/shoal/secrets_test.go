@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
@@ -10,8 +11,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/shoalnet/shoal/internal/testnet"
+	"github.com/shoalnet/shoal/node"
 	"github.com/shoalnet/shoal/node/api"
 )
 
@@ -125,5 +128,49 @@ func TestSecretValuesChecked(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Fatalf("%v: %v, want an error saying %q", tc.args, err, tc.want)
 		}
+	}
+}
+
+// The same with the docker engine: the container's env has the secret for
+// the run (the job prints its length), and the executor's repo and log do
+// not hold the value.
+func TestSecretReachesDockerRun(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a docker image")
+	}
+	tar := dockerImageTarOf(t, "./internal/testnet/wasm/secretlen")
+	cfg := testnet.EditConfig(func(c *node.Config) {
+		c.Content.FindProvidersTimeout = node.Duration(5 * time.Second)
+		c.Jobs.BidWindow = node.Duration(2 * time.Second)
+	})
+	a := testnet.Start(t, testnet.Options{Configure: cfg})
+	b := testnet.Start(t, testnet.Options{Configure: cfg, Bootstrap: []string{a.TCPAddr()}, InitArgs: []string{"--label", "role=worker"}})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := a.Client.Peers(ctx, api.WaitOptions{Min: 1, Timeout: 30 * time.Second, Topic: true}); err != nil {
+		t.Fatal(err)
+	}
+	img := addQ(t, a, tar)
+	raw := make([]byte, 16)
+	_, _ = rand.Read(raw)
+	secret := "dock-" + hex.EncodeToString(raw)
+	j, err := runJSON(t, a, "run", "docker", "--image-cid", img, "--label", "role=worker", "--secret", "API_TOKEN="+secret, "--", "API_TOKEN")
+	if err != nil {
+		t.Fatalf("docker job: %v", err)
+	}
+	if j.State != api.JobCompleted || len(j.Receipts) != 1 || j.Receipts[0].Executor != b.ID {
+		t.Fatalf("docker job: %s on %+v", j.State, j.Receipts)
+	}
+	logs, err := a.Run("job", "logs", j.ID)
+	if want := fmt.Sprintf("API_TOKEN has %d bytes\n", len(secret)); err != nil || logs != want {
+		t.Fatalf("job stdout %q %v, want %q", logs, err, want)
+	}
+	a.Stop()
+	b.Stop()
+	for _, d := range []*testnet.Daemon{a, b} {
+		if strings.Contains(d.Log(), secret) {
+			t.Fatalf("the secret's value is in the log of %s", d.ID)
+		}
+		grepTree(t, d.Repo, []byte(secret))
 	}
 }

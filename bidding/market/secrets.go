@@ -60,11 +60,11 @@ func (m *Market) SubmitWithSecrets(ctx context.Context, spec *jobspec.Spec, vals
 		return cid.Undef, false, err
 	}
 	m.vault.put(id, vals)
-	id, existing, err := m.Submit(ctx, spec)
+	got, existing, err := m.Submit(ctx, spec)
 	if err != nil {
 		m.vault.drop(id)
 	}
-	return id, existing, err
+	return got, existing, err
 }
 
 // sealSecrets seals the job's secret values into the award a; a job

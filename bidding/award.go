@@ -10,6 +10,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/shoalnet/shoal/bidding/internal/dag"
+	"github.com/shoalnet/shoal/bidding/internal/secrets"
 	"github.com/shoalnet/shoal/bidding/jobspec"
 )
 
@@ -34,10 +35,18 @@ type Award struct {
 	// Expires - IssuedAt is at most MaxAwardTTL.
 	IssuedAt time.Time
 	Expires  time.Time
-	Sig      []byte
+	// Secrets holds the values of the spec's secrets, sealed to Executor
+	// and bound to this award (package bidding/internal/secrets); nil when the job
+	// has none. Only the executor can open it.
+	Secrets []byte
+	Sig     []byte
 
 	spec *jobspec.Spec
 }
+
+// MaxAwardSize bounds an award on the wire: one carrying a spec and
+// sealed secrets.
+const MaxAwardSize = MaxAnnounceSize + secrets.MaxSealed
 
 // NewAward builds an unsigned award with a fresh AwardID that expires
 // DefaultAwardTTL after now. block is the spec block (inlined when it fits;
@@ -79,10 +88,14 @@ func (a *Award) fields() (*int, *[]byte) { return &a.Version, &a.Sig }
 func (a *Award) role() string            { return "requester" }
 
 func (a *Award) limit() int {
+	n := MaxMessageSize
 	if len(a.Spec) > 0 {
-		return MaxAnnounceSize
+		n = MaxAnnounceSize
 	}
-	return MaxMessageSize
+	if len(a.Secrets) > 0 {
+		n += secrets.MaxSealed
+	}
+	return n
 }
 
 func (a *Award) encode(m *dag.Map) {
@@ -102,6 +115,7 @@ func (a *Award) encode(m *dag.Map) {
 	m.Int("attempt", int64(a.Attempt))
 	putTime(m, "issued", a.IssuedAt)
 	putTime(m, "expires", a.Expires)
+	m.Bytes("secrets", a.Secrets)
 }
 
 func (a *Award) decode(r *dag.Reader) {
@@ -118,6 +132,7 @@ func (a *Award) decode(r *dag.Reader) {
 	a.Attempt = getInt(r, "attempt")
 	a.IssuedAt = getTime(r, "issued")
 	a.Expires = getTime(r, "expires")
+	a.Secrets = r.Bytes("secrets")
 }
 
 func (a *Award) check(c *checker) {
@@ -139,6 +154,9 @@ func (a *Award) check(c *checker) {
 	c.time("expires", a.Expires)
 	if ttl := a.Expires.Sub(a.IssuedAt); ttl <= 0 || ttl > MaxAwardTTL {
 		c.failf("expires", "must be after issued by at most %s, is %s", MaxAwardTTL, ttl)
+	}
+	if len(a.Secrets) > secrets.MaxSealed {
+		c.failf("secrets", "%d bytes, limit %d", len(a.Secrets), secrets.MaxSealed)
 	}
 	if c.err != nil || len(a.Spec) == 0 {
 		return

@@ -37,11 +37,38 @@
 // Blocks live under /blocks (keyed by multihash, as kubo) and the pinner's
 // state under /pins of the repo datastore. [PebbleOptions] are pebble
 // settings suited to blocks (value separation, larger memtables, no
-// compression); the node may open its datastore with them. An import writes all its blocks, syncs the datastore, and only
-// then pins the root, so a crash mid-import leaves unpinned blocks that the
-// next [Store.GC] removes, never a pin on a partial DAG. [Store.GC] takes the
+// compression); the node may open its datastore with them.
+//
+// # What is synced when
+//
+// Block writes are not synced one by one (go-ds-pebble writes with
+// pebble.NoSync); the datastore is synced once per operation, before the
+// operation's pin and before it returns:
+//
+//   - Add (and AddAll) writes its blocks in batches, syncs, then pins the roots.
+//   - Fetch keeps the blocks it receives in a write-back buffer of up to
+//     8 MiB or 64 blocks (answered from there to the fetch itself) and
+//     writes each full buffer as one batch (PutMany); at the end it writes
+//     the rest and syncs once, and only then does Pin (or a caller's pin)
+//     record the root. A failed or cancelled fetch still writes what
+//     arrived, unsynced, so a later fetch of the DAG resumes from it.
+//   - ImportCAR writes batches of 64 blocks, checks every root's DAG,
+//     syncs, then pins.
+//   - PutBlock syncs at once; pins are flushed by the pinner.
+//
+// So a crash (kill -9) mid-operation leaves unpinned blocks that the next
+// [Store.GC] removes, never a pin on a partial DAG, and a pin that was
+// acknowledged survives with its whole DAG (cmd/shoal
+// TestFetchedPinSurvivesKill9). [Store.GC] takes the
 // blockstore's GC lock; imports, fetches and pins hold its pin lock, so a
 // collection never races them.
+//
+// # CAR
+//
+// [Store.ExportCAR] writes a local DAG as a CARv1 (go-car v2) with its root
+// as the only root, each block once, depth first as kubo's `ipfs dag export`
+// (kubo's export of the same DAG is the same bytes). [Store.ImportCAR] reads
+// a CAR as hostile input (see its doc and [ErrBadCAR]).
 //
 // # Network
 //

@@ -115,7 +115,15 @@ func (s *Store) fetchLocked(ctx context.Context, c cid.Cid, opts FetchOptions) e
 		defer refusal.Unlock()
 		return refusal.err
 	}
-	fstore := &fetchStore{Blockstore: s.bs, max: opts.MaxBytes, name: opts.MaxBytesName, total: &s.fetched, fail: func(err error) {
+	wb := newWriteBack(s.bs)
+	// Whatever the outcome, what arrived is written (a later fetch of the
+	// same DAG resumes from it) before Fetch returns.
+	defer func() {
+		if err := wb.flush(context.WithoutCancel(ctx)); err != nil {
+			s.log.Warn("fetch: write received blocks", "cid", c, "err", err)
+		}
+	}()
+	fstore := &fetchStore{Blockstore: wb, max: opts.MaxBytes, name: opts.MaxBytesName, total: &s.fetched, fail: func(err error) {
 		refusal.Lock()
 		if refusal.err == nil {
 			refusal.err = err
@@ -172,6 +180,9 @@ func (s *Store) fetchLocked(ctx context.Context, c cid.Cid, opts FetchOptions) e
 	}
 	if err := ctx.Err(); err != nil {
 		return err
+	}
+	if err := wb.flush(ctx); err != nil {
+		return fmt.Errorf("write blocks: %w", err)
 	}
 	if err := s.cfg.Datastore.Sync(ctx, blocksNamespace); err != nil {
 		return fmt.Errorf("sync blocks: %w", err)

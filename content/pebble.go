@@ -6,6 +6,17 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 )
 
+// maxBlobReferenceDepth is how many overlapping blob files one sstable may
+// reference before a compaction rewrites the values into new blob files.
+// Block keys are multihashes, spread evenly over the key space, so every
+// flush's blob file overlaps every other: at pebble's usual 10, each
+// compaction after the tenth flush (160 MiB of blocks) rewrote every block
+// it touched, which was 60% of the pebble work of a 256 MiB fetch
+// (profile of BenchmarkFetch256MiB/pebble). Blocks are only ever read by
+// point lookups, for which a deep reference stack costs nothing (a blob
+// handle names its file), so the bound is set high: 256 flushes, 4 GiB.
+const maxBlobReferenceDepth = 256
+
 // PebbleOptions returns pebble settings suited to a repo datastore that
 // holds blocks (values of up to 1 MiB, mostly 256 KiB) besides small
 // records. The node may pass them to go-ds-pebble
@@ -15,7 +26,8 @@ import (
 //     default in 16 writes, making many tiny flushes and L0 files.
 //   - Value separation (blob files) for values of 16 KiB and more: blocks are
 //     written once into blob files and compactions move only keys and
-//     references instead of rewriting every block at each level.
+//     references instead of rewriting every block at each level (until an
+//     sstable references maxBlobReferenceDepth blob files).
 //   - No compression: most block data (media, archives, encrypted or random
 //     bytes) does not compress, and compressing it costs CPU on every write.
 //
@@ -35,7 +47,7 @@ func PebbleOptions() *pebble.Options {
 		return pebble.ValueSeparationPolicy{
 			Enabled:               true,
 			MinimumSize:           16 << 10,
-			MaxBlobReferenceDepth: 10,
+			MaxBlobReferenceDepth: maxBlobReferenceDepth,
 			RewriteMinimumAge:     5 * time.Minute,
 			TargetGarbageRatio:    0.2,
 		}

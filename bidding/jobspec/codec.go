@@ -126,6 +126,7 @@ func (s *Spec) toMap() *dag.Map {
 	if len(s.Outputs) != 1 || s.Outputs[0] != DefaultOutput {
 		m.Strs("outputs", s.Outputs)
 	}
+	m.Strs("secrets", s.Secrets) // names only; omitted when none
 	res := dag.NewMap()
 	if s.Resources.MilliCPU != DefaultMilliCPU {
 		res.Int("millicpu", s.Resources.MilliCPU)
@@ -219,6 +220,7 @@ func fromNode(n datamodel.Node) (*Spec, error) {
 		ir.Done()
 	})
 	s.Outputs = r.Strs("outputs", MaxOutputs)
+	s.Secrets = r.Strs("secrets", MaxSecrets)
 	res := r.Map("resources")
 	s.Resources = Resources{MilliCPU: res.Int("millicpu"), Memory: res.Int("memory"), Disk: res.Int("disk")}
 	res.Done()

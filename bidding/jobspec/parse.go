@@ -352,6 +352,7 @@ func (w *walker) spec(root *docNode) *Spec {
 			})
 		},
 		"outputs": func(p string, v *docNode) { w.strs(p, v, MaxOutputs, &s.Outputs) },
+		"secrets": func(p string, v *docNode) { w.strs(p, v, MaxSecrets, &s.Secrets) },
 		"resources": func(p string, v *docNode) {
 			w.fields(p, v, map[string]func(string, *docNode){
 				"cpu": func(p string, v *docNode) {

@@ -130,6 +130,10 @@ type Spec struct {
 	Reuse Reuse
 	// Publish lists where the outputs also go once pinned (remote.go).
 	Publish []Publish
+	// Secrets names environment variables whose values the requester
+	// gives at submission; they travel only in the award, sealed to the
+	// executor, never in the spec (see secrets.go). Sorted.
+	Secrets []string
 }
 
 // Reuse says whether a job's result may come from an earlier run of the
@@ -326,6 +330,7 @@ func (s *Spec) Clone() *Spec {
 	c.Inputs = cloneInputs(s.Inputs)
 	c.Publish = clonePublish(s.Publish)
 	c.Outputs = slices.Clone(s.Outputs)
+	c.Secrets = slices.Clone(s.Secrets)
 	c.Constraints.Labels = cloneMap(s.Constraints.Labels)
 	c.Constraints.Executors.Orgs = slices.Clone(s.Constraints.Executors.Orgs)
 	c.Constraints.Executors.Peers = slices.Clone(s.Constraints.Executors.Peers)
@@ -393,6 +398,7 @@ func (s *Spec) fillDefaults() {
 	if len(s.Outputs) == 0 {
 		s.Outputs = []string{DefaultOutput}
 	}
+	s.Secrets = nilIfEmpty(s.Secrets)
 	if s.Resources.MilliCPU == 0 {
 		s.Resources.MilliCPU = DefaultMilliCPU
 	}
@@ -424,6 +430,7 @@ func (s *Spec) sortSets() {
 	slices.SortStableFunc(s.Inputs, func(a, b Input) int { return strings.Compare(a.Path, b.Path) })
 	slices.Sort(s.Outputs)
 	sortPublish(s.Publish)
+	slices.Sort(s.Secrets)
 	slices.Sort(s.Constraints.Executors.Orgs)
 	slices.Sort(s.Constraints.Executors.Peers)
 }

@@ -52,6 +52,7 @@ func (s *Spec) validate() error {
 		l.addf("reuse", ErrInvalid, "%q: use trusted or never", s.Reuse)
 	}
 	s.validateRemote(&l)
+	s.validateSecrets(&l)
 	return l.err()
 }
 

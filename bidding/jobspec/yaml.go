@@ -21,6 +21,7 @@ type yamlSpec struct {
 	Constraints  yamlConstraint `yaml:"constraints"`
 	Reuse        Reuse          `yaml:"reuse"`
 	Publish      []yamlPublish  `yaml:"publish,omitempty"`
+	Secrets      []string       `yaml:"secrets,omitempty"`
 }
 
 type yamlEngine struct {
@@ -104,6 +105,7 @@ func (s *Spec) YAML() ([]byte, error) {
 		QueueTimeout: FormatDuration(c.QueueTimeout),
 		Constraints:  yamlConstraint{Labels: c.Constraints.Labels, Locality: c.Constraints.Locality},
 		Reuse:        c.Reuse,
+		Secrets:      c.Secrets,
 	}
 	if w := c.Engine.Wasm; w != nil {
 		doc.Engine.Wasm = &yamlWasm{Module: cidString(w.Module), Entrypoint: w.Entrypoint, Args: w.Args, Env: w.Env, Deterministic: c.Deterministic()}

@@ -475,6 +475,10 @@ func (d *jobDriver) sendAward(s *awardStream, seq int) {
 	m := d.m
 	a := bidding.NewAward(d.id, d.block, m.self, s.exec, m.tr.providerHints(), seq, time.Now())
 	a.AwardID = s.award
+	if err := m.sealSecrets(d.spec, a); err != nil {
+		d.post(driverEvent{ev: bidding.ReqEvent{Kind: bidding.EvAwardSendFailed, Award: s.award, Reason: "secrets: " + err.Error()}, from: s})
+		return
+	}
 	conn, err := m.tr.dial(d.ctx, s.exec, bidding.ProtocolAward)
 	if err != nil {
 		d.post(driverEvent{ev: bidding.ReqEvent{Kind: bidding.EvAwardSendFailed, Award: s.award, Reason: err.Error()}, from: s})

@@ -207,6 +207,9 @@ type execution struct {
 	award *bidding.Award
 	spec  *jobspec.Spec
 	rec   *awardRecord
+	// secrets are the values of the spec's secrets, opened from the award;
+	// in memory only, handed to the engine's env at run time.
+	secrets map[string]string
 
 	mu        sync.Mutex
 	seq       int64
@@ -296,7 +299,7 @@ func refusal(err error) *bidding.Refusal {
 func (ex *executor) serveAward(conn io.ReadWriteCloser, remote peer.ID) {
 	defer conn.Close()
 	deadline(conn, bidding.StreamTimeout)
-	msg, _, err := recv(conn, bidding.MaxAnnounceSize, bidding.KindAward)
+	msg, _, err := recv(conn, bidding.MaxAwardSize, bidding.KindAward)
 	if err != nil {
 		ex.log.Debug("bad award", "peer", remote, "err", err)
 		return
@@ -351,9 +354,14 @@ func (ex *executor) serveAward(conn io.ReadWriteCloser, remote peer.ID) {
 		decline(refusal(err))
 		return
 	}
+	vals, err := ex.openSecrets(a, spec)
+	if err != nil {
+		decline(&bidding.Refusal{Code: bidding.CodeBadRequest, Reason: "secrets: " + err.Error()})
+		return
+	}
 	rec := &awardRecord{ID: a.AwardID.String(), Job: a.JobCID.String(), Requester: a.Requester.String(),
 		State: bidding.AwardAccepted, Accepted: ex.now(), Expires: a.Expires}
-	e := &execution{award: a, spec: spec, rec: rec, phase: bidding.PhaseAccepted, watchers: map[*watcher]struct{}{}, done: make(chan struct{})}
+	e := &execution{award: a, spec: spec, secrets: vals, rec: rec, phase: bidding.PhaseAccepted, watchers: map[*watcher]struct{}{}, done: make(chan struct{})}
 	ex.mu.Lock()
 	if err := ex.occ.Enqueue(); err != nil {
 		ex.mu.Unlock()
@@ -778,7 +786,7 @@ func (ex *executor) runTask(ctx context.Context, e *execution, rc *bidding.Recei
 		}
 		task.WASM = &exec.WASMSpec{Module: mod, Digest: digest, Entrypoint: w.Entrypoint,
 			Deterministic: spec.Deterministic(), Seed: sha256.Sum256(e.award.JobCID.Bytes())}
-		task.Args, task.Env = w.Args, w.Env
+		task.Args, task.Env = w.Args, withSecrets(w.Env, e.secrets)
 	case spec.Engine.Docker != nil:
 		d := spec.Engine.Docker
 		task.Docker = &exec.DockerSpec{Image: d.Image, Entrypoint: d.Entrypoint}
@@ -792,7 +800,7 @@ func (ex *executor) runTask(ctx context.Context, e *execution, rc *bidding.Recei
 			}
 			task.Docker.ImageTar = tar
 		}
-		task.Args, task.Env = d.Args, d.Env
+		task.Args, task.Env = d.Args, withSecrets(d.Env, e.secrets)
 	}
 	rc.Timings.Fetch = time.Since(t0)
 

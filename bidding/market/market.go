@@ -103,6 +103,8 @@ type Market struct {
 	req requester
 	// logs are the live logs of the requester's jobs.
 	logs logBook
+	// vault holds the secret values of the requester's jobs (secrets.go).
+	vault secretVault
 
 	ctx    context.Context
 	cancel context.CancelFunc

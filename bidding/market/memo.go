@@ -55,12 +55,13 @@ const (
 // a deterministic batch job of one executor whose reuse is not never,
 // whose inputs are all CIDs (a URL or S3 object may change under the same
 // job ID) and that publishes nowhere (a reused receipt uploads nothing).
-// It is the one place that says so; a field that makes a job private to
-// its requester (secrets) is checked here too.
+// and that names no secrets (its result may depend on values only its
+// requester gave). It is the one place that says so.
 func reusableResult(spec *jobspec.Spec) bool {
 	return spec.Deterministic() && spec.Reuse != jobspec.ReuseNever &&
 		spec.Type == jobspec.Batch && spec.Count == 1 &&
-		len(spec.RemoteInputs()) == 0 && len(spec.Publish) == 0
+		len(spec.RemoteInputs()) == 0 && len(spec.Publish) == 0 &&
+		spec.ReusableAcrossRequesters()
 }
 
 // memoCache keeps receipt records by job, up to memoCacheSize (then the

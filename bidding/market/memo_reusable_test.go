@@ -20,6 +20,7 @@ func TestReusableResult(t *testing.T) {
 		{"count 2", "count: 2\n", false},
 		{"url input", "inputs:\n  - url: https://example.org/data\n    path: /inputs/data\n", false},
 		{"publishes", "publish:\n  - ipfs: {api: 'http://127.0.0.1:5001'}\n", false},
+		{"secrets", "secrets: [TOKEN]\n", false},
 		{"cid input", "inputs:\n  - cid: " + mod + "\n    path: /inputs/x\n", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -82,6 +82,9 @@ type SubmitOptions struct {
 	// NoReuse runs the job afresh (--no-reuse): no receipt the network
 	// holds is reused, and a job this node completed before runs again.
 	NoReuse bool
+	// Secrets hold one value for each of the spec's secrets (secrets.go):
+	// kept in memory only, sealed into each award.
+	Secrets map[string]string
 }
 
 // Submit stores the spec block and starts the job. The job ID is the spec's
@@ -92,8 +95,15 @@ func (m *Market) Submit(ctx context.Context, spec *jobspec.Spec) (id cid.Cid, ex
 }
 
 // SubmitWith is Submit with options: with NoReuse a completed job runs
-// again as well.
+// again as well; a spec that names secrets needs their values.
 func (m *Market) SubmitWith(ctx context.Context, spec *jobspec.Spec, opts SubmitOptions) (id cid.Cid, existing bool, err error) {
+	if spec.HasSecrets() || len(opts.Secrets) > 0 {
+		return m.submitWithSecrets(ctx, spec, opts)
+	}
+	return m.submit(ctx, spec, opts)
+}
+
+func (m *Market) submit(ctx context.Context, spec *jobspec.Spec, opts SubmitOptions) (id cid.Cid, existing bool, err error) {
 	block, id, err := jobspec.Encode(spec)
 	if err != nil {
 		return cid.Undef, false, err
@@ -323,6 +333,15 @@ func (m *Market) runJob(ctx context.Context, id cid.Cid, loop *jobLoop) {
 	if err != nil {
 		return
 	}
+	if _, ok := m.vault.get(id); spec.HasSecrets() && !ok && len(resumeOf(job, spec.Type == jobspec.Ops).Awards) == 0 {
+		m.fail(id, bidding.CodeBadSpec, "%v", errSecretsLost)
+		return
+	}
+	defer func() {
+		if j, err := m.jobs.Get(id.String()); err == nil && j.State.Terminal() {
+			m.vault.drop(id)
+		}
+	}()
 	sel, err := bidding.NewSelector(id, spec, time.Now(), bidding.WithWindow(m.cfg.BidWindow), bidding.WithOrgResolver(m.orgsOf()),
 		bidding.WithTotal(m.inputsTotal(ctx, spec)))
 	if err != nil {

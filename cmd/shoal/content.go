@@ -50,7 +50,8 @@ UnixFS symlinks, not followed; hidden files are skipped unless --hidden.
 Example:
    shoal add -r ./dataset
    shoal add --cid-version 0 file.bin     # the CID kubo prints with its defaults
-   echo hello | shoal add -q -`,
+   echo hello | shoal add -q -
+   shoal add --car dag.car                 # a CAR from ` + "`ipfs dag export`" + ``,
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "recursive", Aliases: []string{"r"}, Usage: "add directories recursively"},
 			&cli.BoolFlag{Name: "pin", Value: true, Usage: "pin what is added (and provide it); --pin=false leaves it collectable"},
@@ -60,8 +61,19 @@ Example:
 			&cli.StringFlag{Name: "raw-leaves", Usage: "store file data in raw blocks: true or false (default: true for CIDv1, false for CIDv0, as kubo)"},
 			&cli.StringFlag{Name: "chunker", Value: content.DefaultChunker, Usage: "chunking algorithm, size-N (kubo's --chunker)"},
 			&cli.IntFlag{Name: "max-links", Value: content.DefaultMaxLinks, Usage: "links per file node (kubo's --max-file-links)"},
+			&cli.StringFlag{Name: "car", Usage: "import the blocks of a CAR (v1 or v2, - for stdin) as they are, like kubo's `ipfs dag import`, and print its roots"},
 		},
 		Action: func(c *cli.Context) error {
+			if file := c.String("car"); file != "" {
+				if c.NArg() > 0 {
+					return fmt.Errorf("add --car FILE takes no PATH (got %d)", c.NArg())
+				}
+				cl, err := client(c)
+				if err != nil {
+					return err
+				}
+				return importCAR(c.Context, cl, file, c.Bool("pin"), c.Bool("quiet"))
+			}
 			paths := c.Args().Slice()
 			if len(paths) == 0 {
 				return fmt.Errorf("add needs a PATH (or - for stdin); see `shoal add --help`")
@@ -185,11 +197,15 @@ func getCmd() *cli.Command {
 progress bar on a terminal), then writes it to -o PATH (default: ./CID). An
 existing non-empty PATH is refused unless --force.
 
+With --car FILE it writes the DAG as a CARv1 instead (kubo: ` + "`ipfs dag import FILE`" + `).
+
 Example:
-   shoal get bafybei... -o ./results`,
+   shoal get bafybei... -o ./results
+   shoal get bafybei... --car results.car`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "where to write (default ./CID)"},
 			&cli.BoolFlag{Name: "force", Usage: "replace an existing non-empty path"},
+			&cli.StringFlag{Name: "car", Usage: carFlagUsage},
 		},
 		Action: func(c *cli.Context) error {
 			id, err := oneCID(c)
@@ -200,8 +216,11 @@ Example:
 			if dest == "" {
 				dest = id
 			}
-			if err := checkDest(dest, c.Bool("force")); err != nil {
-				return err
+			car := c.String("car")
+			if car == "" {
+				if err := checkDest(dest, c.Bool("force")); err != nil {
+					return err
+				}
 			}
 			cl, err := client(c)
 			if err != nil {
@@ -221,6 +240,13 @@ Example:
 			}
 			if err != nil {
 				return err
+			}
+			if car != "" {
+				if err := exportCAR(c.Context, cl, id, car, c.Bool("force")); err != nil {
+					return err
+				}
+				fmt.Fprintf(os.Stderr, "saved %s as CAR to %s\n", id, car)
+				return nil
 			}
 			rc, err := cl.GetTar(c.Context, id, topName)
 			if err != nil {

@@ -20,6 +20,12 @@ import (
 // the only copy travels as a CID.
 func dockerImageTar(t *testing.T) string {
 	t.Helper()
+	return dockerImageTarOf(t, "./internal/testnet/wasm/sleep")
+}
+
+// dockerImageTarOf is dockerImageTar for the test program pkg.
+func dockerImageTarOf(t *testing.T, pkg string) string {
+	t.Helper()
 	if err := exec.Command("docker", "info").Run(); err != nil {
 		if os.Getenv("CI") == "true" {
 			t.Fatalf("CI=true and no Docker Engine answers: %v", err)
@@ -27,7 +33,7 @@ func dockerImageTar(t *testing.T) string {
 		t.Skipf("no Docker Engine answers (docker info: %v); the docker job test needs one", err)
 	}
 	dir := t.TempDir()
-	build := exec.Command("go", "build", "-o", filepath.Join(dir, "prog"), "./internal/testnet/wasm/sleep")
+	build := exec.Command("go", "build", "-o", filepath.Join(dir, "prog"), pkg)
 	build.Dir = moduleRootForTest(t)
 	build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64")
 	if out, err := build.CombinedOutput(); err != nil {

@@ -11,9 +11,11 @@ import (
 	"time"
 
 	"github.com/ipfs/boxo/files"
+	"github.com/schollz/progressbar/v3"
 	"github.com/urfave/cli/v2"
 
 	"github.com/shoalnet/shoal/content"
+	"github.com/shoalnet/shoal/internal/untar"
 	"github.com/shoalnet/shoal/node/api"
 )
 
@@ -26,8 +28,10 @@ var (
 )
 
 // submitOptions are the submission options of the command's flags.
-func submitOptions(c *cli.Context) api.SubmitOptions {
-	return api.SubmitOptions{NoReuse: c.Bool("no-reuse")}
+// submitOptions are the flags of a submission: --no-reuse and --secret.
+func submitOptions(c *cli.Context) (api.SubmitOptions, error) {
+	vals, err := secretValues(c)
+	return api.SubmitOptions{NoReuse: c.Bool("no-reuse"), Secrets: vals}, err
 }
 
 func jobCmd() *cli.Command {
@@ -59,7 +63,7 @@ executor of an org this node trusts completes at once, without an execution:
 ` + "`shoal job describe`" + ` then says "reused receipt of <executor> from <time>".`,
 				Flags: []cli.Flag{
 					&cli.StringFlag{Name: "cid", Usage: "run the spec block with this CID (fetched from the network)"},
-					detachFlag, quietFlag, jsonFlag, noReuseFlag,
+					secretFlag, detachFlag, quietFlag, jsonFlag, noReuseFlag,
 				},
 				Action: func(c *cli.Context) error {
 					cl, err := client(c)
@@ -72,7 +76,11 @@ executor of an org this node trusts completes at once, without an execution:
 						if c.NArg() > 0 {
 							return errors.New("give either SPEC or --cid, not both")
 						}
-						res, err = cl.SubmitCIDWith(c.Context, c.String("cid"), submitOptions(c))
+						opts, oerr := submitOptions(c)
+						if oerr != nil {
+							return oerr
+						}
+						res, err = cl.SubmitCIDWith(c.Context, c.String("cid"), opts)
 					case c.NArg() == 1:
 						return runSpecFile(c, cl, c.Args().First())
 					default:
@@ -128,10 +136,21 @@ executor of an org this node trusts completes at once, without an execution:
 			jobLogsCommand(),
 			{
 				Name: "get", Usage: "fetch a job's outputs", ArgsUsage: "JOB",
-				Description: "Example:\n   shoal job get bafyrei... -o ./results",
+				Description: `Fetches the outputs from every node that provides them (the executor, or any
+node that pinned them: the DHT lists them), with progress on a terminal, and
+writes them to -o DIR. An interrupted get resumes: blocks already in the
+daemon are not fetched again, and files already written whole (kept in
+.DIR.shoal-partial-CID beside DIR until the end) are not written again; run
+the same command again. --car FILE writes a CARv1 instead (FILE.N for the
+N-th receipt of a job with several).
+
+Example:
+   shoal job get bafyrei... -o ./results
+   shoal job get bafyrei... --car results.car`,
 				Flags: []cli.Flag{
 					&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "directory to write (default ./JOB)"},
-					&cli.BoolFlag{Name: "force", Usage: "replace an existing non-empty path"},
+					&cli.BoolFlag{Name: "force", Usage: "replace an existing non-empty path (no resume)"},
+					&cli.StringFlag{Name: "car", Usage: carFlagUsage},
 				},
 				Action: func(c *cli.Context) error {
 					cl, j, err := jobArg(c)
@@ -153,7 +172,20 @@ executor of an org this node trusts completes at once, without an execution:
 						if len(j.Receipts) > 1 {
 							d = filepath.Join(dest, fmt.Sprintf("%d-%s", i, r.Executor))
 						}
-						if err := getTo(c.Context, cl, r.Outputs, d, c.Bool("force")); err != nil {
+						if car := c.String("car"); car != "" {
+							if len(j.Receipts) > 1 {
+								car = fmt.Sprintf("%s.%d", car, i)
+							}
+							if err := fetchProgress(c.Context, cl, r.Outputs); err != nil {
+								return err
+							}
+							if err := exportCAR(c.Context, cl, r.Outputs, car, c.Bool("force")); err != nil {
+								return err
+							}
+							fmt.Fprintf(os.Stderr, "outputs %s saved as CAR to %s\n", r.Outputs, car)
+							continue
+						}
+						if err := getResume(c.Context, cl, r.Outputs, d, c.Bool("force")); err != nil {
 							return err
 						}
 						fmt.Fprintf(os.Stderr, "outputs %s saved to %s\n", r.Outputs, d)
@@ -200,6 +232,60 @@ func catTo(ctx context.Context, cl *api.Client, id string, w io.Writer) error {
 	defer rc.Close()
 	_, err = io.Copy(w, rc)
 	return err
+}
+
+// fetchProgress makes id local on the daemon, with a progress bar on a
+// terminal and a summary line otherwise.
+func fetchProgress(ctx context.Context, cl *api.Client, id string) error {
+	var bar *progressbar.ProgressBar
+	last, err := cl.Fetch(ctx, id, func(e api.FetchEvent) {
+		if bar == nil && e.Total > 0 {
+			bar = newBar(e.Total, "fetching")
+		}
+		if bar != nil {
+			_ = bar.Set64(e.Bytes)
+		}
+	})
+	if bar != nil {
+		_ = bar.Finish()
+	}
+	if err != nil {
+		return err
+	}
+	if !interactive() {
+		fmt.Fprintf(os.Stderr, "fetched %s: %d bytes in %d blocks\n", id, last.Bytes, last.Blocks)
+	}
+	return nil
+}
+
+// getResume fetches id and writes it to dest, resuming an interrupted run
+// (untar.ExtractResume); with force it replaces dest instead.
+func getResume(ctx context.Context, cl *api.Client, id, dest string, force bool) error {
+	if force {
+		if err := fetchProgress(ctx, cl, id); err != nil {
+			return err
+		}
+		return getTo(ctx, cl, id, dest, true)
+	}
+	if err := checkDest(dest, false); err != nil {
+		return err
+	}
+	if err := fetchProgress(ctx, cl, id); err != nil {
+		return err
+	}
+	rc, err := cl.GetTar(ctx, id, topName)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	kept, err := untar.ExtractResume(rc, dest, topName, id)
+	if err != nil {
+		return err
+	}
+	if kept.Files > 0 {
+		fmt.Fprintf(os.Stderr, "resumed: kept %d files (%d bytes) written by an earlier run\n", kept.Files, kept.Bytes)
+	}
+	return nil
 }
 
 func getTo(ctx context.Context, cl *api.Client, id, dest string, force bool) error {

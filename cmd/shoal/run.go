@@ -18,6 +18,7 @@ func runFlags() []cli.Flag {
 		&cli.StringSliceFlag{Name: "input", Aliases: []string{"i"}, Usage: "SRC:/path — mount SRC (a local file or directory, added first, a CID, an http(s) URL or s3://bucket/key, s3://bucket/prefix/) read-only at /path (repeatable)"},
 		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: jobspec.DefaultOutput, Usage: "directory inside the job whose files become the outputs"},
 		&cli.StringSliceFlag{Name: "env", Aliases: []string{"e"}, Usage: "K=V environment variable (repeatable)"},
+		secretFlag,
 		&cli.StringFlag{Name: "name", Usage: "a name for humans (part of the job ID)"},
 		&cli.StringFlag{Name: "type", Value: string(jobspec.Batch), Usage: "batch (run on --count nodes) or ops (run on every node that bids)"},
 		&cli.IntFlag{Name: "count", Usage: "how many nodes run a batch job (default 1)"},
@@ -131,6 +132,13 @@ Example:
 func specFromFlags(c *cli.Context, cl *api.Client) (*jobspec.Spec, error) {
 	spec := &jobspec.Spec{Name: c.String("name"), Type: jobspec.Type(c.String("type")), Count: c.Int("count"),
 		Timeout: c.Duration("timeout"), QueueTimeout: c.Duration("queue-timeout")}
+	vals, err := secretValues(c)
+	if err != nil {
+		return nil, err
+	}
+	for n := range vals {
+		spec.Secrets = append(spec.Secrets, n)
+	}
 	if o := c.String("output"); o != "" {
 		spec.Outputs = []string{o}
 	}
@@ -221,7 +229,11 @@ func submitSpec(c *cli.Context, cl *api.Client, spec *jobspec.Spec) error {
 	if err != nil {
 		return err
 	}
-	res, err := cl.SubmitWith(c.Context, doc, false, submitOptions(c))
+	opts, err := submitOptions(c)
+	if err != nil {
+		return err
+	}
+	res, err := cl.SubmitWith(c.Context, doc, false, opts)
 	if err != nil {
 		return err
 	}

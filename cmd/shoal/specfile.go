@@ -190,7 +190,11 @@ func runSpecFile(c *cli.Context, cl *api.Client, file string) error {
 	if len(sf.Local) > 0 || sf.Remote > 0 {
 		return submitSpec(c, cl, sf.Spec)
 	}
-	res, err := cl.SubmitWith(c.Context, sf.Doc, strings.HasSuffix(file, ".json"), submitOptions(c))
+	opts, err := submitOptions(c)
+	if err != nil {
+		return err
+	}
+	res, err := cl.SubmitWith(c.Context, sf.Doc, strings.HasSuffix(file, ".json"), opts)
 	if err != nil {
 		return err
 	}

@@ -51,6 +51,20 @@ type Options struct {
 	// BlockSize is the unit of MaxBytes (a filesystem's page size); 0 or
 	// less counts bytes.
 	BlockSize int64
+	// resume keeps what an interrupted extraction of the same archive left
+	// in root (ExtractResume): a directory where the archive has one, a
+	// regular file of the entry's size (files are written in order, so a
+	// file cut short is shorter); anything else there is removed and
+	// written again.
+	resume bool
+	// kept counts the files and bytes resume kept.
+	kept *Kept
+}
+
+// Kept is what ExtractResume found complete from an earlier run.
+type Kept struct {
+	Files int
+	Bytes int64
 }
 
 // CheckDest refuses an existing destination unless it is an empty directory
@@ -195,6 +209,21 @@ func extractInto(root *os.Root, tr *tar.Reader, top string, o Options) (int, err
 				return written, fmt.Errorf("archive entry %q is a sparse file, which is not extracted", h.Name)
 			}
 		}
+		if o.resume {
+			keep, err := resumeEntry(root, name, h)
+			if err != nil {
+				return written, fmt.Errorf("archive entry %q: resume: %w", h.Name, err)
+			}
+			if keep {
+				if h.Typeflag == tar.TypeReg {
+					o.kept.Files++
+					o.kept.Bytes += h.Size
+				}
+				kinds[name] = h.Typeflag
+				written++
+				continue
+			}
+		}
 		switch h.Typeflag {
 		case tar.TypeDir:
 			err = root.Mkdir(name, 0o755)
@@ -286,4 +315,73 @@ func writeEntry(root *os.Root, name string, r io.Reader, perm os.FileMode) error
 		return err
 	}
 	return f.Close()
+}
+
+// resumeEntry decides what to do with what an earlier run left at name:
+// keep it (true) when it is what the entry h would write, else remove it.
+func resumeEntry(root *os.Root, name string, h *tar.Header) (bool, error) {
+	st, err := root.Lstat(name)
+	if errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	switch {
+	case h.Typeflag == tar.TypeDir && st.IsDir():
+		return true, nil
+	case h.Typeflag == tar.TypeReg && st.Mode().IsRegular() && st.Size() == h.Size:
+		return true, nil
+	}
+	return false, root.RemoveAll(name)
+}
+
+// ExtractResume is Extract for a download that may be interrupted and run
+// again: it extracts into a directory beside dest named after id (the
+// archive's CID), which an interrupted run leaves behind, and a later run
+// with the same id keeps the directories and the complete files found
+// there instead of writing them again. Once the archive is complete the
+// directory's top entry is renamed to dest. The checks are Extract's; the
+// directory is opened as an os.Root, so nothing an earlier (hostile)
+// archive left there can lead a write outside it.
+func ExtractResume(r io.Reader, dest, top, id string) (Kept, error) {
+	var kept Kept
+	if err := fsname.Check(top); err != nil {
+		return kept, fmt.Errorf("top entry: %w", err)
+	}
+	if err := fsname.Check(id); err != nil {
+		return kept, fmt.Errorf("id: %w", err)
+	}
+	if err := CheckDest(dest, false); err != nil {
+		return kept, err
+	}
+	partial := PartialDir(dest, id)
+	if err := os.MkdirAll(partial, 0o700); err != nil {
+		return kept, err
+	}
+	root, err := os.OpenRoot(partial)
+	if err != nil {
+		return kept, err
+	}
+	defer root.Close()
+	n, err := extractInto(root, tar.NewReader(r), top, Options{resume: true, kept: &kept})
+	if err != nil {
+		return kept, fmt.Errorf("%w (what is complete stays in %s: run the same command again to resume)", err, partial)
+	}
+	if n == 0 {
+		return kept, ErrEmpty
+	}
+	if st, err := os.Lstat(dest); err == nil && (st.IsDir() || st.Size() == 0) {
+		_ = os.Remove(dest) // empty, checked above
+	}
+	if err := os.Rename(filepath.Join(partial, top), dest); err != nil {
+		return kept, err
+	}
+	return kept, os.RemoveAll(partial)
+}
+
+// PartialDir is where ExtractResume keeps an unfinished extraction of id
+// for dest.
+func PartialDir(dest, id string) string {
+	return filepath.Join(filepath.Dir(dest), "."+filepath.Base(dest)+".shoal-partial-"+id)
 }

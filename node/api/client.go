@@ -117,6 +117,11 @@ func (c *Client) Base() string { return c.base }
 // Do sends a request to path (relative to Prefix) and returns the response
 // when its status is 2xx; otherwise it decodes the API error.
 func (c *Client) Do(ctx context.Context, method, path string, q url.Values, body io.Reader, contentType string) (*http.Response, error) {
+	return c.DoHeader(ctx, method, path, q, body, contentType, nil)
+}
+
+// DoHeader is Do with extra request headers.
+func (c *Client) DoHeader(ctx context.Context, method, path string, q url.Values, body io.Reader, contentType string, hdr http.Header) (*http.Response, error) {
 	u := c.base + Prefix + path
 	if len(q) > 0 {
 		u += "?" + q.Encode()
@@ -132,6 +137,9 @@ func (c *Client) Do(ctx context.Context, method, path string, q url.Values, body
 	}
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
+	}
+	for k, v := range hdr {
+		req.Header[k] = v
 	}
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)

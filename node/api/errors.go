@@ -32,6 +32,10 @@ const (
 	// CodeUnsafeContent: a DAG cannot become files (an entry name with "/",
 	// "..", NUL or nothing, a name twice in one directory).
 	CodeUnsafeContent = "unsafe_content"
+	// CodeBadCAR: a CAR that is malformed, names no root or too many,
+	// holds a block that does not match its CID, or misses blocks of a
+	// root's DAG.
+	CodeBadCAR = "bad_car"
 )
 
 // Error is an API error: a stable code and a message for people.

@@ -19,6 +19,7 @@ var mutatingTypes = map[string]bool{
 	"application/yaml":       true, // what the CLI sends for a YAML job spec
 	"application/x-yaml":     true,
 	"application/x-pem-file": true, // org join: a certificate file
+	mediaCAR:                 true, // POST /car: a CAR to import
 }
 
 // multipartPaths may take a multipart body (file uploads); multipart is a

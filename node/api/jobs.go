@@ -69,7 +69,15 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request) error {
 	default:
 		return BadRequest("reuse=%q: the only value is never (the spec's reuse field says the rest)", v)
 	}
+	vals, err := secretsOf(r)
+	if err != nil {
+		return err
+	}
+	opts.Secrets = vals
 	id, existing, err := s.n.Market.SubmitWith(r.Context(), spec, opts)
+	if errors.Is(err, jobspec.ErrInvalid) {
+		return BadRequest("%v", err)
+	}
 	if err != nil {
 		return err
 	}

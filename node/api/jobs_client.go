@@ -12,6 +12,9 @@ type SubmitOptions struct {
 	// NoReuse runs the job afresh: no receipt the network holds is
 	// reused (?reuse=never).
 	NoReuse bool
+	// Secrets are the values of the spec's secrets (the Shoal-Secrets
+	// header; nil: none).
+	Secrets map[string]string
 }
 
 func (o SubmitOptions) query() url.Values {
@@ -33,13 +36,7 @@ func (c *Client) SubmitWith(ctx context.Context, doc []byte, json bool, opts Sub
 	if json {
 		ct = "application/json"
 	}
-	resp, err := c.Do(ctx, http.MethodPost, "/jobs", opts.query(), strings.NewReader(string(doc)), ct)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	var r SubmitResponse
-	return &r, decodeJSON(resp, &r)
+	return c.submit(ctx, opts.query(), strings.NewReader(string(doc)), ct, opts.Secrets)
 }
 
 // SubmitCID runs the job whose spec block has CID id.
@@ -51,8 +48,7 @@ func (c *Client) SubmitCID(ctx context.Context, id string) (*SubmitResponse, err
 func (c *Client) SubmitCIDWith(ctx context.Context, id string, opts SubmitOptions) (*SubmitResponse, error) {
 	q := opts.query()
 	q.Set("cid", id)
-	var r SubmitResponse
-	return &r, c.JSON(ctx, http.MethodPost, "/jobs", q, nil, &r)
+	return c.submit(ctx, q, nil, "", opts.Secrets)
 }
 
 // Jobs lists the jobs this node submitted.

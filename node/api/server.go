@@ -117,6 +117,7 @@ func (s *Server) routes() {
 	s.Handle("GET /openapi.json", s.openapi)
 	s.contentRoutes()
 	s.dirRoutes()
+	s.carRoutes()
 	s.jobRoutes()
 	s.orgRoutes()
 	s.observeRoutes()

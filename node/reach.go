@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"fmt"
+	"io"
 	"sync"
 	"time"
 
@@ -20,6 +21,10 @@ import (
 type natState struct {
 	holePunches *p2p.HolePunchLog
 	relayed     *p2p.RelayStats
+	// relayService: offer the relay once reachable (relay.service).
+	relayService bool
+	host         host.Host
+	relay        io.Closer
 
 	mu          sync.Mutex
 	reach       network.Reachability
@@ -35,14 +40,12 @@ func (n *Node) natConfig(cfg *Config) (p2p.NATConfig, error) {
 	if err != nil {
 		return p2p.NATConfig{}, fmt.Errorf("config: relay.static: %w", err)
 	}
-	n.nat = &natState{holePunches: p2p.NewHolePunchLog(), relayed: &p2p.RelayStats{}}
+	n.nat = &natState{holePunches: p2p.NewHolePunchLog(), relayed: &p2p.RelayStats{}, relayService: cfg.Relay.Service}
 	return p2p.NATConfig{
 		PortMapping:  cfg.Swarm.PortMapping,
-		RelayService: cfg.Relay.Service,
 		StaticRelays: static,
 		Reachability: cfg.Swarm.Reachability,
 		HolePunches:  n.nat.holePunches,
-		Relayed:      n.nat.relayed,
 	}, nil
 }
 
@@ -52,8 +55,10 @@ func (s *natState) watch(ctx context.Context, h host.Host, wg *sync.WaitGroup) e
 	if err != nil {
 		return fmt.Errorf("subscribe to reachability events: %w", err)
 	}
+	s.host = h
 	wg.Go(func() {
 		defer sub.Close()
+		defer s.stopRelay()
 		for {
 			select {
 			case <-ctx.Done():
@@ -80,6 +85,28 @@ func (s *natState) record(e any) {
 		s.reachable, s.unreachable = e.Reachable, e.Unreachable
 		log.Info("AutoNAT v2 address reachability", "reachable", e.Reachable, "unreachable", e.Unreachable)
 	}
+	if s.relayService && s.relay == nil && (s.reach == network.ReachabilityPublic || len(s.reachable) > 0) {
+		s.startRelayLocked()
+	}
+}
+
+func (s *natState) startRelayLocked() {
+	r, err := p2p.StartRelay(s.host, s.relayed)
+	if err != nil {
+		log.Warn("relay service not started", "err", err)
+		return
+	}
+	s.relay = r
+	log.Info("relay service started: this node is publicly reachable", "limits", "libp2p defaults: 128 KiB and 2 min per circuit")
+}
+
+func (s *natState) stopRelay() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.relay != nil {
+		s.relay.Close()
+		s.relay = nil
+	}
 }
 
 // Reachability is what AutoNAT concluded: "public", "private" or
@@ -89,10 +116,10 @@ func (n *Node) Reachability() (reach string, reachable, unreachable []string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	reach = "unknown"
-	switch s.reach {
-	case network.ReachabilityPublic:
+	switch {
+	case s.reach == network.ReachabilityPublic || len(s.reachable) > 0:
 		reach = "public"
-	case network.ReachabilityPrivate:
+	case s.reach == network.ReachabilityPrivate:
 		reach = "private"
 	}
 	for _, a := range s.reachable {

@@ -3,6 +3,7 @@ package p2p
 import (
 	"context"
 	"fmt"
+	"io"
 	"slices"
 
 	"github.com/libp2p/go-libp2p"
@@ -39,11 +40,6 @@ type NATConfig struct {
 	// PortMapping asks the home router for a port with UPnP / NAT-PMP.
 	// Off by default: it talks to the LAN's gateway.
 	PortMapping bool
-	// RelayService offers circuit relay v2 to other peers once AutoNAT
-	// says this node is publicly reachable, with libp2p's default
-	// resource limits (128 reservations, 16 circuits per peer, 2 min and
-	// 128 KiB per circuit).
-	RelayService bool
 	// StaticRelays are the relays a private node reserves a slot on; when
 	// empty it picks relays among its connected peers.
 	StaticRelays []peer.AddrInfo
@@ -51,9 +47,25 @@ type NATConfig struct {
 	Reachability string
 	// HolePunches, when set, records hole-punch attempts (shoal doctor).
 	HolePunches *HolePunchLog
-	// Relayed, when set, counts the bytes this node's relay service
-	// carried.
-	Relayed *RelayStats
+}
+
+// StartRelay starts the circuit relay v2 service on h with libp2p's
+// default resource limits (128 reservations, 16 circuits per peer and 2
+// min / 128 KiB per circuit), counting what it carries in stats (may be
+// nil). The node calls it once AutoNAT found it publicly reachable: v2's
+// per-address dial-back or v1's verdict (libp2p's own EnableRelayService
+// waits for v1 only, whose servers stop serving while they are private,
+// so a relay whose peers are all behind NATs would never start).
+func StartRelay(h host.Host, stats *RelayStats) (io.Closer, error) {
+	ro := []relayv2.Option{relayv2.WithResources(relayv2.DefaultResources())}
+	if stats != nil {
+		ro = append(ro, relayv2.WithMetricsTracer(stats))
+	}
+	r, err := relayv2.New(h, ro...)
+	if err != nil {
+		return nil, fmt.Errorf("p2p: start relay service: %w", err)
+	}
+	return r, nil
 }
 
 // ValidateReachability checks a reachability override.
@@ -83,13 +95,6 @@ func natOptions(cfg NATConfig, hostRef *host.Host) ([]libp2p.Option, error) {
 	}
 	if cfg.PortMapping {
 		opts = append(opts, libp2p.NATPortMap())
-	}
-	if cfg.RelayService {
-		ro := []relayv2.Option{relayv2.WithResources(relayv2.DefaultResources())}
-		if cfg.Relayed != nil {
-			ro = append(ro, relayv2.WithMetricsTracer(cfg.Relayed))
-		}
-		opts = append(opts, libp2p.EnableRelayService(ro...))
 	}
 	// A node that finds itself private reserves a slot on a relay and
 	// advertises /p2p-circuit addresses; boot delay 0 so it happens as

@@ -1,0 +1,101 @@
+package natlab_test
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/shoalnet/shoal/internal/natlab"
+	"github.com/shoalnet/shoal/internal/testnet"
+)
+
+// world is a public bootstrap+relay node and one node per site.
+type world struct {
+	lab   *natlab.Lab
+	relay *testnet.Daemon
+	sites []*testnet.Daemon
+}
+
+func newWorld(t *testing.T, nats ...natlab.NAT) *world {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("the NAT lab starts daemons in network namespaces: not in -short")
+	}
+	lab := natlab.New(t, nats...)
+	w := &world{lab: lab}
+	w.relay = lab.StartPublic(t, nil)
+	boot := natlab.Addrs(lab.PublicIP, w.relay)
+	for i := range nats {
+		w.sites = append(w.sites, lab.StartSite(t, i, boot, nil))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	for i, d := range w.sites {
+		if err := natlab.WaitRelayed(ctx, d); err != nil {
+			rr, _ := w.relay.Run("doctor", "--json")
+			t.Fatalf("site %d (%s NAT): %v\n%s\nrelay doctor:\n%s", i, nats[i], err, d.Log(), rr)
+		}
+	}
+	return w
+}
+
+// addRandom adds n random bytes at d and returns the CID.
+func addRandom(t *testing.T, d *testnet.Daemon, n int) string {
+	t.Helper()
+	b := make([]byte, n)
+	rand.Read(b)
+	p := filepath.Join(t.TempDir(), "data.bin")
+	if err := os.WriteFile(p, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := d.Run("add", "-q", p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(out)
+}
+
+func TestNATHolePunchUpgradesToDirect(t *testing.T) {
+	w := newWorld(t, natlab.EndpointIndependent, natlab.EndpointIndependent)
+	a, b := w.sites[0], w.sites[1]
+	c := addRandom(t, b, 4<<20)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := natlab.WaitFound(ctx, a, b.ID); err != nil {
+		t.Fatal(err)
+	}
+	// A knows nothing of B but its CID: the DHT names B as provider with
+	// B's /p2p-circuit address, A dials B through the relay, DCUtR
+	// upgrades the connection and bitswap runs over the direct one.
+	out, err := a.RunContext(ctx, nil, "get", "-o", filepath.Join(t.TempDir(), "out"), c)
+	if err != nil {
+		ra, _ := a.Run("doctor", "--json")
+		rb, _ := b.Run("doctor", "--json")
+		t.Fatalf("A fetching B's data: %v\nA doctor:\n%s\nB doctor:\n%s", err, ra, rb)
+	}
+	t.Logf("get: %s", out)
+	ct, err := natlab.ConnTo(ctx, a, b.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ct != "direct" {
+		t.Fatalf("A↔B connection is %q after the fetch, want direct", ct)
+	}
+	r, err := natlab.Doctor(ctx, w.relay)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.RelayService == nil || r.RelayService.Circuits == 0 {
+		t.Fatalf("the relay carried no circuit: A and B did not meet through it (%+v)", r.RelayService)
+	}
+	if r.RelayService.Bytes >= 64<<10 {
+		t.Fatalf("%d bytes crossed the relay for a 4 MiB fetch: data went over the relay", r.RelayService.Bytes)
+	}
+	t.Logf("relay: %+v", *r.RelayService)
+	_ = fmt.Sprint
+}

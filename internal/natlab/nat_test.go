@@ -99,3 +99,52 @@ func TestNATHolePunchUpgradesToDirect(t *testing.T) {
 	t.Logf("relay: %+v", *r.RelayService)
 	_ = fmt.Sprint
 }
+
+// TestNATSymmetricFailsClearlyOrUsesAnotherProvider: behind symmetric
+// NATs the hole punch cannot work; a fetch whose only provider is the
+// other NAT'd node fails with the reason, and succeeds once a reachable
+// node provides the same data.
+func TestNATSymmetricFailsClearlyOrUsesAnotherProvider(t *testing.T) {
+	w := newWorld(t, natlab.Symmetric, natlab.Symmetric)
+	a, b := w.sites[0], w.sites[1]
+	data := make([]byte, 1<<20)
+	rand.Read(data)
+	p := filepath.Join(t.TempDir(), "data.bin")
+	if err := os.WriteFile(p, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := b.Run("add", "-q", p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := strings.TrimSpace(out)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	if err := natlab.WaitFound(ctx, a, b.ID); err != nil {
+		t.Fatal(err)
+	}
+	_, err = a.RunContext(ctx, nil, "get", "-o", filepath.Join(t.TempDir(), "out"), c)
+	if err == nil {
+		t.Fatal("A fetched B's data through two symmetric NATs: the hole punch should have failed and bitswap must not use the relay")
+	}
+	want := "no direct connection to the only provider of " + c
+	if !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "see shoal doctor") {
+		t.Fatalf("fetch error = %v, want it to say %q", err, want)
+	}
+	t.Logf("as expected: %v", err)
+	r, err := natlab.Doctor(ctx, w.relay)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.RelayService.Bytes >= 64<<10 {
+		t.Fatalf("%d bytes crossed the relay while the fetch failed: data went over the relay", r.RelayService.Bytes)
+	}
+	// The public node adds the same bytes: same CID, a provider A can
+	// reach directly.
+	if out, err := w.relay.Run("add", "-q", p); err != nil || strings.TrimSpace(out) != c {
+		t.Fatalf("public node add: %q %v", out, err)
+	}
+	if _, err := a.RunContext(ctx, nil, "get", "-o", filepath.Join(t.TempDir(), "out2"), c); err != nil {
+		t.Fatalf("fetch with a reachable provider: %v", err)
+	}
+}

@@ -330,3 +330,53 @@ func TestNATJobFromARunsAtB(t *testing.T) {
 		t.Fatalf("%d bytes of one job crossed the relay", crossed)
 	}
 }
+
+// TestNATRelayDiesJobCarriesOn: once A and B hold a direct connection,
+// killing the relay (kill -9, mid-job) loses nothing: the job at B
+// finishes and A fetches its outputs over the direct connection.
+func TestNATRelayDiesJobCarriesOn(t *testing.T) {
+	w := newWorld(t, natlab.EndpointIndependent, natlab.EndpointIndependent)
+	a, b := w.sites[0], w.sites[1]
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	if err := natlab.WaitFound(ctx, a, b.ID); err != nil {
+		t.Fatal(err)
+	}
+	// First contact through the relay, upgraded to direct.
+	c := addRandom(t, b, 256<<10)
+	if _, err := a.RunContext(ctx, nil, "get", "-o", filepath.Join(t.TempDir(), "warm"), c); err != nil {
+		t.Fatal(err)
+	}
+	out, err := a.Run("add", "-q", testnet.WasmModule(t, "exec/internal/testprog/prog"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mod := strings.TrimSpace(out)
+	job, err := a.RunContext(ctx, nil, "run", "wasm", mod, "--executor-peer", b.ID, "--detach", "-q", "--", "sleep", "6s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	job = strings.TrimSpace(job)
+	if err := natlab.Until(ctx, "waiting for the job to run at B", func(ctx context.Context) error {
+		d, err := a.RunContext(ctx, nil, "job", "describe", job, "--json")
+		if err != nil {
+			return err
+		}
+		if !strings.Contains(d, `"running"`) {
+			return fmt.Errorf("not running yet")
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	w.relay.Kill()
+	if out, err := a.RunContext(ctx, nil, "job", "wait", job); err != nil {
+		t.Fatalf("job after the relay died: %v %s\nA:\n%s\nB:\n%s", err, out, a.Log(), b.Log())
+	}
+	if _, err := a.RunContext(ctx, nil, "job", "get", job, "-o", filepath.Join(t.TempDir(), "out")); err != nil {
+		t.Fatalf("outputs after the relay died: %v", err)
+	}
+	if ct, err := natlab.ConnTo(ctx, a, b.ID); err != nil || ct != "direct" {
+		t.Fatalf("A↔B after the relay died: %q %v", ct, err)
+	}
+}

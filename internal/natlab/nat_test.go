@@ -98,6 +98,17 @@ func TestNATHolePunchUpgradesToDirect(t *testing.T) {
 		t.Fatalf("%d bytes crossed the relay for a 4 MiB fetch: data went over the relay", r.RelayService.Bytes)
 	}
 	t.Logf("relay: %+v", *r.RelayService)
+	// The connection path: A met B through the relay (a circuit), then a
+	// hole punch made it direct.
+	for _, d := range []*testnet.Daemon{a, b} {
+		dr, err := natlab.Doctor(ctx, d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, h := range dr.HolePunches {
+			t.Logf("path: %s → %s: relayed through %s, then %s attempt %d success=%v after %s", d.ID[len(d.ID)-6:], h.Peer.String()[len(h.Peer.String())-6:], w.relay.ID[len(w.relay.ID)-6:], h.Kind, h.Attempt, h.Success, h.Took.Round(time.Millisecond))
+		}
+	}
 	// Figures: time from start to the first direct A↔B connection (the
 	// first successful hole punch either side recorded), and bitswap over
 	// it for a second, larger dataset.

@@ -34,7 +34,7 @@ func newWorld(t *testing.T, nats ...natlab.NAT) *world {
 	for i := range nats {
 		w.sites = append(w.sites, lab.StartSite(t, i, boot, nil))
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Second)
 	defer cancel()
 	for i, d := range w.sites {
 		if err := natlab.WaitRelayed(ctx, d); err != nil {

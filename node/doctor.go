@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"slices"
 
-	"github.com/libp2p/go-libp2p/core/network"
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/shoalnet/shoal/exec"
@@ -177,7 +176,3 @@ func (n *Node) repoHealth() string {
 	}
 	return "ok"
 }
-
-// PeerConnType is how the node is connected to p: "direct", "relayed" or
-// "none".
-func (n *Node) PeerConnType(c network.Conn) string { return p2p.ConnTypeOf(c) }

@@ -157,7 +157,7 @@ const (
 // limited nor through a relay: the only kind bitswap may use.
 func HasDirectConn(h host.Host, p peer.ID) bool {
 	for _, c := range h.Network().ConnsToPeer(p) {
-		if !c.Stat().Limited && !IsRelayAddr(c.RemoteMultiaddr()) {
+		if ConnTypeOf(c) == ConnDirect {
 			return true
 		}
 	}
@@ -177,16 +177,13 @@ func ConnType(h host.Host, p peer.ID) string {
 	return ConnRelayed
 }
 
-// connTypeOf names one connection's type.
-func connTypeOf(c network.Conn) string {
+// ConnTypeOf names one connection's type (ConnDirect or ConnRelayed).
+func ConnTypeOf(c network.Conn) string {
 	if c.Stat().Limited || IsRelayAddr(c.RemoteMultiaddr()) {
 		return ConnRelayed
 	}
 	return ConnDirect
 }
-
-// ConnTypeOf names one connection's type (ConnDirect or ConnRelayed).
-func ConnTypeOf(c network.Conn) string { return connTypeOf(c) }
 
 // RelaysInUse lists the relays in h's /p2p-circuit addresses.
 func RelaysInUse(h host.Host) []peer.ID {

@@ -80,6 +80,13 @@
 // logged, never returned to the importer) and reprovided every
 // ReprovideInterval (default 12 h).
 //
+// Bitswap never runs over a relayed (limited) connection: libp2p holds its
+// streams until hole punching made the connection direct, for a bounded
+// wait, and bitswap asks other providers meanwhile. A fetch whose every
+// provider is connected through a relay alone fails with a
+// [*NoDirectConnError] ("no direct connection to the only provider of X:
+// hole punch failed after N attempts; see shoal doctor").
+//
 // A fetch that receives no block for a few seconds while it waits for some
 // asks again in a new bitswap session (bitswap occasionally loses a want),
 // and gives up with [ErrNotFound] once nothing at all arrived for

@@ -440,13 +440,19 @@ func (s *Store) getBlock(ctx context.Context, c cid.Cid, hints []peer.AddrInfo, 
 		via = s.bserv
 	}
 	s.connectHints(ctx, hints)
+	var provs providerSet
+	for _, h := range hints {
+		if h.ID != "" && h.ID != s.cfg.Host.ID() {
+			provs.add(h.ID)
+		}
+	}
 
 	wait := s.cfg.FindProvidersTimeout
 	wctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
 	var found atomic.Int64
 	if s.cfg.Router != nil {
-		go s.findProviders(wctx, c, &found)
+		go s.findProviders(wctx, c, &found, &provs)
 	}
 	blk, err = via.GetBlock(wctx, c)
 	if err == nil {
@@ -456,6 +462,9 @@ func (s *Store) getBlock(ctx context.Context, c cid.Cid, hints []peer.AddrInfo, 
 		return nil, ctx.Err()
 	}
 	if wctx.Err() == nil {
+		return nil, err
+	}
+	if err := relayedOnly(s.cfg.Host, c, provs.list(), s.cfg.HolePunchFailures); err != nil {
 		return nil, err
 	}
 	n := found.Load()
@@ -474,18 +483,22 @@ func (s *Store) getBlock(ctx context.Context, c cid.Cid, hints []peer.AddrInfo, 
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
 	}
+	if err := relayedOnly(s.cfg.Host, c, provs.list(), s.cfg.HolePunchFailures); err != nil {
+		return nil, err
+	}
 	return nil, fmt.Errorf("%d providers found for CID %s but none sent it within %s: %w", n, c, 2*wait, ErrNotFound)
 }
 
 // findProviders asks the DHT for providers of c and connects to each one,
 // counting them in found, until ctx ends.
-func (s *Store) findProviders(ctx context.Context, c cid.Cid, found *atomic.Int64) {
+func (s *Store) findProviders(ctx context.Context, c cid.Cid, found *atomic.Int64, provs *providerSet) {
 	self := s.cfg.Host.ID()
 	for ai := range s.cfg.Router.FindProvidersAsync(ctx, c, maxProviders) {
 		if ai.ID == self || ai.ID == "" {
 			continue
 		}
 		found.Add(1)
+		provs.add(ai.ID)
 		s.log.Debug("provider found", "cid", c, "peer", ai.ID)
 		if len(ai.Addrs) > 0 {
 			s.cfg.Host.Peerstore().AddAddrs(ai.ID, ai.Addrs, time.Hour)

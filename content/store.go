@@ -20,6 +20,7 @@ import (
 	"github.com/ipfs/go-datastore/namespace"
 	ipld "github.com/ipfs/go-ipld-format"
 	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/routing"
 
 	// Register dag-cbor so that DAG walks (fetch, pin, GC) follow the links
@@ -99,6 +100,10 @@ type Config struct {
 	// Logger receives the Store's logs (default slog.Default() with
 	// pkg=content).
 	Logger *slog.Logger
+	// HolePunchFailures, when set, says how many hole punches with a peer
+	// failed; it goes into the NoDirectConnError of a fetch whose only
+	// providers are reachable through a relay alone.
+	HolePunchFailures func(peer.ID) int
 }
 
 // Store is a node's content store. Its methods are safe for concurrent use.

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/shoalnet/shoal/bidding/policy"
+	"github.com/shoalnet/shoal/p2p"
 )
 
 // Profiles for `shoal init --profile`.
@@ -19,6 +20,10 @@ const (
 	// ProfileLocal listens on 127.0.0.1 with OS-chosen ports and has no
 	// bootstrap peers: for tests, the demo and simulations.
 	ProfileLocal = "local"
+	// ProfilePublic is for a node with a public address: like
+	// ProfileDefault (all interfaces, port 4280) with the circuit relay
+	// service on, so NAT'd peers can reach each other through it.
+	ProfilePublic = "public"
 )
 
 // Defaults named once, used by DefaultConfig.
@@ -68,7 +73,9 @@ type Config struct {
 	Swarm    SwarmConfig    `json:"swarm"`
 	API      APIConfig      `json:"api"`
 	// Bootstrap peers as multiaddrs ending in /p2p/PEERID.
-	Bootstrap    []string           `json:"bootstrap"`
+	Bootstrap []string `json:"bootstrap"`
+	// Relay configures circuit relay v2 (both roles).
+	Relay        RelayConfig        `json:"relay,omitzero"`
 	Discovery    DiscoveryConfig    `json:"discovery"`
 	Capabilities CapabilitiesConfig `json:"capabilities"`
 	Content      ContentConfig      `json:"content"`
@@ -168,6 +175,25 @@ type SwarmConfig struct {
 	ConnLow   int      `json:"conn_low"`
 	ConnHigh  int      `json:"conn_high"`
 	ConnGrace Duration `json:"conn_grace"`
+	// PortMapping asks the LAN's router for a port with UPnP / NAT-PMP.
+	// Off by default.
+	PortMapping bool `json:"port_mapping,omitempty"`
+	// Reachability overrides AutoNAT: "" (AutoNAT decides, the default),
+	// "public" or "private".
+	Reachability string `json:"reachability,omitempty"`
+}
+
+// RelayConfig configures circuit relay v2.
+type RelayConfig struct {
+	// Service offers the relay service to other peers once AutoNAT finds
+	// this node publicly reachable, with libp2p's limits (128 KiB and 2
+	// min per circuit, 128 reservations). Off by default; on in the
+	// public profile. A relay carries only control messages for Shoal:
+	// bitswap never runs over a relayed connection.
+	Service bool `json:"service,omitempty"`
+	// Static are relays (multiaddrs ending in /p2p/PEERID) a private node
+	// reserves a slot on; empty: it picks relays among its peers.
+	Static []string `json:"static,omitempty"`
 }
 
 // APIConfig configures the HTTP API.
@@ -196,8 +222,8 @@ type CapabilitiesConfig struct {
 	TTL     Duration `json:"ttl"`
 }
 
-// DefaultConfig returns the configuration of profile (ProfileDefault or
-// ProfileLocal).
+// DefaultConfig returns the configuration of profile (ProfileDefault,
+// ProfilePublic or ProfileLocal).
 func DefaultConfig(profile string) (*Config, error) {
 	c := &Config{
 		API:       APIConfig{Addr: DefaultAPIAddr},
@@ -217,7 +243,8 @@ func DefaultConfig(profile string) (*Config, error) {
 		},
 	}
 	switch profile {
-	case ProfileDefault, "":
+	case ProfileDefault, "", ProfilePublic:
+		c.Relay.Service = profile == ProfilePublic
 		c.Swarm.Listen = []string{
 			fmt.Sprintf("/ip4/0.0.0.0/tcp/%d", DefaultSwarmPort),
 			fmt.Sprintf("/ip4/0.0.0.0/udp/%d/quic-v1", DefaultSwarmPort),
@@ -228,7 +255,7 @@ func DefaultConfig(profile string) (*Config, error) {
 		c.Swarm.Listen = []string{"/ip4/127.0.0.1/tcp/0", "/ip4/127.0.0.1/udp/0/quic-v1"}
 		c.API.Addr = "127.0.0.1:0"
 	default:
-		return nil, fmt.Errorf("unknown profile %q (choose %q or %q)", profile, ProfileDefault, ProfileLocal)
+		return nil, fmt.Errorf("unknown profile %q (choose %q, %q or %q)", profile, ProfileDefault, ProfilePublic, ProfileLocal)
 	}
 	return c, nil
 }
@@ -240,6 +267,15 @@ func (c *Config) Validate() error {
 	}
 	if c.Swarm.ConnHigh < c.Swarm.ConnLow {
 		return fmt.Errorf("config: swarm.conn_high (%d) is below swarm.conn_low (%d)", c.Swarm.ConnHigh, c.Swarm.ConnLow)
+	}
+	if err := p2p.ValidateReachability(c.Swarm.Reachability); err != nil {
+		return fmt.Errorf("config: swarm.reachability: %w", err)
+	}
+	if _, err := p2p.ParseBootstrap(c.Relay.Static); err != nil {
+		return fmt.Errorf("config: relay.static: %w", err)
+	}
+	if _, err := p2p.ParseBootstrap(c.Bootstrap); err != nil {
+		return fmt.Errorf("config: bootstrap: %w", err)
 	}
 	if c.API.Addr == "" {
 		return errors.New("config: api.addr is empty")

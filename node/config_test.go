@@ -28,6 +28,13 @@ func TestDefaultConfigProfiles(t *testing.T) {
 	if loc.API.Addr != "127.0.0.1:0" || len(loc.Bootstrap) != 0 || loc.Discovery.MDNS {
 		t.Fatalf("local profile: api %q bootstrap %v mdns %v", loc.API.Addr, loc.Bootstrap, loc.Discovery.MDNS)
 	}
+	pub, err := DefaultConfig(ProfilePublic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !pub.Relay.Service || !strings.Contains(pub.Swarm.Listen[0], "/ip4/0.0.0.0/tcp/4280") || def.Relay.Service || loc.Relay.Service || def.Swarm.PortMapping {
+		t.Fatalf("public profile: relay %v listen %v; default relay %v port mapping %v; local relay %v", pub.Relay.Service, pub.Swarm.Listen, def.Relay.Service, def.Swarm.PortMapping, loc.Relay.Service)
+	}
 	if _, err := DefaultConfig("cloud"); err == nil || !strings.Contains(err.Error(), `"cloud"`) {
 		t.Fatalf("unknown profile error = %v", err)
 	}
@@ -57,6 +64,9 @@ func TestConfigRoundTripAndErrors(t *testing.T) {
 		{"bad duration", `{"capabilities":{"refresh":"soon"}}`, `invalid duration "soon"`},
 		{"not json", `listen = 4`, "is not valid"},
 		{"no listen", `{"api":{"addr":"127.0.0.1:0"},"capabilities":{"refresh":"1m","ttl":"5m"}}`, "swarm.listen is empty"},
+		{"bad reachability", `{"swarm":{"listen":["/ip4/127.0.0.1/tcp/0"],"reachability":"maybe"},"api":{"addr":"127.0.0.1:0"},"capabilities":{"refresh":"1m","ttl":"5m"}}`, `swarm.reachability: unknown reachability "maybe"`},
+		{"bad relay", `{"swarm":{"listen":["/ip4/127.0.0.1/tcp/0"]},"relay":{"static":["/ip4/1.2.3.4/tcp/1"]},"api":{"addr":"127.0.0.1:0"},"capabilities":{"refresh":"1m","ttl":"5m"}}`, "relay.static: invalid bootstrap address"},
+		{"bad bootstrap", `{"swarm":{"listen":["/ip4/127.0.0.1/tcp/0"]},"bootstrap":["nope"],"api":{"addr":"127.0.0.1:0"},"capabilities":{"refresh":"1m","ttl":"5m"}}`, "bootstrap: invalid bootstrap address"},
 		{"ttl below refresh", `{"swarm":{"listen":["/ip4/127.0.0.1/tcp/0"]},"api":{"addr":"127.0.0.1:0"},"capabilities":{"refresh":"5m","ttl":"1m"}}`, "must exceed"},
 	}
 	for _, tc := range tests {

@@ -121,7 +121,8 @@ type Node struct {
 	Metrics *metrics.Metrics
 
 	caps      *p2p.CapPublisher
-	guard     *guard // trust and admission policy (policy.go)
+	nat       *natState // reachability, hole punches, relay counters (reach.go)
+	guard     *guard    // trust and admission policy (policy.go)
 	bootstrap []peer.AddrInfo
 	engines   []string
 	started   time.Time
@@ -188,10 +189,15 @@ func New(ctx context.Context, cfg *Config, opts ...Option) (n *Node, err error) 
 		n.closers = append(n.closers, n.Store.Close)
 	}
 
+	natCfg, err := n.natConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
 	if o.host != nil {
 		n.Host = o.host
 	} else {
 		n.Host, err = p2p.NewHost(p2p.HostConfig{
+			NAT:           natCfg,
 			Identity:      o.key,
 			ListenAddrs:   cfg.Swarm.Listen,
 			AnnounceAddrs: cfg.Swarm.Announce,
@@ -208,6 +214,9 @@ func New(ctx context.Context, cfg *Config, opts ...Option) (n *Node, err error) 
 		}
 	}
 	n.closers = append(n.closers, n.Host.Close)
+	if err := n.nat.watch(nctx, n.Host, &n.wg); err != nil {
+		return nil, err
+	}
 
 	dhtOpts := append([]dht.Option{receiptValidator(bidding.NetworkID(o.psk))}, o.dhtOpts...)
 	n.DHT, err = p2p.NewDHT(n.Host, namespace.Wrap(n.Store, ds.NewKey("/dht")), boot, dhtOpts...)
@@ -223,6 +232,7 @@ func New(ctx context.Context, cfg *Config, opts ...Option) (n *Node, err error) 
 		FindProvidersTimeout: cfg.Content.FindProvidersTimeout.D(),
 		ReprovideInterval:    cfg.Content.ReprovideInterval.D(),
 		Logger:               logging.Logger("content"),
+		HolePunchFailures:    n.nat.holePunches.Failures,
 	})
 	if err != nil {
 		return nil, err

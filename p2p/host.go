@@ -55,12 +55,15 @@ type HostConfig struct {
 	// hosts in one process do not both register with Prometheus' default
 	// registry. Nil: libp2p's metrics are off.
 	Registerer prometheus.Registerer
+	// NAT configures reachability, relays and hole punching (nat.go).
+	NAT NATConfig
 }
 
 // NewHost builds a libp2p host from cfg: TCP and QUIC transports (TCP only
-// under a PSK), Noise and TLS security, yamux, a connection manager and a
+// under a PSK), Noise and TLS security, yamux, a connection manager, a
 // resource manager whose limits leave room above the connection manager's
-// high water mark.
+// high water mark, and the NAT traversal of cfg.NAT (circuit relay v2
+// client, AutoNAT, DCUtR).
 func NewHost(cfg HostConfig) (host.Host, error) {
 	if cfg.Identity == nil {
 		return nil, fmt.Errorf("p2p: host needs an identity key")
@@ -116,13 +119,18 @@ func NewHost(cfg HostConfig) (host.Host, error) {
 		libp2p.Transport(tcp.NewTCPTransport),
 		libp2p.ConnectionManager(cm),
 		libp2p.ResourceManager(rm),
-		libp2p.DisableRelay(),
 	}
 	if cfg.Registerer != nil {
 		opts = append(opts, libp2p.PrometheusRegisterer(cfg.Registerer))
 	} else {
 		opts = append(opts, libp2p.DisableMetrics())
 	}
+	var hostRef host.Host
+	natOpts, err := natOptions(cfg.NAT, cfg.Registerer, &hostRef)
+	if err != nil {
+		return nil, fmt.Errorf("p2p: %w", err)
+	}
+	opts = append(opts, natOpts...)
 	if cfg.PSK != nil {
 		opts = append(opts, libp2p.PrivateNetwork(cfg.PSK))
 	} else {
@@ -137,12 +145,23 @@ func NewHost(cfg HostConfig) (host.Host, error) {
 			}
 			ann = append(ann, m)
 		}
-		opts = append(opts, libp2p.AddrsFactory(func([]ma.Multiaddr) []ma.Multiaddr { return ann }))
+		// The announced addresses replace the direct ones; relay addresses
+		// (a private node's /p2p-circuit) are kept.
+		opts = append(opts, libp2p.AddrsFactory(func(in []ma.Multiaddr) []ma.Multiaddr {
+			out := append([]ma.Multiaddr(nil), ann...)
+			for _, a := range in {
+				if IsRelayAddr(a) {
+					out = append(out, a)
+				}
+			}
+			return out
+		}))
 	}
 	h, err := libp2p.New(opts...)
 	if err != nil {
 		return nil, fmt.Errorf("p2p: new host: %w", err)
 	}
+	hostRef = h
 	return h, nil
 }
 

@@ -18,13 +18,17 @@ const DHTProtocolPrefix = "/shoal"
 // plus their envelope).
 const MaxPubsubMessage = 128 << 10
 
-// NewDHT starts a Kademlia DHT in server mode under Shoal's protocol prefix,
-// storing its records in store and validating capability records. extra
+// NewDHT starts a Kademlia DHT under Shoal's protocol prefix, in server
+// mode unless AutoNAT finds the node private (dht.ModeAutoServer): a node
+// behind NAT is reachable only through a relay, where DHT streams would
+// wait for a direct connection, so it queries the DHT as a client and
+// serves nothing. It stores its records in store and validates capability
+// records. extra
 // options are applied after these (simulations pass
 // dht.DisableAutoRefresh() and refresh explicitly, staggered).
 func NewDHT(h host.Host, store ds.Batching, bootstrap []peer.AddrInfo, extra ...dht.Option) (*dht.IpfsDHT, error) {
 	opts := []dht.Option{
-		dht.Mode(dht.ModeServer),
+		dht.Mode(dht.ModeAutoServer),
 		dht.ProtocolPrefix(DHTProtocolPrefix),
 		dht.NamespacedValidator(CapNamespace, CapValidator{}),
 		dht.BootstrapPeers(bootstrap...),

@@ -14,6 +14,7 @@ import (
 
 	"github.com/shoalnet/shoal/node"
 	"github.com/shoalnet/shoal/node/api"
+	"github.com/shoalnet/shoal/p2p"
 )
 
 func daemonCmd() *cli.Command {
@@ -53,6 +54,12 @@ func runDaemon(c *cli.Context) error {
 	defer unlock()
 
 	cfg := repo.Config
+	if os.Getenv(p2p.EnvLabPublic) == "1" {
+		// Only the NAT lab (internal/natlab) sets this: its "internet" is
+		// in the shared address space, which libp2p counts as private.
+		p2p.TreatSharedSpaceAsPublic()
+		fmt.Fprintf(os.Stderr, "NAT lab: %s counts as public in this process\n", p2p.LabSharedSpace)
+	}
 	if c.Bool("mdns") {
 		cfg.Discovery.MDNS = true
 	}

@@ -151,6 +151,8 @@ func TestCLIErrors(t *testing.T) {
 		{"init twice", []string{"--repo", repo, "init"}, "repo already initialized"},
 		{"unknown profile", []string{"--repo", filepath.Join(dir, "p"), "init", "--profile", "cloud"}, `unknown profile "cloud"`},
 		{"client without daemon", []string{"--repo", repo, "peers"}, "no daemon running for repo " + repo},
+		{"doctor without daemon", []string{"--repo", repo, "doctor"}, "is `shoal daemon` running"},
+		{"init bad bootstrap", []string{"--repo", filepath.Join(dir, "b"), "init", "--bootstrap", "/ip4/127.0.0.1/tcp/1"}, "--bootstrap: invalid bootstrap address"},
 		{"bad log level", []string{"--log-level", "loud", "version"}, "invalid --log-level"},
 	}
 	for _, tc := range tests {

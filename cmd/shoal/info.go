@@ -62,13 +62,13 @@ func peersCmd() *cli.Command {
 				return printJSON(peers)
 			}
 			w := table()
-			fmt.Fprintln(w, "PEER\tADDRESS\tDIRECTION\tLATENCY")
+			fmt.Fprintln(w, "PEER\tCONNECTION\tADDRESS\tDIRECTION\tLATENCY")
 			for _, p := range peers {
 				lat := "-"
 				if p.LatencyMS > 0 {
 					lat = fmt.Sprintf("%.2fms", p.LatencyMS)
 				}
-				fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", p.ID, p.Addr, p.Direction, lat)
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", p.ID, p.Connection, p.Addr, p.Direction, lat)
 			}
 			return w.Flush()
 		},

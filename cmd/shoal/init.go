@@ -19,13 +19,17 @@ Ed25519 identity, a config file and a datastore. Refuses to touch an existing re
 
 Profiles:
    default  listen on all interfaces, TCP and QUIC port 4280, API on 127.0.0.1:5280
+   public   like default, and offer the circuit relay service (a node with a public address)
    local    listen on 127.0.0.1 with OS-chosen ports, no bootstrap peers (tests, demos)
 
 Example:
    shoal --repo /tmp/n1 init --profile local
+   shoal init --profile public                               # a bootstrap + relay node
+   shoal init --bootstrap /ip4/203.0.113.7/tcp/4280/p2p/12D3KooW...   # join through it
    shoal init --swarm-key ./swarm.key     # join a private network`,
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "profile", Value: node.ProfileDefault, Usage: "config profile: default or local"},
+			&cli.StringFlag{Name: "profile", Value: node.ProfileDefault, Usage: "config profile: default, public or local"},
+			&cli.StringSliceFlag{Name: "bootstrap", Usage: "bootstrap peer multiaddr ending in /p2p/PEERID, written to the config (repeatable)"},
 			&cli.StringFlag{Name: "swarm-key", Usage: "copy this swarm.key into the repo: the node joins that private network (TCP only)"},
 			&cli.StringSliceFlag{Name: "label", Usage: "capability label key=value (repeatable)"},
 		},
@@ -46,10 +50,15 @@ Example:
 			if err != nil {
 				return err
 			}
+			boot := c.StringSlice("bootstrap")
+			if _, err := p2p.ParseBootstrap(boot); err != nil {
+				return fmt.Errorf("--bootstrap: %w", err)
+			}
 			cfg, err := node.Init(repo, node.InitOptions{Profile: c.String("profile"), SwarmKey: key, Mutate: func(cfg *node.Config) {
 				if len(labels) > 0 {
 					cfg.Capabilities.Labels = labels
 				}
+				cfg.Bootstrap = append(cfg.Bootstrap, boot...)
 			}})
 			if err != nil {
 				return err

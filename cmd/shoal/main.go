@@ -56,6 +56,7 @@ Example:
 			daemonCmd(),
 			idCmd(),
 			peersCmd(),
+			doctorCmd(),
 			nodesCmd(),
 			versionCmd(),
 			swarmKeyCmd(),

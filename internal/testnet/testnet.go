@@ -74,6 +74,10 @@ type Options struct {
 	Env []string
 	// Configure edits the repo before the daemon starts (path of the repo).
 	Configure func(repo string) error
+	// Exec, when set, is a command prefix for the daemon and for Run (for
+	// example ip netns exec NS, see internal/natlab). The daemon's API is
+	// then reachable only through Run: Client would dial from outside.
+	Exec []string
 }
 
 // Daemon is a running `shoal daemon` process.
@@ -86,6 +90,7 @@ type Daemon struct {
 	API    string
 	Client *api.Client
 	cmd    *exec.Cmd
+	prefix []string
 	done   chan struct{}
 	mu     sync.Mutex
 	log    bytes.Buffer
@@ -99,7 +104,7 @@ func Start(t testing.TB, opts Options) *Daemon {
 	t.Helper()
 	bin := Binary(t)
 	repo := opts.Repo
-	d := &Daemon{t: t, Bin: bin, env: opts.Env}
+	d := &Daemon{t: t, Bin: bin, env: opts.Env, prefix: opts.Exec}
 	if repo == "" {
 		repo = filepath.Join(t.TempDir(), "repo")
 		args := append([]string{"init", "--profile", "local"}, opts.InitArgs...)
@@ -126,8 +131,7 @@ func (d *Daemon) start(bootstrap []string) error {
 	for _, b := range bootstrap {
 		args = append(args, "--bootstrap", b)
 	}
-	cmd := exec.Command(d.Bin, args...)
-	cmd.Env = append(os.Environ(), d.env...)
+	cmd := d.command(context.Background(), args...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		return err
@@ -184,6 +188,14 @@ func (d *Daemon) start(bootstrap []string) error {
 	return nil
 }
 
+// command is the shoal binary with args, behind the Exec prefix if any.
+func (d *Daemon) command(ctx context.Context, args ...string) *exec.Cmd {
+	argv := append(append(append([]string{}, d.prefix...), d.Bin), args...)
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.Env = append(os.Environ(), d.env...)
+	return cmd
+}
+
 type lockedWriter struct{ d *Daemon }
 
 func (w *lockedWriter) Write(p []byte) (int, error) {
@@ -217,8 +229,7 @@ func (d *Daemon) Run(args ...string) (string, error) {
 
 // RunContext is Run with a context and standard input.
 func (d *Daemon) RunContext(ctx context.Context, stdin io.Reader, args ...string) (string, error) {
-	cmd := exec.CommandContext(ctx, d.Bin, append([]string{"--repo", d.Repo}, args...)...)
-	cmd.Env = append(os.Environ(), d.env...)
+	cmd := d.command(ctx, append([]string{"--repo", d.Repo}, args...)...)
 	cmd.Stdin = stdin
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr

@@ -112,6 +112,7 @@ func (s *Server) routes() {
 	s.Handle("GET /version", s.version)
 	s.Handle("GET /peers", s.peers)
 	s.Handle("GET /nodes", s.nodes)
+	s.doctorRoutes()
 	// The document is behind the token like every route: one rule, no
 	// exception in the guard (docs/openapi.json holds the same document).
 	s.Handle("GET /openapi.json", s.openapi)
@@ -208,7 +209,7 @@ func (s *Server) peers(w http.ResponseWriter, r *http.Request) error {
 	}
 	out := []Peer{}
 	for _, c := range h.Network().Conns() {
-		p := Peer{ID: c.RemotePeer().String(), Addr: c.RemoteMultiaddr().String(), Direction: dirString(c.Stat().Direction)}
+		p := Peer{ID: c.RemotePeer().String(), Addr: c.RemoteMultiaddr().String(), Direction: dirString(c.Stat().Direction), Connection: p2p.ConnType(h, c.RemotePeer())}
 		if l := h.Peerstore().LatencyEWMA(c.RemotePeer()); l > 0 {
 			p.LatencyMS = float64(l.Microseconds()) / 1000
 		}

@@ -23,10 +23,13 @@ type IDResponse struct {
 
 // Peer is one connected peer.
 type Peer struct {
-	ID        string  `json:"id"`
-	Addr      string  `json:"addr"`
-	Direction string  `json:"direction"`
-	LatencyMS float64 `json:"latency_ms,omitempty"`
+	ID        string `json:"id"`
+	Addr      string `json:"addr"`
+	Direction string `json:"direction"`
+	// Connection is "direct", or "relayed" while the peer is reached
+	// through a circuit relay only (no bitswap then).
+	Connection string  `json:"connection"`
+	LatencyMS  float64 `json:"latency_ms,omitempty"`
 }
 
 // NodesResponse lists nodes found in the DHT.

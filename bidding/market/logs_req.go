@@ -232,11 +232,20 @@ func (m *Market) serveLogs(conn io.ReadWriteCloser, remote peer.ID) {
 		job   string
 		seq   int64
 	)
-	defer func() {
+	// end closes the stream's log (its partial line becomes a line) before
+	// a reset, so that a stream the peer opens next never extends it.
+	end := func() {
 		if job != "" {
 			m.logs.closed(job, award, remote, time.Now())
+			job = ""
 		}
-	}()
+	}
+	defer end()
+	refuse := func(msg string, args ...any) {
+		m.log.Debug(msg, append([]any{"peer", remote}, args...)...)
+		end()
+		reset(conn)
+	}
 	// The first Log is due at once (the executor dials when it has bytes);
 	// later ones come when the program prints, and the executor closes the
 	// stream when the run ended.
@@ -245,34 +254,29 @@ func (m *Market) serveLogs(conn io.ReadWriteCloser, remote peer.ID) {
 		msg, _, err := recv(conn, bidding.MaxMessageSize, bidding.KindLog)
 		if err != nil {
 			if err != io.EOF {
-				m.log.Debug("live logs refused", "peer", remote, "err", err)
-				reset(conn)
+				refuse("live logs refused", "err", err)
 			}
 			return
 		}
 		lg := msg.(*bidding.Log)
 		switch {
 		case lg.Signer() != remote:
-			m.log.Debug("live logs signed by another peer", "peer", remote, "signer", lg.Signer())
-			reset(conn)
+			refuse("live logs signed by another peer", "signer", lg.Signer())
 			return
 		case job == "":
 			if !m.currentAward(lg.JobCID.String(), lg.AwardID, remote) {
-				m.log.Debug("live logs refused: not the executor of a current award", "peer", remote, "job", lg.JobCID, "award", lg.AwardID)
-				reset(conn)
+				refuse("live logs refused: not the executor of a current award", "job", lg.JobCID, "award", lg.AwardID)
 				return
 			}
 			award, job = lg.AwardID, lg.JobCID.String()
 			m.logs.opened(job)
 			noReadDeadline(conn)
 		case lg.AwardID != award || lg.JobCID.String() != job:
-			m.log.Debug("live logs refused: another award on the stream", "peer", remote, "award", lg.AwardID)
-			reset(conn)
+			refuse("live logs refused: another award on the stream", "award", lg.AwardID)
 			return
 		}
 		if lg.Seq <= seq {
-			m.log.Debug("live logs refused: sequence went back", "peer", remote, "seq", lg.Seq, "after", seq)
-			reset(conn)
+			refuse("live logs refused: sequence went back", "seq", lg.Seq, "after", seq)
 			return
 		}
 		seq = lg.Seq

@@ -119,6 +119,26 @@ function refreshJob(id) { // at most one reload of a job at a time, coalesced
   });
 }
 
+// readRecords reads a streamed response, calling onRecord for each record
+// ended by sep and afterChunk once the records of a chunk were handled.
+async function readRecords(r, sep, onRecord, afterChunk) {
+  const reader = r.body.getReader();
+  const dec = new TextDecoder();
+  let buf = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return;
+    buf += dec.decode(value, { stream: true });
+    let i;
+    while ((i = buf.indexOf(sep)) >= 0) {
+      const rec = buf.slice(0, i);
+      buf = buf.slice(i + sep.length);
+      onRecord(rec);
+    }
+    if (afterChunk) afterChunk();
+  }
+}
+
 // followLogs streams a running job's live stdout and stderr (NDJSON lines
 // of GET /jobs/{id}/logs?follow) into st.live, once per job, keeping the
 // last OUTPUT_LIMIT characters.
@@ -128,24 +148,12 @@ async function followLogs(id) {
   st.live.set(id, l);
   try {
     const r = await api("/jobs/" + encodeURIComponent(id) + "/logs?follow=true&stream=all");
-    const reader = r.body.getReader();
-    const dec = new TextDecoder();
-    let buf = "";
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      buf += dec.decode(value, { stream: true });
-      let i;
-      while ((i = buf.indexOf("\n")) >= 0) {
-        const line = buf.slice(0, i);
-        buf = buf.slice(i + 1);
-        if (!line) continue;
-        const m = JSON.parse(line);
-        if (m.line) l.text += (m.line.stream === "stderr" ? "! " : "") + m.line.line + "\n";
-        if (l.text.length > OUTPUT_LIMIT) l.text = l.text.slice(l.text.length - OUTPUT_LIMIT);
-      }
-      if (st.selected === id) render();
-    }
+    await readRecords(r, "\n", (line) => {
+      if (!line) return;
+      const m = JSON.parse(line);
+      if (m.line) l.text += (m.line.stream === "stderr" ? "! " : "") + m.line.line + "\n";
+      if (l.text.length > OUTPUT_LIMIT) l.text = l.text.slice(l.text.length - OUTPUT_LIMIT);
+    }, () => { if (st.selected === id) render(); });
   } catch (e) {
     l.text += "(" + e.message + ")\n";
   }
@@ -183,21 +191,10 @@ async function follow() {
       const r = await api("/events");
       live.textContent = "live"; live.className = "live on";
       backoff = 500;
-      const reader = r.body.getReader();
-      const dec = new TextDecoder();
-      let buf = "";
-      for (;;) {
-        const { value, done } = await reader.read();
-        if (done) break;
-        buf += dec.decode(value, { stream: true });
-        let i;
-        while ((i = buf.indexOf("\n\n")) >= 0) {
-          const block = buf.slice(0, i);
-          buf = buf.slice(i + 2);
-          const data = block.split("\n").filter((l) => l.startsWith("data: ")).map((l) => l.slice(6)).join("\n");
-          if (data) onEvent(JSON.parse(data));
-        }
-      }
+      await readRecords(r, "\n\n", (block) => {
+        const data = block.split("\n").filter((l) => l.startsWith("data: ")).map((l) => l.slice(6)).join("\n");
+        if (data) onEvent(JSON.parse(data));
+      });
     } catch (e) {
       if (e instanceof Unauthorized) { askToken(e.message); return; }
       console.warn("event stream", e);

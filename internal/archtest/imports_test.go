@@ -31,6 +31,8 @@ var transport = []string{
 var testHelpers = []string{
 	"internal/testnet/...",
 	"internal/kubotest",
+	"internal/s3test",
+	"internal/natlab",
 	"internal/archtest",
 	"exec/exectest",
 	"exec/internal/testprog/...",
@@ -73,13 +75,13 @@ var forbidRules = []forbidRule{
 	{doc: "p2p/doc.go (it must not depend on node, bidding, content or exec)",
 		pkgs: []string{"p2p/..."}, forbid: []string{"node/...", "bidding/...", "content/...", "exec/..."}},
 	{doc: "node/doc.go (nothing below node imports it; cmd/shoal and testground use it)",
-		pkgs: []string{"..."}, except: []string{"node/...", "cmd/...", "testground/...", "internal/testnet/..."},
+		pkgs: []string{"..."}, except: []string{"node/...", "cmd/...", "testground/...", "internal/testnet/...", "internal/natlab"},
 		forbid: []string{"node/..."}},
 	{doc: "STYLE.md (layers import only downward: commands are the top)",
 		pkgs: []string{"..."}, except: []string{"cmd/..."}, forbid: []string{"cmd/..."}},
 	{doc: "STYLE.md (the simulator drives the product, never the other way round)",
 		pkgs: []string{"..."}, except: []string{"cmd/...", "testground/..."}, forbid: []string{"testground/..."}},
-	{doc: "the test helpers' docs (internal/testnet, internal/kubotest, exec/exectest, content/contenttest are for tests only)",
+	{doc: "the test helpers' docs (internal/testnet, internal/kubotest, internal/s3test, internal/natlab, exec/exectest, content/contenttest are for tests only)",
 		pkgs: []string{"..."}, except: testHelpers, forbid: testHelpers},
 }
 

@@ -61,8 +61,10 @@ type executor struct {
 	queue   chan *execution                // accepted, waiting for a slot
 	occ     bidding.Occupancy              // slots and queue
 
-	memo       memoCache    // receipt records published here or reused
-	executions atomic.Int64 // runs handed to an engine since start
+	memo       memoCache     // receipt records published here or reused
+	executions atomic.Int64  // runs handed to an engine since start
+	publishing chan struct{} // receipt records being published (memo.go)
+	memoDrops  atomic.Int64  // records not published: publishing full
 
 	announceSlots chan struct{} // gossip announcements in progress
 	announceDrops atomic.Int64  // announcements dropped (slots full)
@@ -142,6 +144,7 @@ func newExecutor(cfg executorConfig, self peer.ID, link executorLink, awards *aw
 		occ:        bidding.Occupancy{Slots: cfg.Slots, QueueLimit: cfg.QueueLimit},
 
 		announceSlots: make(chan struct{}, maxAnnounceConcurrency),
+		publishing:    make(chan struct{}, memoMaxPublishing),
 	}
 }
 

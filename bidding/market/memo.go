@@ -49,6 +49,10 @@ const (
 	memoCacheSize = 1024
 	// memoPublishTimeout bounds an executor's publication of a record.
 	memoPublishTimeout = 30 * time.Second
+	// memoMaxPublishing bounds the records an executor publishes at once;
+	// past it a record is kept in the memo cache only and the drop counted
+	// (a slow DHT must not grow a goroutine per finished job).
+	memoMaxPublishing = 16
 )
 
 // reusableResult reports whether a run of spec may be published and reused:
@@ -110,7 +114,15 @@ func (ex *executor) publishRecord(e *execution, state bidding.AwardState, block 
 	if rc, err := bidding.DecodeReceipt(block); err == nil && rc.Succeeded() {
 		ex.memo.put(job, rec) // a failure is published, never kept to be reused
 	}
+	select {
+	case ex.publishing <- struct{}{}:
+	default:
+		n := ex.memoDrops.Add(1)
+		ex.log.Info("receipt record not published: too many publications in flight", "job", job, "limit", cap(ex.publishing), "dropped_total", n)
+		return
+	}
 	ex.wg.Go(func() {
+		defer func() { <-ex.publishing }()
 		ctx, cancel := context.WithTimeout(ex.ctx, memoPublishTimeout)
 		defer cancel()
 		if err := ex.cfg.Memo.PutRecord(ctx, job, rec, bidding.ReceiptCID(block)); err != nil {

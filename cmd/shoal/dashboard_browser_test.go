@@ -144,16 +144,19 @@ func TestDashboardInBrowser(t *testing.T) {
 		t.Logf("wrote %s", doc)
 	}
 
-	// Live logs: a job that prints a line every 200 ms for 8 s, selected
+	// Live logs: a job that prints a line every 200 ms for 20 s, selected
 	// with a click, shows its lines on the page before it completes.
 	ticker := addQ(t, a, testnet.WasmModule(t, "internal/testnet/wasm/ticker"))
-	res, err = a.Client.Submit(ctx, []byte(fmt.Sprintf("name: dashboard-ticker\nengine:\n  wasm:\n    module: %s\n    args: [200ms, 8s]\nconstraints:\n  labels: {role: worker}\n", ticker)), false)
+	res, err = a.Client.Submit(ctx, []byte(fmt.Sprintf("name: dashboard-ticker\nengine:\n  wasm:\n    module: %s\n    args: [200ms, 20s]\nconstraints:\n  labels: {role: worker}\n", ticker)), false)
 	if err != nil {
 		t.Fatal(err)
 	}
 	row = fmt.Sprintf(`#jobs tr[data-job=%q]`, res.ID)
-	if err := chromedp.Do(ctx, chromedp.WaitVisible(css("%s", row)), chromedp.Click(css("%s", row))); err != nil {
-		fail("ticker job %s never appeared on the page: %v", res.ID, err)
+	// Select it as a user would, clicking its row; the table is redrawn on
+	// every event, so click again until the row shows as selected.
+	selectRow := fmt.Sprintf(`(() => { const r = document.querySelector(%q); if (!r) return false; if (!r.classList.contains("selected")) r.click(); return r.classList.contains("selected"); })()`, row)
+	if err := chromedp.Do(ctx, chromedp.Poll[chromedp.Void](selectRow, chromedp.WithPollingTimeout(time.Minute))); err != nil {
+		fail("ticker job %s never appeared on the page or could not be selected: %v", res.ID, err)
 	}
 	if err := chromedp.Do(ctx, chromedp.Poll[chromedp.Void](`(document.querySelector("#job pre.live-logs")||{textContent:""}).textContent.includes("tick 2")`, chromedp.WithPollingTimeout(time.Minute))); err != nil {
 		fail("the ticker's live lines never showed: %v", err)

@@ -149,8 +149,11 @@ func Run(env *runtime.RunEnv, ic *run.InitContext) error {
 		if affected && !v.KillAt.IsZero() {
 			env.RecordPoint("recovery_ms", planutil.Ms(o.Submitted.Add(o.Latency).Sub(v.KillAt)))
 		}
-		if dead[o.Executor] {
-			dup = append(dup, fmt.Sprintf("%s completed on killed executor %s", specs[i].Name, o.Executor))
+		// A receipt of a killed executor is a duplicate only if it says the
+		// run ended after the kill; one that finished just before is the
+		// job's honest result.
+		if dead[o.Executor] && o.Job.Receipts[0].Finished.After(v.KillAt) {
+			dup = append(dup, fmt.Sprintf("%s completed on killed executor %s (finished %s after the kill)", specs[i].Name, o.Executor, o.Job.Receipts[0].Finished.Sub(v.KillAt)))
 		}
 	}
 	env.RecordPoint("lost", float64(len(lost)))

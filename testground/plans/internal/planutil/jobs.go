@@ -33,9 +33,13 @@ func (n *Node) AddModule(ctx context.Context, sleep time.Duration, msg string) (
 }
 
 // Spec builds a batch job running module with inputs mounted under /in/N.
+// Plans measure placement and failover of real runs, so their jobs never
+// take a receipt the network already holds (reuse: never): the same spec
+// run by two instances would otherwise complete from the other's record.
 func Spec(name string, module cid.Cid, inputs []cid.Cid) *jobspec.Spec {
 	s := &jobspec.Spec{
 		Name:         name,
+		Reuse:        jobspec.ReuseNever,
 		Engine:       jobspec.Engine{Wasm: &jobspec.Wasm{Module: module}},
 		Resources:    JobResources,
 		Timeout:      time.Minute,

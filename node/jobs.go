@@ -155,7 +155,11 @@ func (c *contentAdapter) LocalBytes(ctx context.Context, k cid.Cid) (int64, int6
 }
 
 func (c *contentAdapter) Fetch(ctx context.Context, k cid.Cid, hints []peer.AddrInfo, limit market.FetchLimit) (int64, error) {
-	err := c.n.Content.Fetch(ctx, k, content.FetchOptions{Providers: hints, MaxBytes: limit.Max, MaxBytesName: limit.Name})
+	opts := content.FetchOptions{Providers: hints, MaxBytes: limit.Max, MaxBytesName: limit.Name}
+	if f := limit.Progress; f != nil {
+		opts.Progress = func(p content.Progress) { f(p.Bytes, p.Total) }
+	}
+	err := c.n.Content.Fetch(ctx, k, opts)
 	if errors.Is(err, content.ErrTooLarge) || errors.Is(err, content.ErrTooDeep) || errors.Is(err, content.ErrTooManyBlocks) {
 		return 0, fmt.Errorf("%w: %w", market.ErrContentTooLarge, err)
 	}

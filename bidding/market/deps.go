@@ -49,6 +49,11 @@ type FetchLimit struct {
 	Max int64
 	// Name says what the bound is, for the error ("jobs.max_input_bytes").
 	Name string
+	// Progress, when set, is called as the DAG becomes local, with the
+	// bytes of it local so far and its size as its root records it (-1
+	// until the root is local or when it records none); calls are
+	// serialized.
+	Progress func(done, total int64)
 }
 
 // ErrContentTooLarge is matched by a Content.Fetch error when the content

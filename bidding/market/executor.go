@@ -537,6 +537,57 @@ func (ex *executor) fetchProgress(e *execution, done, total int64) {
 	ex.status(e, bidding.PhaseFetching)
 }
 
+// fetchReportEvery and fetchReportStep bound the fetching statuses one
+// input sends: one when this long has passed since the last, or when this
+// fraction of the input more is local.
+const (
+	fetchReportEvery = 250 * time.Millisecond
+	fetchReportStep  = 8 // 1/8 of the input
+)
+
+// fetchMeter turns the progress of each input's fetch into fetching
+// statuses of the whole job: bytes local so far and in all, the total
+// being the inputs done plus the size the current input's root records
+// (inputs not begun yet are not known without fetching their roots
+// first, which would delay every fetch by a round trip).
+type fetchMeter struct {
+	ex       *executor
+	e        *execution
+	last     time.Time
+	lastDone int64
+	sent     [2]int64
+}
+
+func (ex *executor) newFetchMeter(e *execution) *fetchMeter {
+	return &fetchMeter{ex: ex, e: e}
+}
+
+// of returns the progress callback of the input fetched after before bytes
+// of earlier ones.
+func (m *fetchMeter) of(before int64) func(done, total int64) {
+	m.lastDone = 0
+	return func(done, total int64) {
+		if total < done {
+			total = done // the root records no size, or lies about it
+		}
+		now := m.ex.cfg.Now()
+		if done < total && now.Sub(m.last) < fetchReportEvery && done-m.lastDone < total/fetchReportStep {
+			return
+		}
+		m.last, m.lastDone = now, done
+		m.report(before+done, before+total)
+	}
+}
+
+// report sends a fetching status of done/total bytes, unless it would
+// repeat the last one.
+func (m *fetchMeter) report(done, total int64) {
+	if p := [2]int64{done, total}; p != m.sent {
+		m.sent = p
+		m.ex.fetchProgress(m.e, done, total)
+	}
+}
+
 // heartbeats sends a heartbeat of every accepted award, queued or running,
 // each HeartbeatInterval, so requesters can tell a busy executor from a
 // dead one.
@@ -730,6 +781,7 @@ func (ex *executor) runTask(ctx context.Context, e *execution, rc *bidding.Recei
 	}
 	inputs := len(spec.InputCIDs())
 	var fetched int64
+	prog := ex.newFetchMeter(e)
 	for i, c := range need {
 		limit := FetchLimit{Max: ex.cfg.MaxInputBytes, Name: "jobs.max_input_bytes"}
 		if i < inputs && limit.Max > 0 {
@@ -738,6 +790,7 @@ func (ex *executor) runTask(ctx context.Context, e *execution, rc *bidding.Recei
 				limit.Name = fmt.Sprintf("the part of jobs.max_input_bytes (%s) earlier inputs left", jobspec.FormatSize(ex.cfg.MaxInputBytes))
 			}
 		}
+		limit.Progress = prog.of(fetched)
 		n, err := ex.cfg.Content.Fetch(ctx, c, hints, limit)
 		if err != nil {
 			if ctx.Err() != nil && e.isCancelled() {
@@ -750,7 +803,7 @@ func (ex *executor) runTask(ctx context.Context, e *execution, rc *bidding.Recei
 		}
 		used += n
 		fetched += n
-		ex.fetchProgress(e, fetched, fetched)
+		prog.report(fetched, fetched)
 	}
 	task := &exec.Task{ID: e.rec.ID, OutputsDir: filepath.Join(dir, "outputs"), Timeout: spec.Timeout,
 		Limits: exec.Limits{CPU: float64(spec.Resources.MilliCPU) / 1000, MemoryBytes: spec.Resources.Memory, DiskBytes: spec.Resources.Disk}}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ipfs/go-cid"
 	ds "github.com/ipfs/go-datastore"
 	dssync "github.com/ipfs/go-datastore/sync"
 	"github.com/libp2p/go-libp2p/core/crypto"
@@ -198,6 +200,68 @@ func TestExecutorRunsAnAward(t *testing.T) {
 	if got, ok := answer(t, h.send(t, h.ex.serveQuery, h.req, q)).(*bidding.Receipt); !ok || got.AwardID != a.AwardID {
 		t.Fatalf("Query of a finished award: want its receipt")
 	}
+}
+
+// Fetching statuses say how much of the job's inputs is local and how
+// much there is in all while the fetch goes on (the size each root
+// records), not only once it is over; a fetch reporting each block sends
+// a bounded number of them.
+func TestExecutorFetchProgress(t *testing.T) {
+	in1, in2 := rawCID([]byte("input one")), rawCID([]byte("input two"))
+	const size1, size2 = 256 << 10, 64 << 10
+	h := newExecHarness(t, true, func(c *executorConfig) {
+		c.Content.(*testContent).sizes = map[cid.Cid]int64{in1: size1, in2: size2}
+	})
+	block, id, err := jobspec.Encode(testJobSpec("fetches", func(s *jobspec.Spec) {
+		s.Inputs = []jobspec.Input{{CID: in1, Path: "/inputs/a"}, {CID: in2, Path: "/inputs/b"}}
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := bidding.NewAward(id, block, h.req, h.self, nil, 1, h.clock.now())
+	c := h.send(t, h.ex.serveAward, h.req, a)
+	if _, ok := answer(t, c).(*bidding.Accept); !ok {
+		t.Fatal("award not accepted")
+	}
+	var fetching []*bidding.Status
+	for done := false; !done; {
+		switch x := answer(t, c).(type) {
+		case *bidding.Status:
+			if x.Phase == bidding.PhaseFetching && x.Total > 0 {
+				fetching = append(fetching, x)
+			}
+		case *bidding.Receipt:
+			done = true
+		}
+	}
+	var partial bool
+	for _, s := range fetching {
+		if s.Done > s.Total || s.Total > size1+size2 {
+			t.Fatalf("fetching %d/%d: done over total, or total over the inputs' %d", s.Done, s.Total, size1+size2)
+		}
+		if s.Done < s.Total && s.Total >= size1 {
+			partial = true
+		}
+	}
+	if !partial {
+		t.Fatalf("no fetching status with its total known before the end: %v", progressOf(fetching))
+	}
+	if last := fetching[len(fetching)-1]; last.Done != size1+size2 || last.Total != size1+size2 {
+		t.Fatalf("last fetching status %d/%d, want %d/%d", last.Done, last.Total, size1+size2, size1+size2)
+	}
+	// 320 progress calls at one instant of the executor's clock: at most
+	// fetchReportStep+1 statuses per input.
+	if n := len(fetching); n > 2*(fetchReportStep+1) {
+		t.Fatalf("%d fetching statuses for 2 inputs: not bounded (%v)", n, progressOf(fetching))
+	}
+}
+
+func progressOf(ss []*bidding.Status) []string {
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i] = fmt.Sprintf("%d/%d", s.Done, s.Total)
+	}
+	return out
 }
 
 // The executor's refusals of awards, each decided before anything runs.

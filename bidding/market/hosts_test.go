@@ -52,6 +52,9 @@ type testContent struct {
 	hang bool
 	// fetched receives the CID of every fetch once it returned.
 	fetched chan cid.Cid
+	// sizes, when it holds a CID, makes Fetch of it report progress as a
+	// real fetch does: one call per KiB, the root's size known at once.
+	sizes map[cid.Cid]int64
 }
 
 var _ Content = (*testContent)(nil)
@@ -109,8 +112,15 @@ func (c *testContent) GetBlock(ctx context.Context, k cid.Cid, hints []peer.Addr
 }
 
 func (c *testContent) LocalBytes(context.Context, cid.Cid) (int64, int64) { return 0, 0 }
-func (c *testContent) Fetch(context.Context, cid.Cid, []peer.AddrInfo, FetchLimit) (int64, error) {
-	return 0, nil
+func (c *testContent) Fetch(_ context.Context, k cid.Cid, _ []peer.AddrInfo, limit FetchLimit) (int64, error) {
+	size := c.sizes[k]
+	if limit.Progress != nil && size > 0 {
+		for done := int64(1024); done < size; done += 1024 {
+			limit.Progress(done, size)
+		}
+		limit.Progress(size, size)
+	}
+	return size, nil
 }
 func (c *testContent) WriteTo(context.Context, cid.Cid, string) error { return nil }
 func (c *testContent) Module(context.Context, cid.Cid, []peer.AddrInfo, int64) ([]byte, [32]byte, error) {

@@ -37,6 +37,9 @@ type Selector struct {
 	// asked are the peers a solicited round asked directly, each true once
 	// it answered (bid, declined, was refused or could not be reached).
 	asked map[peer.ID]bool
+	// score is the requester's reputation of a bidder (nil: none; see
+	// WithReputation).
+	score func(peer.ID) int
 }
 
 type received struct {
@@ -204,13 +207,18 @@ func (s *Selector) boundLocked() time.Duration {
 }
 
 // Pick returns the bids to award now (see Select) and marks their bidders
-// awarded. For a batch job it returns at most Count minus the bidders
-// already awarded and not excluded. Bids whose reservation has lapsed by
-// now are skipped.
-func (s *Selector) Pick(now time.Time) []Bid {
+// awarded. For a batch job it returns at most Count (a verified job's
+// verify.replicas) minus the bidders already awarded and not excluded.
+// Bids whose reservation has lapsed by now are skipped.
+func (s *Selector) Pick(now time.Time) []Bid { return s.PickUpTo(now, 0) }
+
+// PickUpTo is Pick returning at most n bids (n <= 0: no bound beyond
+// Pick's): only the bidders returned are marked awarded.
+func (s *Selector) PickUpTo(now time.Time, n int) []Bid {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	spec := *s.spec
+	spec.Count = s.spec.Executors()
 	if spec.Count > 0 {
 		running := 0
 		for p := range s.awarded {
@@ -223,7 +231,11 @@ func (s *Selector) Pick(now time.Time) []Bid {
 			return nil
 		}
 	}
-	out := selectBids(&spec, s.openBidsLocked(now), nil, s.total)
+	if n > 0 && (spec.Count <= 0 || n < spec.Count) {
+		spec.Count = n
+	}
+	all := s.orderLocked(RankTotal(s.spec, s.openBidsLocked(now), s.total))
+	out := selectRanked(&spec, all, nil)
 	for _, b := range out {
 		s.awarded[b.Bidder] = true
 	}
@@ -236,7 +248,7 @@ func (s *Selector) Pick(now time.Time) []Bid {
 func (s *Selector) Next(now time.Time) (Bid, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	ranked := RankTotal(s.spec, s.openBidsLocked(now), s.total)
+	ranked := s.orderLocked(RankTotal(s.spec, s.openBidsLocked(now), s.total))
 	if len(ranked) == 0 {
 		return Bid{}, false
 	}

@@ -218,10 +218,10 @@ func (m *Market) recordMachine(id string, step func(j *Job, now time.Time) ([]bi
 // noBids is the BidSource of a machine that runs no round.
 type noBids struct{}
 
-func (noBids) Pick(time.Time) []bidding.Bid       { return nil }
-func (noBids) Next(time.Time) (bidding.Bid, bool) { return bidding.Bid{}, false }
-func (noBids) Exclude(peer.ID)                    {}
-func (noBids) Restart(time.Time)                  {}
+func (noBids) PickUpTo(time.Time, int) []bidding.Bid { return nil }
+func (noBids) Next(time.Time) (bidding.Bid, bool)    { return bidding.Bid{}, false }
+func (noBids) Exclude(peer.ID)                       {}
+func (noBids) Restart(time.Time)                     {}
 
 // fail ends a job that cannot run (spec unavailable, bad spec).
 func (m *Market) fail(id cid.Cid, code bidding.Code, format string, args ...any) {

@@ -846,6 +846,12 @@ func (m *RequesterMachine) lose(now time.Time, a *reqAward, code Code, cause str
 // failover: §4 "awards the next-best bid whose reservation still holds";
 // ops awards do not fail over (each names its node).
 func (m *RequesterMachine) failover(now time.Time, s *reqSlot) {
+	if v := m.cfg.Verify; v != nil && m.bestGroup() >= v.Quorum {
+		// Verified already: a lost replica is not replaced.
+		s.live = false
+		m.verifyCheck(now)
+		return
+	}
 	if m.cfg.Ops || s.settled || m.need <= 0 {
 		m.endSlot(now, s)
 		return

@@ -117,23 +117,33 @@ func (m *RequesterMachine) outstanding() int {
 }
 
 // replicaEnded: a replica's final receipt was stored (or refused as a
-// late one). The quorum settles the job; one out of reach of the running
-// replicas brings more, or fails the job when no more may be awarded.
+// late one).
 func (m *RequesterMachine) replicaEnded(now time.Time, a *reqAward) {
 	m.cfg.Bids.Exclude(a.exec) // never a second replica of one job
 	a.slot.live = false
+	m.verifyCheck(now)
+}
+
+// verifyCheck judges a verified job after one of its replicas ended. The
+// job settles once the quorum agrees and no replica still runs (each one
+// that runs is heard out: its agreement or disagreement is its
+// executor's reputation); a quorum out of reach of the running replicas
+// brings more, or fails the job when no more may be awarded.
+func (m *RequesterMachine) verifyCheck(now time.Time) {
 	v := m.cfg.Verify
 	groups := GroupReceipts(m.receipts)
 	best := 0
 	if len(groups) > 0 {
 		best = len(groups[0])
 	}
+	out := m.outstanding()
 	if best >= v.Quorum {
-		m.cancelLive("the job was verified without this replica")
-		m.verdict(true, groups, "")
+		m.need = out
+		if out == 0 {
+			m.verdict(true, groups, "")
+		}
 		return
 	}
-	out := m.outstanding()
 	missing := v.Quorum - best - out
 	if missing <= 0 {
 		m.need = out // the running replicas may still make the quorum
@@ -145,12 +155,9 @@ func (m *RequesterMachine) replicaEnded(now time.Time, a *reqAward) {
 		m.verdict(false, groups, fmt.Sprintf("all %d replicas it may award are spent", v.MaxAwards()))
 		return
 	}
-	prev := m.need
 	m.need = out + missing
-	if m.need > prev || out == 0 {
-		m.record("verify", "", "%d receipt(s) give %d different results, the most agreeing %d of quorum %d: awarding %d more replica(s) (%d awarded of at most %d)",
-			len(m.receipts), len(groups), best, v.Quorum, missing, len(m.receipts)+out, v.MaxAwards())
-	}
+	m.record("verify", "", "%d receipt(s) give %d different results, the most agreeing %d of quorum %d: awarding %d more replica(s) (%d awarded of at most %d)",
+		len(m.receipts), len(groups), best, v.Quorum, missing, len(m.receipts)+out, v.MaxAwards())
 	if !m.anyLive() {
 		m.roundOver(now)
 	}

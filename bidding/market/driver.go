@@ -106,7 +106,7 @@ func newJobDriver(ctx context.Context, m *Market, id cid.Cid, spec *jobspec.Spec
 		default:
 		}
 	}}
-	d.mach = bidding.NewRequesterMachine(bidding.ReqConfig{Job: id, Count: spec.Count, Ops: spec.Type == jobspec.Ops,
+	d.mach = bidding.NewRequesterMachine(bidding.ReqConfig{Job: id, Count: spec.Executors(), Ops: spec.Type == jobspec.Ops, Verify: spec.Verify,
 		Timeout: spec.Timeout, QueueTimeout: spec.QueueTimeout, PublishGrace: m.cfg.PublishGrace,
 		Created: job.Created, State: job.State, Attempts: job.Attempts, Bids: sel,
 		Reuse: m.cfg.Memo != nil && !job.NoReuse && reusableResult(spec)})
@@ -236,7 +236,7 @@ func (d *jobDriver) step(de driverEvent) error {
 	record := false
 	for _, a := range acts {
 		switch a.Kind {
-		case bidding.ActRecordAward, bidding.ActRecordEvent, bidding.ActStoreReceipt, bidding.ActSetState, bidding.ActFinish, bidding.ActAnnounce:
+		case bidding.ActRecordAward, bidding.ActRecordEvent, bidding.ActStoreReceipt, bidding.ActSetState, bidding.ActFinish, bidding.ActAnnounce, bidding.ActVerdict:
 			record = true
 		case bidding.ActSync:
 			sync = true
@@ -268,6 +268,7 @@ func (d *jobDriver) step(de driverEvent) error {
 		d.m.req.lateHook(d.id.String())
 	}
 	for _, a := range acts {
+		d.noteReputation(a, now)
 		d.act(a, now)
 	}
 	return err
@@ -310,6 +311,8 @@ func applyRecord(j *Job, acts []bidding.ReqAction, now time.Time, infos map[bidd
 			}
 		case bidding.ActStoreReceipt:
 			storeReceipt(j, a, infos[a.Award], now)
+		case bidding.ActVerdict:
+			j.Verification = verificationOf(a.Verdict)
 		case bidding.ActFinish:
 			j.State = a.State
 			j.ErrorCode, j.Error = a.Code, a.Message

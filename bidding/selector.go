@@ -3,6 +3,7 @@ package bidding
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -177,7 +178,13 @@ func (s *Selector) Done(now time.Time) bool {
 	if len(s.asked) > 0 && s.allAnsweredLocked() {
 		return true
 	}
-	return windowDone(s.spec, s.openBidsLocked(time.Time{}), now.Sub(s.opened), s.boundLocked(), s.total)
+	bids := s.openBidsLocked(time.Time{})
+	if s.score != nil {
+		// A bidder of negative reputation ranks last: its bid does not
+		// close the window early before better ones had their chance.
+		bids = slices.DeleteFunc(bids, func(b Bid) bool { return s.score(b.Bidder) < 0 })
+	}
+	return windowDone(s.spec, bids, now.Sub(s.opened), s.boundLocked(), s.total)
 }
 
 func (s *Selector) allAnsweredLocked() bool {

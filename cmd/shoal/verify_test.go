@@ -1,0 +1,261 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/shoalnet/shoal/internal/testnet"
+	"github.com/shoalnet/shoal/node"
+	"github.com/shoalnet/shoal/node/api"
+)
+
+// Verification on real daemons (docs/protocol.md §10): a job run by
+// several executors settles on a quorum of agreeing receipts; lying
+// executors (the shoal_liar build, which flips a byte of every run's
+// outputs: the one stand-in, for a fault an honest node cannot cause) are
+// outvoted and lose reputation, and without a quorum the job fails
+// unverified.
+
+// verifyNet starts one daemon per entry of liars (true: the liar build),
+// the first alone and the others bootstrapped to it, all connected.
+func verifyNet(t *testing.T, liars ...bool) []*testnet.Daemon {
+	t.Helper()
+	cfg := testnet.EditConfig(func(c *node.Config) {
+		c.Content.FindProvidersTimeout = node.Duration(2 * time.Second)
+		c.Jobs.DisableDocker = true
+		c.Jobs.BidWindow = node.Duration(2 * time.Second)
+	})
+	var ds []*testnet.Daemon
+	for i, liar := range liars {
+		o := testnet.Options{Configure: cfg}
+		if liar {
+			o.Bin = testnet.LiarBinary(t)
+		}
+		if i > 0 {
+			o.Bootstrap = []string{ds[0].TCPAddr()}
+		}
+		ds = append(ds, testnet.Start(t, o))
+	}
+	waitPeers(t, ds, len(ds)-1)
+	return ds
+}
+
+func waitPeers(t *testing.T, ds []*testnet.Daemon, min int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, d := range ds {
+		if _, err := d.Client.Peers(ctx, api.WaitOptions{Min: min, Timeout: 30 * time.Second, Topic: true}); err != nil {
+			t.Fatalf("%s: %v", d.ID, err)
+		}
+	}
+}
+
+// verifyRun submits module on d with --verify n (extra: more flags) and
+// returns the job ID.
+func verifyRun(t *testing.T, d *testnet.Daemon, module, name string, n int, extra ...string) string {
+	t.Helper()
+	args := append([]string{"run", "wasm", module, "--detach", "--name", name, "--verify", fmt.Sprint(n)}, extra...)
+	out := trRun(t, d, args...)
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	return strings.TrimSpace(lines[len(lines)-1])
+}
+
+func execFlags(ds ...*testnet.Daemon) []string {
+	var out []string
+	for _, d := range ds {
+		out = append(out, "--executor-peer", d.ID)
+	}
+	return out
+}
+
+func receiptBy(t *testing.T, j *api.Job, exec string) api.Receipt {
+	t.Helper()
+	for _, r := range j.Receipts {
+		if r.Executor == exec {
+			return r
+		}
+	}
+	t.Fatalf("no receipt of %s in %+v", exec, j.Receipts)
+	return api.Receipt{}
+}
+
+// reputationOf reads d's reputation of peer p from `shoal policy peers`.
+func reputationOf(t *testing.T, d *testnet.Daemon, p string) *node.PeerAbuse {
+	t.Helper()
+	var peers []node.PeerAbuse
+	if err := json.Unmarshal([]byte(trRun(t, d, "policy", "peers", "--json")), &peers); err != nil {
+		t.Fatal(err)
+	}
+	for i := range peers {
+		if peers[i].Peer == p && peers[i].Reputation != nil {
+			return &peers[i]
+		}
+	}
+	return nil
+}
+
+func TestVerifyOnFourNodes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts 4 daemons and runs a verified job")
+	}
+	ds := verifyNet(t, false, false, false, false)
+	a := ds[0]
+	module := addQ(t, a, testnet.WasmModule(t, "internal/testnet/wasm/clock"))
+	job := verifyRun(t, a, module, "verify-3", 3)
+	j := trDone(t, a, job)
+	if j.State != api.JobCompleted || len(j.Receipts) != 3 {
+		t.Fatalf("job %s with %d receipts (%s), want completed with 3", j.State, len(j.Receipts), j.Error)
+	}
+	execs := map[string]bool{}
+	for _, r := range j.Receipts {
+		execs[r.Executor] = true
+		if r.Outputs != j.Receipts[0].Outputs || r.Stdout != j.Receipts[0].Stdout || r.Stderr != j.Receipts[0].Stderr || r.ExitCode != 0 {
+			t.Fatalf("receipts differ: %+v", j.Receipts)
+		}
+	}
+	if len(execs) != 3 {
+		t.Fatalf("3 receipts from %d executors: %+v", len(execs), j.Receipts)
+	}
+	v := j.Verification
+	if v == nil || !v.Verified || v.Summary != "verified 3/3" || len(v.Agreeing) != 3 || v.Quorum != 2 || v.Replicas != 3 {
+		t.Fatalf("verification %+v", v)
+	}
+	desc := trRun(t, a, "job", "describe", job)
+	for _, want := range []string{"Verification: verified 3/3 (quorum 2 of 3 replicas)", "agreeing executors:", "result A (3) agreed", "replicas: 3"} {
+		if !strings.Contains(desc, want) {
+			t.Fatalf("describe lacks %q:\n%s", want, desc)
+		}
+	}
+	// The requester pins the agreed outputs.
+	out := j.Receipts[0].Outputs
+	deadline := time.Now().Add(time.Minute)
+	for {
+		pins, err := a.Client.PinLs(context.Background())
+		if err == nil && slices.ContainsFunc(pins, func(p api.PinEntry) bool { return p.CID == out }) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the agreed outputs %s are not pinned on the requester: %+v %v", out, pins, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	// Every executor's reputation counts the agreement.
+	for id := range execs {
+		if id == a.ID {
+			continue
+		}
+		if r := reputationOf(t, a, id); r == nil || r.Reputation.Agreements != 1 || r.Reputation.Completed != 1 || r.Reputation.Disagreements != 0 {
+			t.Fatalf("reputation of %s: %+v", id, r)
+		}
+	}
+}
+
+func TestVerifyLiars(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts 5 daemons, two of them liars, and runs verified jobs")
+	}
+	ds := verifyNet(t, false, false, false, true, true)
+	r, h1, h2, l1, l2 := ds[0], ds[1], ds[2], ds[3], ds[4]
+	module := addQ(t, r, testnet.WasmModule(t, "internal/testnet/wasm/clock"))
+
+	var honest string // the honest outputs
+	t.Run("liar outvoted", func(t *testing.T) {
+		job := verifyRun(t, r, module, "liar-outvoted", 3, execFlags(h1, h2, l1)...)
+		j := trDone(t, r, job)
+		if j.State != api.JobCompleted || len(j.Receipts) != 3 {
+			t.Fatalf("job %s, %d receipts (%s)", j.State, len(j.Receipts), j.Error)
+		}
+		honest = receiptBy(t, j, h1.ID).Outputs
+		if receiptBy(t, j, h2.ID).Outputs != honest || receiptBy(t, j, l1.ID).Outputs == honest {
+			t.Fatalf("outputs: %+v", j.Receipts)
+		}
+		v := j.Verification
+		if v == nil || !v.Verified || v.Summary != "verified 2/3" || !slices.Contains(v.Agreeing, h1.ID) || !slices.Contains(v.Agreeing, h2.ID) || slices.Contains(v.Agreeing, l1.ID) {
+			t.Fatalf("verification %+v", v)
+		}
+		for _, aw := range j.Awards {
+			if aw.Executor == l1.ID && (aw.State != "outvoted" || aw.ErrorCode != "unverified") {
+				t.Fatalf("liar's award %+v", aw)
+			}
+		}
+		desc := trRun(t, r, "job", "describe", job)
+		if !strings.Contains(desc, "result B (1) outvoted") || !strings.Contains(desc, honest) {
+			t.Fatalf("describe:\n%s", desc)
+		}
+		rep := reputationOf(t, r, l1.ID)
+		if rep == nil || rep.Reputation.Disagreements != 1 || rep.Reputation.Score >= 0 {
+			t.Fatalf("liar's reputation %+v", rep)
+		}
+		if out := trRun(t, r, "policy", "peers"); !strings.Contains(out, "1 disagreed") {
+			t.Fatalf("policy peers does not show the disagreement:\n%s", out)
+		}
+	})
+
+	t.Run("liar ranks last", func(t *testing.T) {
+		// Two replicas of three eligible executors: the liar bids, and is
+		// ranked after both honest ones.
+		job := verifyRun(t, r, module, "liar-ranks-last", 2, execFlags(h1, l1, h2)...)
+		j := trDone(t, r, job)
+		if j.State != api.JobCompleted {
+			t.Fatalf("job %s (%s)", j.State, j.Error)
+		}
+		bid := false
+		for _, b := range j.Bids {
+			bid = bid || b.Peer == l1.ID
+		}
+		for _, aw := range j.Awards {
+			if aw.Executor == l1.ID {
+				t.Fatalf("the liar was awarded a replica: %+v", j.Awards)
+			}
+		}
+		if !bid {
+			t.Logf("the liar's bid did not arrive within the window: the test shows nothing of ranking this time")
+		}
+	})
+
+	t.Run("two liars: an extra replica", func(t *testing.T) {
+		// H2 is down while H1 and both liars run the first 3 replicas: 3
+		// results, no quorum, one more replica wanted; H2 comes back and
+		// makes the quorum with H1.
+		h2.Stop()
+		job := verifyRun(t, r, module, "two-liars-extra", 3, execFlags(h1, l1, l2, h2)...)
+		trPoll(t, r, job, 2*time.Minute, func(j *api.Job) bool { return hasEvent(j, "awarding 1 more replica") || j.State.Terminal() })
+		if err := h2.Restart([]string{r.TCPAddr()}); err != nil {
+			t.Fatal(err)
+		}
+		j := trPoll(t, r, job, 2*time.Minute, func(j *api.Job) bool { return j.State.Terminal() })
+		if j.State != api.JobCompleted || len(j.Receipts) != 4 {
+			t.Fatalf("job %s, %d receipts (%s)", j.State, len(j.Receipts), j.Error)
+		}
+		if v := j.Verification; v == nil || !v.Verified || v.Summary != "verified 2/4" || !slices.Contains(v.Agreeing, h2.ID) || receiptBy(t, j, h2.ID).Outputs != honest {
+			t.Fatalf("verification %+v, receipts %+v", v, j.Receipts)
+		}
+	})
+
+	t.Run("two liars of three: unverified", func(t *testing.T) {
+		job := verifyRun(t, r, module, "two-liars-unverified", 3, append(execFlags(h1, l1, l2), "--queue-timeout", "20s")...)
+		j := trPoll(t, r, job, 2*time.Minute, func(j *api.Job) bool { return j.State.Terminal() })
+		if j.State != api.JobFailed || j.ErrorCode != "unverified" || len(j.Receipts) != 3 {
+			t.Fatalf("job %s %s, %d receipts (%s)", j.State, j.ErrorCode, len(j.Receipts), j.Error)
+		}
+		if !hasEvent(j, "awarding 1 more replica") {
+			t.Fatalf("no extra replica was sought: %+v", j.Events)
+		}
+		v := j.Verification
+		if v == nil || v.Verified || len(v.Groups) != 3 || v.Summary != "unverified 1/3" {
+			t.Fatalf("verification %+v", v)
+		}
+		desc := trRun(t, r, "job", "describe", job)
+		for _, want := range []string{"Verification: unverified 1/3", "result A (1)", "result B (1)", "result C (1)", receiptBy(t, j, l1.ID).Outputs, receiptBy(t, j, l2.ID).Outputs, honest} {
+			if !strings.Contains(desc, want) {
+				t.Fatalf("describe lacks %q:\n%s", want, desc)
+			}
+		}
+	})
+}

@@ -126,7 +126,10 @@ type ReqEvent struct {
 // MemoHit is a receipt of the job that the network already held and that
 // the requester's policy trusts (docs/protocol.md §9).
 type MemoHit struct {
-	Receipt  ReceiptOutcome // its award is the earlier run's
+	Receipt ReceiptOutcome // its award is the earlier run's
+	// Set is a verified set's receipts (Receipt is then its first), for
+	// a verified job only (reqverify.go).
+	Set      []ReceiptOutcome
 	Finished time.Time      // when that run finished
 	Orgs     []string       // the trusted orgs of its executor ("" when it is this node)
 }
@@ -454,7 +457,7 @@ func (m *RequesterMachine) start(ev ReqEvent) {
 		if m.state != JobPending {
 			m.move(JobPending, "state", "", "resumed after a restart")
 		}
-		if m.cfg.Reuse && !m.cfg.Ops && m.cfg.Count == 1 && m.need == 1 {
+		if m.cfg.Reuse && !m.cfg.Ops && ((m.cfg.Count == 1 && m.need == 1) || (m.cfg.Verify != nil && len(m.receipts) == 0)) {
 			// §9: a receipt the network holds, before any announce.
 			m.lookup = true
 			m.emit(ReqAction{Kind: ActLookup})
@@ -485,6 +488,10 @@ func (m *RequesterMachine) start(ev ReqEvent) {
 // without an award; anything else (none, or one that failed: a failed
 // receipt is never reused) goes on to the first round.
 func (m *RequesterMachine) memo(ev ReqEvent) {
+	if m.cfg.Verify != nil {
+		m.memoSet(ev)
+		return
+	}
 	h := ev.Memo
 	if h == nil || h.Receipt.Code != "" || h.Receipt.Error != "" || h.Receipt.ExitCode != 0 {
 		why := ev.Reason

@@ -27,6 +27,9 @@ type Verdict struct {
 	// (ties: the group whose first receipt came first); when Verified,
 	// Groups[0] is the agreeing set.
 	Groups [][]ReceiptOutcome
+	// Reused: the agreeing set is a verified set the network held (no
+	// replica ran; nothing counts in reputation).
+	Reused bool
 }
 
 // Agreeing is the agreeing set of a verified job (nil when unverified).
@@ -267,4 +270,51 @@ func orNone(s string) string {
 		return "none"
 	}
 	return ShortText(s)
+}
+
+// memoSet: §10 "Reuse of a verified set": a verified job reuses only a
+// verified set of at least its quorum of agreeing receipts of distinct
+// executors that succeeded; anything else goes on to the first round.
+func (m *RequesterMachine) memoSet(ev ReqEvent) {
+	v := m.cfg.Verify
+	h := ev.Memo
+	why := ev.Reason
+	switch {
+	case h == nil && why == "":
+		why = "none found"
+	case h == nil:
+	case len(h.Set) == 0:
+		why = "a receipt of one executor is not a verified set"
+	case len(h.Set) < v.Quorum:
+		why = fmt.Sprintf("a verified set of %d receipt(s), below the quorum %d of this job", len(h.Set), v.Quorum)
+	default:
+		seen := map[peer.ID]bool{}
+		for _, r := range h.Set {
+			switch {
+			case r.Code != "" || r.Error != "" || r.ExitCode != 0:
+				why = fmt.Sprintf("receipt %s of %s did not succeed", ShortText(r.CID), ShortPeer(r.Executor))
+			case !Agree(r, h.Set[0]):
+				why = "the verified set's receipts disagree"
+			case seen[r.Executor]:
+				why = "the verified set repeats executor " + ShortPeer(r.Executor)
+			}
+			seen[r.Executor] = true
+		}
+	}
+	if why != "" {
+		m.record("memo", "", "no receipt reused: %s", why)
+		m.startRound(ev.Now)
+		return
+	}
+	for _, r := range h.Set {
+		rc := r
+		m.receipts = append(m.receipts, rc)
+		m.emit(ReqAction{Kind: ActStoreReceipt, Award: rc.Award, Executor: rc.Executor, Receipt: &rc, Settles: true, Reused: true,
+			Message: fmt.Sprintf("receipt %s of %s reused from a verified set: no execution", ShortText(rc.CID), ShortPeer(rc.Executor))})
+	}
+	m.need = 0
+	m.emit(ReqAction{Kind: ActVerdict, Verdict: &Verdict{Verified: true, Replicas: v.Replicas, Quorum: v.Quorum,
+		Groups: [][]ReceiptOutcome{h.Set}, Reused: true}})
+	m.end(JobCompleted, "", fmt.Sprintf("completed: reused a verified set of %d receipts (quorum %d) from %s, %s",
+		len(h.Set), v.Quorum, h.Finished.UTC().Format(time.RFC3339), VerifiedText(len(h.Set), len(h.Set), execs(h.Set))), false)
 }

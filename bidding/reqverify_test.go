@@ -204,6 +204,50 @@ var verifyRows = []reqRow{
 		h.verdict(acts, true, peerA, peerC)
 		h.finish(acts, JobCompleted, "")
 	}},
+	{name: "verify: a verified set of the quorum is reused", rule: "§10 Reuse: a verified set with at least the spec's quorum completes the job without execution", opts: []cfgOpt{verify(3, 2), reuse()}, run: func(h *harness) {
+		h.must(h.start(), ActLookup)
+		set := []ReceiptOutcome{*setReceipt(peerA, "X"), *setReceipt(peerB, "X")}
+		acts := h.do(ReqEvent{Kind: EvMemo, Memo: &MemoHit{Receipt: set[0], Set: set, Finished: t0.Add(-time.Hour)}})
+		h.none(acts, ActAnnounce)
+		if v := h.verdict(acts, true, peerA, peerB); !v.Reused {
+			h.t.Fatalf("verdict %+v", v)
+		}
+		if n := len(find(acts, ActStoreReceipt)); n != 2 {
+			h.t.Fatalf("%d receipts stored", n)
+		}
+		if f := h.finish(acts, JobCompleted, ""); !strings.Contains(f.Message, "reused a verified set of 2 receipts (quorum 2)") {
+			h.t.Fatalf("finish %q", f.Message)
+		}
+	}},
+	{name: "verify: a set below the quorum, or one receipt, is not reused", rule: "§10 Reuse: a verified set below the new spec's quorum, or one executor's receipt, runs the job", opts: []cfgOpt{verify(3, 3), reuse()}, run: func(h *harness) {
+		h.start()
+		set := []ReceiptOutcome{*setReceipt(peerA, "X"), *setReceipt(peerB, "X")}
+		acts := h.do(ReqEvent{Kind: EvMemo, Memo: &MemoHit{Receipt: set[0], Set: set}})
+		h.must(acts, ActAnnounce)
+		if e := h.must(acts, ActRecordEvent); !strings.Contains(e.Message, "below the quorum 3") {
+			h.t.Fatalf("event %q", e.Message)
+		}
+		h2 := newHarness(h.t, map[[2]JobState]bool{}, verify(3, 2), reuse())
+		h2.start()
+		acts = h2.do(ReqEvent{Kind: EvMemo, Memo: &MemoHit{Receipt: set[0]}})
+		h2.must(acts, ActAnnounce)
+		if e := h2.must(acts, ActRecordEvent); !strings.Contains(e.Message, "not a verified set") {
+			h.t.Fatalf("event %q", e.Message)
+		}
+	}},
+	{name: "verify: a disagreeing set is not reused", rule: "§10 Reuse: every receipt of the set agrees", opts: []cfgOpt{verify(3, 2), reuse()}, run: func(h *harness) {
+		h.start()
+		set := []ReceiptOutcome{*setReceipt(peerA, "X"), *setReceipt(peerB, "Y")}
+		acts := h.do(ReqEvent{Kind: EvMemo, Memo: &MemoHit{Receipt: set[0], Set: set}})
+		h.must(acts, ActAnnounce)
+		h.none(acts, ActFinish)
+	}},
+}
+
+func setReceipt(p peer.ID, out string) *ReceiptOutcome {
+	e := &ReqEvent{}
+	result(9, p, out)(e)
+	return e.Receipt
 }
 
 func TestRequesterMachineVerify(t *testing.T) {

@@ -53,6 +53,7 @@ type driverEvent struct {
 	ev    bidding.ReqEvent
 	from  *awardStream
 	info  *ReceiptInfo
+	set   []*ReceiptInfo // EvMemo: the records of a hit's receipts
 	reply chan error
 }
 
@@ -229,8 +230,15 @@ func (d *jobDriver) step(de driverEvent) error {
 	if de.info != nil && de.ev.Receipt != nil {
 		infos[de.ev.Receipt.Award] = de.info
 	}
-	if de.info != nil && de.ev.Memo != nil {
-		infos[de.ev.Memo.Receipt.Award] = de.info
+	if de.ev.Memo != nil {
+		for i, info := range de.set {
+			if i == 0 {
+				infos[de.ev.Memo.Receipt.Award] = info
+			}
+			if i < len(de.ev.Memo.Set) {
+				infos[de.ev.Memo.Set[i].Award] = info
+			}
+		}
 	}
 	var sync, late bool
 	record := false
@@ -415,8 +423,8 @@ func (d *jobDriver) act(a bidding.ReqAction, now time.Time) {
 		}
 	case bidding.ActLookup:
 		m.wg.Go(func() {
-			hit, info, why := d.lookupMemo()
-			d.post(driverEvent{ev: bidding.ReqEvent{Kind: bidding.EvMemo, Memo: hit, Reason: why}, info: info})
+			hit, infos, why := d.lookupMemo()
+			d.post(driverEvent{ev: bidding.ReqEvent{Kind: bidding.EvMemo, Memo: hit, Reason: why}, set: infos})
 		})
 	case bidding.ActSetTimer:
 		k := timerKey{a.Timer, a.Award}

@@ -82,6 +82,10 @@ const maxPinAgreed = 10 * time.Minute
 // or disagreement counted.
 func (d *jobDriver) verdictDone(v *bidding.Verdict) {
 	m := d.m
+	if v.Reused {
+		return // no replica ran: nothing to count, outputs on demand
+	}
+	d.publishSet(v)
 	now := time.Now()
 	for _, r := range v.Agreeing() {
 		m.rep.Note(r.Executor, bidding.RepAgreement, now)

@@ -154,6 +154,23 @@ func TestVerifyOnFourNodes(t *testing.T) {
 			t.Fatalf("reputation of %s: %+v", id, r)
 		}
 	}
+
+	// The requester publishes the agreeing set; another node submitting
+	// the same job reuses it: no execution anywhere, A's outputs.
+	waitLog(t, a, time.Minute, "verified set published", job)
+	d := ds[3]
+	before := executions(t, ds)
+	_, _ = d.Run("job", "run", "--quiet", "--cid", job)
+	reused := trDone(t, d, job)
+	if reused.State != api.JobCompleted || len(reused.Receipts) < 2 || !reused.Receipts[0].Reused || reused.Receipts[0].Outputs != out {
+		t.Fatalf("D's job: %s %+v (%s), want completed by a reused verified set", reused.State, reused.Receipts, reused.Error)
+	}
+	if after := executions(t, ds); fmt.Sprint(after) != fmt.Sprint(before) {
+		t.Fatalf("a reused verified set executed: %v, was %v", after, before)
+	}
+	if !hasEvent(reused, "reused a verified set of 3 receipts (quorum 2)") || reused.Verification == nil || !reused.Verification.Verified {
+		t.Fatalf("D's record: %+v %+v", reused.Verification, reused.Events)
+	}
 }
 
 func TestVerifyLiars(t *testing.T) {

@@ -130,8 +130,8 @@ type MemoHit struct {
 	// Set is a verified set's receipts (Receipt is then its first), for
 	// a verified job only (reqverify.go).
 	Set      []ReceiptOutcome
-	Finished time.Time      // when that run finished
-	Orgs     []string       // the trusted orgs of its executor ("" when it is this node)
+	Finished time.Time // when that run finished
+	Orgs     []string  // the trusted orgs of its executor ("" when it is this node)
 }
 
 // ReceiptOutcome is what the machine needs of a verified receipt.

@@ -15,7 +15,9 @@ import (
 // positive score buys nothing over a new node.
 func TestSelectorReputation(t *testing.T) {
 	ids := bidders(t, 3)
-	spec, _, job := testSpec(t, func(s *jobspec.Spec) { s.Verify = &jobspec.Verify{Replicas: 2, Quorum: 2, Distinct: jobspec.DistinctPeer} })
+	spec, _, job := testSpec(t, func(s *jobspec.Spec) {
+		s.Verify = &jobspec.Verify{Replicas: 2, Quorum: 2, Distinct: jobspec.DistinctPeer}
+	})
 	score := map[peer.ID]int{ids[0]: -100, ids[1]: 50}
 	s, err := NewSelector(job, spec, t0, WithWindow(time.Second), WithReputation(func(p peer.ID) int { return score[p] }))
 	if err != nil {

@@ -655,7 +655,14 @@ func (m *Market) deliverBid(b *bidding.Bid, release func()) bool {
 	m.learn(b.Bidder, b.Certs)
 	if why := m.cfg.Executors.refuse(m.rep.Get(b.Bidder), time.Now()); why != "" && b.Bidder != m.self {
 		msg := fmt.Sprintf("bid from %s ignored: %s", short(b.Bidder.String()), why)
-		m.update(b.JobCID, func(j *Job) { j.log(Event{Type: "bid", Peer: b.Bidder.String(), Message: msg}) })
+		m.update(b.JobCID, func(j *Job) {
+			for _, e := range j.Events {
+				if e.Message == msg {
+					return // once per job, not once per round
+				}
+			}
+			j.log(Event{Type: "bid", Peer: b.Bidder.String(), Message: msg})
+		})
 		sk.sel.Answered(b.Bidder)
 		sk.poke()
 		return false

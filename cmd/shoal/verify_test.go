@@ -276,4 +276,28 @@ func TestVerifyLiars(t *testing.T) {
 			}
 		}
 	})
+
+	t.Run("reputation survives a restart and refuse_disagreement_days refuses the liar", func(t *testing.T) {
+		r.Stop()
+		if err := testnet.EditConfig(func(c *node.Config) { c.Jobs.RefuseDisagreementDays = 30 })(r.Repo); err != nil {
+			t.Fatal(err)
+		}
+		if err := r.Restart([]string{h1.TCPAddr()}); err != nil {
+			t.Fatal(err)
+		}
+		waitPeers(t, []*testnet.Daemon{r}, 3)
+		rep := reputationOf(t, r, l1.ID)
+		if rep == nil || rep.Reputation.Disagreements < 1 || rep.Reputation.LastDisagreement.IsZero() {
+			t.Fatalf("liar's reputation after a restart: %+v", rep)
+		}
+		out := trRun(t, r, "run", "wasm", module, "--detach", "--name", "refused-liar", "--queue-timeout", "8s", "--executor-peer", l1.ID)
+		job := strings.TrimSpace(out[strings.LastIndex(strings.TrimSpace(out), "\n")+1:])
+		j := trPoll(t, r, job, time.Minute, func(j *api.Job) bool { return j.State.Terminal() })
+		if j.State != api.JobFailed || j.ErrorCode != "no_executor" || len(j.Awards) != 0 {
+			t.Fatalf("job %s %s with awards %+v (%s), want no_executor and no award", j.State, j.ErrorCode, j.Awards, j.Error)
+		}
+		if !hasEvent(j, "ignored: a verified job outvoted its receipt") {
+			t.Fatalf("no event says the liar's bid was refused: %+v", j.Events)
+		}
+	})
 }

@@ -155,6 +155,10 @@ func TestVerifyOnFourNodes(t *testing.T) {
 		}
 	}
 
+	if nodes := trRun(t, a, "nodes", "--wait", "3", "--timeout", "30s"); !strings.Contains(nodes, "REPUTATION") || !strings.Contains(nodes, "1 agreed, 0 disagreed") {
+		t.Fatalf("shoal nodes does not show the executors' reputation:\n%s", nodes)
+	}
+
 	// The requester publishes the agreeing set; another node submitting
 	// the same job reuses it: no execution anywhere, A's outputs.
 	waitLog(t, a, time.Minute, "verified set published", job)

@@ -184,6 +184,11 @@ func (s *Selector) Done(now time.Time) bool {
 		// close the window early before better ones had their chance.
 		bids = slices.DeleteFunc(bids, func(b Bid) bool { return s.score(b.Bidder) < 0 })
 	}
+	if v := s.spec.Verify; v != nil && v.Distinct == jobspec.DistinctOrg {
+		// Replicas want distinct orgs: bids of an org already bid for do
+		// not close the window early.
+		bids, _ = s.splitDistinctLocked(bids)
+	}
 	return windowDone(s.spec, bids, now.Sub(s.opened), s.boundLocked(), s.total)
 }
 

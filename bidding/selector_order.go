@@ -35,13 +35,19 @@ func (s *Selector) orderLocked(ranked []Bid) []Bid {
 	if v := s.spec.Verify; v == nil || v.Distinct != jobspec.DistinctOrg {
 		return ranked
 	}
+	first, later := s.splitDistinctLocked(ranked)
+	return append(first, later...)
+}
+
+// splitDistinctLocked splits bids into those of organizations no awarded
+// bidder nor an earlier bid shares, and the others.
+func (s *Selector) splitDistinctLocked(ranked []Bid) (first, later []Bid) {
 	used := map[string]bool{}
 	for p := range s.awarded {
 		for _, k := range s.orgKeys(p) {
 			used[k] = true
 		}
 	}
-	var first, later []Bid
 	for _, b := range ranked {
 		keys := s.orgKeys(b.Bidder)
 		if slices.ContainsFunc(keys, func(k string) bool { return used[k] }) {
@@ -53,7 +59,7 @@ func (s *Selector) orderLocked(ranked []Bid) []Bid {
 		}
 		first = append(first, b)
 	}
-	return append(first, later...)
+	return first, later
 }
 
 // orgKeys are what p shares with other bidders for distinct: org: its

@@ -102,3 +102,33 @@ func TestSelectorDistinctOrg(t *testing.T) {
 		}
 	}
 }
+
+// TestSelectorDistinctOrgWindow: with distinct: org, idle bids of one org
+// do not close the window early; one of another org does.
+func TestSelectorDistinctOrgWindow(t *testing.T) {
+	ids := bidders(t, 3)
+	orgs := map[peer.ID][]string{ids[0]: {"acme"}, ids[1]: {"acme"}, ids[2]: {"beta"}}
+	spec, _, job := testSpec(t, func(s *jobspec.Spec) {
+		s.Constraints.Locality = jobspec.Anywhere
+		s.Verify = &jobspec.Verify{Replicas: 2, Quorum: 2, Distinct: jobspec.DistinctOrg}
+	})
+	s, err := NewSelector(job, spec, t0, WithWindow(time.Second), WithOrgResolver(func(p peer.ID) []string { return orgs[p] }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := t0.Add(time.Millisecond)
+	for _, i := range []int{0, 1} {
+		if err := s.Offer(&Bid{JobCID: job, Bidder: ids[i], FreeSlots: 1, IssuedAt: at}, at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if s.Done(at) {
+		t.Fatal("two bids of one org closed the window of a distinct: org job")
+	}
+	if err := s.Offer(&Bid{JobCID: job, Bidder: ids[2], FreeSlots: 1, IssuedAt: at}, at); err != nil {
+		t.Fatal(err)
+	}
+	if !s.Done(at) {
+		t.Fatal("bids of two orgs did not close the window")
+	}
+}

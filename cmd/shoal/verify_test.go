@@ -305,3 +305,49 @@ func TestVerifyLiars(t *testing.T) {
 		}
 	})
 }
+
+// TestVerifyDistinctOrgs: with distinct: org the replicas go to distinct
+// organizations although the best bids are of one: A and B (acme) hold
+// the module, C (beta) does not; two replicas run on one of A, B and on C.
+func TestVerifyDistinctOrgs(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts 4 daemons and runs verified jobs")
+	}
+	ds := verifyNet(t, false, false, false, false)
+	r, a, b, c := ds[0], ds[1], ds[2], ds[3]
+	certs := t.TempDir()
+	for _, org := range []string{"acme", "beta"} {
+		trRun(t, r, "org", "init", org)
+	}
+	for i, x := range []struct {
+		d   *testnet.Daemon
+		org string
+	}{{a, "acme"}, {b, "acme"}, {c, "beta"}} {
+		f := fmt.Sprintf("%s/%d.cert", certs, i)
+		trRun(t, r, "org", "issue", "--org", x.org, "--role", "executor", x.d.ID, "-o", f)
+		trRun(t, x.d, "org", "join", f)
+	}
+	path := testnet.WasmModule(t, "internal/testnet/wasm/clock")
+	module := addQ(t, r, path)
+	addQ(t, a, path)
+	addQ(t, b, path)
+	for i := range 2 {
+		job := verifyRun(t, r, module, fmt.Sprintf("distinct-org-%d", i), 2, append(execFlags(a, b, c), "--verify-distinct", "org")...)
+		j := trDone(t, r, job)
+		if j.State != api.JobCompleted || len(j.Receipts) != 2 {
+			t.Fatalf("job %s, %d receipts (%s)", j.State, len(j.Receipts), j.Error)
+		}
+		var acme, beta int
+		for _, rc := range j.Receipts {
+			switch rc.Executor {
+			case a.ID, b.ID:
+				acme++
+			case c.ID:
+				beta++
+			}
+		}
+		if acme != 1 || beta != 1 {
+			t.Fatalf("replicas on %d acme and %d beta executors, want one each: %+v", acme, beta, j.Receipts)
+		}
+	}
+}

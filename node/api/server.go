@@ -264,14 +264,14 @@ func (s *Server) nodes(w http.ResponseWriter, r *http.Request) error {
 	resp := NodesResponse{Nodes: nodes}
 	if s.n.Market != nil {
 		for _, n := range nodes {
-			if rep := s.n.Market.Reputations().Get(n.Peer); rep.LastSeen.IsZero() {
-				continue
-			} else {
-				if resp.Reputation == nil {
-					resp.Reputation = map[string]market.PeerReputation{}
-				}
-				resp.Reputation[n.Peer.String()] = market.PeerReputation{Peer: n.Peer.String(), Reputation: rep, Score: rep.Score()}
+			rep := s.n.Market.Reputations().Get(n.Peer)
+			if rep.LastSeen.IsZero() {
+				continue // never used as an executor
 			}
+			if resp.Reputation == nil {
+				resp.Reputation = map[string]market.PeerReputation{}
+			}
+			resp.Reputation[n.Peer.String()] = market.PeerReputation{Peer: n.Peer.String(), Reputation: rep, Score: rep.Score()}
 		}
 	}
 	writeJSON(w, resp)

@@ -100,6 +100,22 @@ func reputationOf(t *testing.T, d *testnet.Daemon, p string) *node.PeerAbuse {
 	return nil
 }
 
+// waitPinned waits until d pins c (a poll with a deadline).
+func waitPinned(t *testing.T, d *testnet.Daemon, c string) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		pins, err := d.Client.PinLs(context.Background())
+		if err == nil && slices.ContainsFunc(pins, func(p api.PinEntry) bool { return p.CID == c }) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s is not pinned on %s: %+v %v", c, d.ID, pins, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 func TestVerifyOnFourNodes(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts 4 daemons and runs a verified job")
@@ -134,17 +150,7 @@ func TestVerifyOnFourNodes(t *testing.T) {
 	}
 	// The requester pins the agreed outputs.
 	out := j.Receipts[0].Outputs
-	deadline := time.Now().Add(time.Minute)
-	for {
-		pins, err := a.Client.PinLs(context.Background())
-		if err == nil && slices.ContainsFunc(pins, func(p api.PinEntry) bool { return p.CID == out }) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the agreed outputs %s are not pinned on the requester: %+v %v", out, pins, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	waitPinned(t, a, out)
 	// Every executor's reputation counts the agreement.
 	for id := range execs {
 		if id == a.ID {
@@ -203,6 +209,12 @@ func TestVerifyLiars(t *testing.T) {
 			if aw.Executor == l1.ID && (aw.State != "outvoted" || aw.ErrorCode != "unverified") {
 				t.Fatalf("liar's award %+v", aw)
 			}
+		}
+		// The agreed outputs are pinned on the requester, the liar's never.
+		waitPinned(t, r, honest)
+		pins, err := r.Client.PinLs(context.Background())
+		if err != nil || slices.ContainsFunc(pins, func(p api.PinEntry) bool { return p.CID == receiptBy(t, j, l1.ID).Outputs }) {
+			t.Fatalf("the liar's outputs are pinned on the requester (%v): %+v", err, pins)
 		}
 		desc := trRun(t, r, "job", "describe", job)
 		if !strings.Contains(desc, "result B (1) outvoted") || !strings.Contains(desc, honest) {

@@ -30,6 +30,7 @@ var (
 	outcomeCodes = []Code{
 		CodeNoExecutor, CodeCancelled, CodeNoReceipt, CodeExitNonZero, CodeSpecUnavailable,
 		CodeBadSpec, CodeAwardLost, CodeRunOverdue, CodeSuperseded,
+		CodeUnverified,
 	}
 	knownCodes = func() map[Code]bool {
 		m := map[Code]bool{}

@@ -81,7 +81,7 @@ func (r *ReceiptRecord) Kind() Kind { return KindReceiptRecord }
 func (r *ReceiptRecord) Signer() peer.ID { return r.By }
 
 func (r *ReceiptRecord) fields() (*int, *[]byte) { return &r.Version, &r.Sig }
-func (r *ReceiptRecord) role() string            { return "executor" }
+func (r *ReceiptRecord) role() string            { return "executor or verifying requester" }
 func (r *ReceiptRecord) limit() int              { return MaxReceiptRecordSize }
 
 func (r *ReceiptRecord) encode(m *dag.Map) {
@@ -108,8 +108,8 @@ func (r *ReceiptRecord) check(c *checker) {
 		c.failf("net", "%d bytes, want %d", len(r.Network), sha256.Size)
 	}
 	c.peer("by", r.By)
-	if len(r.Receipts) != 1 {
-		c.failf("receipts", "%d receipts: a version 1 record holds one", len(r.Receipts))
+	if len(r.Receipts) < 1 {
+		c.failf("receipts", "no receipt: a record holds one (an executor's) or a verified set of 2 to %d", MaxRecordReceipts)
 	}
 	for i, b := range r.Receipts {
 		if len(b) == 0 || len(b) > MaxMessageSize {
@@ -175,12 +175,64 @@ func OpenReceiptRecord(data []byte, key string, net []byte) (*ReceiptRecord, err
 		if rc.JobCID != r.JobCID {
 			return nil, fmt.Errorf("%w: receipts[%d] is of job %s, the record of %s", ErrRecordMismatch, i, rc.JobCID, r.JobCID)
 		}
-		if rc.Executor != r.By {
+		if len(r.Receipts) == 1 && rc.Executor != r.By {
 			return nil, fmt.Errorf("%w: receipts[%d] is by executor %s, the record signed by %s", ErrRecordMismatch, i, rc.Executor, r.By)
 		}
 		r.receipts = append(r.receipts, rc)
 	}
+	if len(r.receipts) > 1 {
+		if err := checkVerifiedSet(r); err != nil {
+			return nil, err
+		}
+	}
 	return r, nil
+}
+
+// A verified set (docs/protocol.md §10): a record of 2 to
+// MaxRecordReceipts receipts signed by the requester that verified them
+// (By is every receipt's requester), each of another executor, all
+// agreeing and all succeeded.
+func checkVerifiedSet(r *ReceiptRecord) error {
+	first := r.receipts[0]
+	seen := map[peer.ID]bool{}
+	for i, rc := range r.receipts {
+		switch {
+		case rc.Requester != r.By:
+			return fmt.Errorf("%w: verified set: receipts[%d] is of requester %s, the set signed by %s", ErrRecordMismatch, i, rc.Requester, r.By)
+		case seen[rc.Executor]:
+			return fmt.Errorf("%w: verified set: receipts[%d] repeats executor %s", ErrRecordMismatch, i, rc.Executor)
+		case !rc.Succeeded():
+			return fmt.Errorf("%w: verified set: receipts[%d] did not succeed", ErrRecordMismatch, i)
+		case rc.OutputsRoot != first.OutputsRoot || rc.Stdout != first.Stdout || rc.Stderr != first.Stderr || rc.ExitCode != first.ExitCode:
+			return fmt.Errorf("%w: verified set: receipts[%d] disagrees with receipts[0]", ErrRecordMismatch, i)
+		}
+		seen[rc.Executor] = true
+	}
+	return nil
+}
+
+// Set reports whether the record is a verified set (more than one
+// receipt, signed by their requester).
+func (r *ReceiptRecord) Set() bool { return len(r.receipts) > 1 }
+
+// All returns the record's receipts, decoded and verified by
+// OpenReceiptRecord.
+func (r *ReceiptRecord) All() []*Receipt { return r.receipts }
+
+// SealVerifiedSet builds and signs the record of a verified job's
+// agreeing receipts (2 to MaxRecordReceipts blocks) in network net; key
+// is the requester's, whose awards they settled.
+func SealVerifiedSet(key crypto.PrivKey, receipts [][]byte, net []byte, certs [][]byte, now time.Time) ([]byte, error) {
+	if len(receipts) < 2 || len(receipts) > MaxRecordReceipts {
+		return nil, fmt.Errorf("verified set: %d receipts, want 2 to %d", len(receipts), MaxRecordReceipts)
+	}
+	rc, err := DecodeReceipt(receipts[0])
+	if err != nil {
+		return nil, fmt.Errorf("verified set: %w", err)
+	}
+	r := &ReceiptRecord{Version: WireVersion, JobCID: rc.JobCID, Network: net, By: rc.Requester,
+		Receipts: receipts, Certs: certs, Published: now}
+	return Seal(key, r)
 }
 
 func recordKeyJob(key string) (cid.Cid, error) {

@@ -177,13 +177,17 @@ func TestReceiptRecordSelect(t *testing.T) {
 
 // FuzzOpenReceiptRecord: the decoder of DHT record values never panics,
 // and what it accepts is canonical, of its key's job and network, and
-// holds a receipt of its signer.
+// holds a receipt of its signer (or, a verified set, receipts of its
+// signer's awards).
 func FuzzOpenReceiptRecord(f *testing.F) {
 	fx := newMemoFixture(f)
 	good := fx.record(f, fx.receipt)
 	f.Add(good)
 	f.Add(good[:len(good)/2])
 	f.Add(fx.receipt)
+	if set, err := SealVerifiedSet(fx.req.key, [][]byte{fx.receipt, fx.sealReceipt(f, fx.other, fx.job, 0, t0)}, fx.net, nil, t0); err == nil {
+		f.Add(set)
+	}
 	key := ReceiptRecordKey(fx.job)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r, err := OpenReceiptRecord(data, key, fx.net)
@@ -194,8 +198,13 @@ func FuzzOpenReceiptRecord(f *testing.F) {
 		if err != nil || !bytes.Equal(again, data) {
 			t.Fatalf("accepted non-canonical bytes: %v", err)
 		}
-		if r.JobCID != fx.job || !bytes.Equal(r.Network, fx.net) || r.Receipt() == nil || r.Receipt().Executor != r.By {
+		if r.JobCID != fx.job || !bytes.Equal(r.Network, fx.net) || r.Receipt() == nil || (!r.Set() && r.Receipt().Executor != r.By) {
 			t.Fatalf("accepted a mismatched record: %+v", r)
+		}
+		for _, rc := range r.All() {
+			if r.Set() && (rc.Requester != r.By || !rc.Succeeded()) {
+				t.Fatalf("accepted a verified set not of its signer's awards: %+v", r)
+			}
 		}
 	})
 }

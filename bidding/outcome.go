@@ -15,4 +15,5 @@ const (
 	CodeExitNonZero     Code = "exit_nonzero"     // the job ran to a non-zero exit code
 	CodeSpecUnavailable Code = "spec_unavailable" // the job's spec block could not be read
 	CodeBadSpec         Code = "bad_spec"         // the job's spec is invalid
+	CodeUnverified      Code = "unverified"       // a verified job's receipts reached no quorum (reqverify.go); also an outvoted replica's award
 )

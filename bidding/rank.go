@@ -183,7 +183,8 @@ func windowDone(spec *jobspec.Spec, bids []Bid, elapsed, window time.Duration, k
 	if elapsed >= window {
 		return true
 	}
-	if spec.Count <= 0 {
+	want := spec.Executors()
+	if want <= 0 {
 		return false
 	}
 	n := 0
@@ -192,7 +193,7 @@ func windowDone(spec *jobspec.Spec, bids []Bid, elapsed, window time.Duration, k
 			n++
 		}
 	}
-	return n >= spec.Count
+	return n >= want
 }
 
 // Select returns the bids to award, best first: the top Count for a batch
@@ -204,7 +205,11 @@ func Select(spec *jobspec.Spec, bids []Bid, skip func(peer.ID) bool) []Bid {
 }
 
 func selectBids(spec *jobspec.Spec, bids []Bid, skip func(peer.ID) bool, known int64) []Bid {
-	ranked := RankTotal(spec, bids, known)
+	return selectRanked(spec, RankTotal(spec, bids, known), skip)
+}
+
+// selectRanked is selectBids of bids already ranked.
+func selectRanked(spec *jobspec.Spec, ranked []Bid, skip func(peer.ID) bool) []Bid {
 	out := ranked[:0]
 	for _, b := range ranked {
 		if skip == nil || !skip(b.Bidder) {

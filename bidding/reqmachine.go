@@ -126,9 +126,12 @@ type ReqEvent struct {
 // MemoHit is a receipt of the job that the network already held and that
 // the requester's policy trusts (docs/protocol.md §9).
 type MemoHit struct {
-	Receipt  ReceiptOutcome // its award is the earlier run's
-	Finished time.Time      // when that run finished
-	Orgs     []string       // the trusted orgs of its executor ("" when it is this node)
+	Receipt ReceiptOutcome // its award is the earlier run's
+	// Set is a verified set's receipts (Receipt is then its first), for
+	// a verified job only (reqverify.go).
+	Set      []ReceiptOutcome
+	Finished time.Time // when that run finished
+	Orgs     []string  // the trusted orgs of its executor ("" when it is this node)
 }
 
 // ReceiptOutcome is what the machine needs of a verified receipt.
@@ -139,6 +142,9 @@ type ReceiptOutcome struct {
 	ExitCode int
 	Code     Code   // error_code, "" when the run ended on its own
 	Error    string // "<code>: <error>", as the job record shows it
+	// Outputs, Stdout and Stderr are the receipt's result CIDs ("" when
+	// unset): with ExitCode, what replicas of a verified job agree on.
+	Outputs, Stdout, Stderr string
 }
 
 // ResumedAward is an award accepted before a restart.
@@ -204,6 +210,10 @@ const (
 	// ActLookup: look up a receipt of the job that policy trusts (bounded
 	// by MemoLookupTimeout), then report EvMemo.
 	ActLookup
+	// ActVerdict: a verified job's receipts were judged (Verdict): record
+	// the verification, count agreements and disagreements for each
+	// executor, keep only the agreed outputs (reqverify.go).
+	ActVerdict
 )
 
 // ReqAction is one action of the machine.
@@ -230,11 +240,14 @@ type ReqAction struct {
 	Reused      bool // ActStoreReceipt: the receipt of an earlier run (EvMemo)
 	State       JobState
 	ListReasons bool
+	Verdict     *Verdict // ActVerdict
 }
 
 // BidSource is where the machine takes bids from (a *Selector).
 type BidSource interface {
-	Pick(now time.Time) []Bid
+	// PickUpTo returns at most n bids to award now (n <= 0: as many as
+	// the job runs at once), marking only those awarded.
+	PickUpTo(now time.Time, n int) []Bid
 	Next(now time.Time) (Bid, bool)
 	Exclude(p peer.ID)
 	Restart(now time.Time)
@@ -258,6 +271,9 @@ type ReqConfig struct {
 	// reuse (ActLookup); the driver sets it for a batch job of count 1
 	// that is deterministic and whose reuse is not never (memo.go).
 	Reuse bool
+	// Verify: the job is verified (spec.verify, reqverify.go); Count is
+	// then its verify.replicas.
+	Verify *jobspec.Verify
 }
 
 type reqPhase uint8
@@ -434,11 +450,14 @@ func (m *RequesterMachine) start(ev ReqEvent) {
 		resumed = r.Awards
 	}
 	m.need = max(m.cfg.Count-len(m.receipts), 0)
+	if m.cfg.Verify != nil {
+		m.need = m.verifyStartNeed()
+	}
 	if len(resumed) == 0 {
 		if m.state != JobPending {
 			m.move(JobPending, "state", "", "resumed after a restart")
 		}
-		if m.cfg.Reuse && !m.cfg.Ops && m.cfg.Count == 1 && m.need == 1 {
+		if m.cfg.Reuse && !m.cfg.Ops && ((m.cfg.Count == 1 && m.need == 1) || (m.cfg.Verify != nil && len(m.receipts) == 0)) {
 			// §9: a receipt the network holds, before any announce.
 			m.lookup = true
 			m.emit(ReqAction{Kind: ActLookup})
@@ -469,6 +488,10 @@ func (m *RequesterMachine) start(ev ReqEvent) {
 // without an award; anything else (none, or one that failed: a failed
 // receipt is never reused) goes on to the first round.
 func (m *RequesterMachine) memo(ev ReqEvent) {
+	if m.cfg.Verify != nil {
+		m.memoSet(ev)
+		return
+	}
 	h := ev.Memo
 	if h == nil || h.Receipt.Code != "" || h.Receipt.Error != "" || h.Receipt.ExitCode != 0 {
 		why := ev.Reason
@@ -507,7 +530,7 @@ func (m *RequesterMachine) startRound(now time.Time) {
 		m.noExecutor()
 		return
 	}
-	if picks := m.cfg.Bids.Pick(now); len(picks) > 0 {
+	if picks := m.cfg.Bids.PickUpTo(now, m.pickBound()); len(picks) > 0 {
 		if m.state == JobPending {
 			// Bids that came after the window (during the backoff).
 			m.move(JobBidding, "", "", "")
@@ -532,7 +555,7 @@ func (m *RequesterMachine) announce(now time.Time) {
 // windowClosed: §4 "Rounds" (an empty solicited round is followed by an
 // open one at once), "Re-announce" (backoff), "Selection".
 func (m *RequesterMachine) windowClosed(now time.Time, targeted bool) {
-	picks := m.cfg.Bids.Pick(now)
+	picks := m.cfg.Bids.PickUpTo(now, m.pickBound())
 	if len(picks) == 0 && targeted {
 		m.startRound(now)
 		return
@@ -546,6 +569,15 @@ func (m *RequesterMachine) windowClosed(now time.Time, targeted bool) {
 		return
 	}
 	m.awardPicks(now, picks)
+}
+
+// pickBound is how many bids a round may award: the receipts still
+// needed, less the slots that follow one (an ops job: no bound).
+func (m *RequesterMachine) pickBound() int {
+	if m.cfg.Ops {
+		return 0
+	}
+	return max(m.need-m.liveSlots(), 1)
 }
 
 func (m *RequesterMachine) awardPicks(now time.Time, picks []Bid) {
@@ -821,6 +853,12 @@ func (m *RequesterMachine) lose(now time.Time, a *reqAward, code Code, cause str
 // failover: §4 "awards the next-best bid whose reservation still holds";
 // ops awards do not fail over (each names its node).
 func (m *RequesterMachine) failover(now time.Time, s *reqSlot) {
+	if v := m.cfg.Verify; v != nil && m.bestGroup() >= v.Quorum {
+		// Verified already: a lost replica is not replaced.
+		s.live = false
+		m.verifyCheck(now)
+		return
+	}
 	if m.cfg.Ops || s.settled || m.need <= 0 {
 		m.endSlot(now, s)
 		return
@@ -846,6 +884,10 @@ func (m *RequesterMachine) receipt(now time.Time, a *reqAward, rc *ReceiptOutcom
 		return
 	}
 	m.take(now, a, rc, false)
+	if m.cfg.Verify != nil {
+		m.replicaEnded(now, a)
+		return
+	}
 	m.endSlot(now, a.slot)
 }
 
@@ -859,7 +901,9 @@ func (m *RequesterMachine) take(now time.Time, a *reqAward, rc *ReceiptOutcome, 
 	a.receipt = true
 	s := a.slot
 	taken := s != nil && !s.settled && (m.cfg.Ops || m.need > 0) && !m.state.Terminal()
-	if late && (m.cfg.Ops || (rc.Code != "" && (Retryable(rc.Code) || rc.Code == CodeCancelled))) {
+	if late && (m.cfg.Ops || m.cfg.Verify != nil || (rc.Code != "" && (Retryable(rc.Code) || rc.Code == CodeCancelled))) {
+		// A verified job counts the replicas it follows (a superseded
+		// award's receipt is recorded, not counted).
 		// What the award would not have settled with, the outcome of this
 		// requester's own Cancel, or an ops award (nothing superseded it).
 		taken = false
@@ -983,6 +1027,10 @@ func (m *RequesterMachine) roundOver(now time.Time) {
 // finish: §7 → completed when every receipt succeeded, else failed with
 // the first failure's code.
 func (m *RequesterMachine) finish() {
+	if m.cfg.Verify != nil {
+		m.verifyFinal("")
+		return
+	}
 	var failures []string
 	var code Code
 	failed := func(c Code, msg string) {
@@ -1029,6 +1077,11 @@ func codeOf(msg string) Code {
 }
 
 func (m *RequesterMachine) noExecutor() {
+	if m.cfg.Verify != nil && len(m.receipts) > 0 {
+		m.cancelLive("the job's queue timeout passed")
+		m.verifyFinal(fmt.Sprintf("no more replicas within the queue timeout (%s)", m.cfg.QueueTimeout))
+		return
+	}
 	m.end(JobFailed, CodeNoExecutor, fmt.Sprintf("no executor completed the job within its queue timeout (%s)", m.cfg.QueueTimeout), true)
 }
 

@@ -24,12 +24,15 @@ type fakeBids struct {
 	restarts int
 }
 
-func (f *fakeBids) Pick(time.Time) []Bid {
+func (f *fakeBids) PickUpTo(_ time.Time, n int) []Bid {
 	if len(f.picks) == 0 {
 		return nil
 	}
 	p := f.picks[0]
 	f.picks = f.picks[1:]
+	if n > 0 && len(p) > n {
+		p = p[:n]
+	}
 	return p
 }
 

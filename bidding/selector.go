@@ -3,6 +3,7 @@ package bidding
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -37,6 +38,9 @@ type Selector struct {
 	// asked are the peers a solicited round asked directly, each true once
 	// it answered (bid, declined, was refused or could not be reached).
 	asked map[peer.ID]bool
+	// score is the requester's reputation of a bidder (nil: none; see
+	// WithReputation).
+	score func(peer.ID) int
 }
 
 type received struct {
@@ -174,7 +178,18 @@ func (s *Selector) Done(now time.Time) bool {
 	if len(s.asked) > 0 && s.allAnsweredLocked() {
 		return true
 	}
-	return windowDone(s.spec, s.openBidsLocked(time.Time{}), now.Sub(s.opened), s.boundLocked(), s.total)
+	bids := s.openBidsLocked(time.Time{})
+	if s.score != nil {
+		// A bidder of negative reputation ranks last: its bid does not
+		// close the window early before better ones had their chance.
+		bids = slices.DeleteFunc(bids, func(b Bid) bool { return s.score(b.Bidder) < 0 })
+	}
+	if v := s.spec.Verify; v != nil && v.Distinct == jobspec.DistinctOrg {
+		// Replicas want distinct orgs: bids of an org already bid for do
+		// not close the window early.
+		bids, _ = s.splitDistinctLocked(bids)
+	}
+	return windowDone(s.spec, bids, now.Sub(s.opened), s.boundLocked(), s.total)
 }
 
 func (s *Selector) allAnsweredLocked() bool {
@@ -204,13 +219,18 @@ func (s *Selector) boundLocked() time.Duration {
 }
 
 // Pick returns the bids to award now (see Select) and marks their bidders
-// awarded. For a batch job it returns at most Count minus the bidders
-// already awarded and not excluded. Bids whose reservation has lapsed by
-// now are skipped.
-func (s *Selector) Pick(now time.Time) []Bid {
+// awarded. For a batch job it returns at most Count (a verified job's
+// verify.replicas) minus the bidders already awarded and not excluded.
+// Bids whose reservation has lapsed by now are skipped.
+func (s *Selector) Pick(now time.Time) []Bid { return s.PickUpTo(now, 0) }
+
+// PickUpTo is Pick returning at most n bids (n <= 0: no bound beyond
+// Pick's): only the bidders returned are marked awarded.
+func (s *Selector) PickUpTo(now time.Time, n int) []Bid {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	spec := *s.spec
+	spec.Count = s.spec.Executors()
 	if spec.Count > 0 {
 		running := 0
 		for p := range s.awarded {
@@ -223,7 +243,11 @@ func (s *Selector) Pick(now time.Time) []Bid {
 			return nil
 		}
 	}
-	out := selectBids(&spec, s.openBidsLocked(now), nil, s.total)
+	if n > 0 && (spec.Count <= 0 || n < spec.Count) {
+		spec.Count = n
+	}
+	all := s.orderLocked(RankTotal(s.spec, s.openBidsLocked(now), s.total))
+	out := selectRanked(&spec, all, nil)
 	for _, b := range out {
 		s.awarded[b.Bidder] = true
 	}
@@ -236,7 +260,7 @@ func (s *Selector) Pick(now time.Time) []Bid {
 func (s *Selector) Next(now time.Time) (Bid, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	ranked := RankTotal(s.spec, s.openBidsLocked(now), s.total)
+	ranked := s.orderLocked(RankTotal(s.spec, s.openBidsLocked(now), s.total))
 	if len(ranked) == 0 {
 		return Bid{}, false
 	}

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"github.com/shoalnet/shoal/bidding/market"
 	"math"
 	"sort"
 	"sync"
@@ -76,6 +77,9 @@ type PeerAbuse struct {
 	// AnnouncesDropped and StreamsRefused count since the daemon started.
 	AnnouncesDropped int64 `json:"announces_dropped"`
 	StreamsRefused   int64 `json:"streams_refused"`
+	// Reputation is what this node saw of the peer as an executor of its
+	// jobs (absent when it never used it; local, never gossiped).
+	Reputation *market.PeerReputation `json:"reputation,omitempty"`
 }
 
 type abuse struct {

@@ -152,6 +152,16 @@ type JobsConfig struct {
 	// (docs/protocol.md §9); false (the default): both on. The DHT
 	// validator of receipt records stays registered either way.
 	DisableMemo bool `json:"disable_memo,omitempty"`
+	// MinReputation, when set, is the lowest reputation score of an
+	// executor this node awards its jobs to (bidding.Reputation.Score:
+	// +1 a completed run, +2 an agreement, -5 a failure or timeout, -100
+	// a disagreement); bids of executors below it are ignored. Unset: no
+	// bound (a negative score still ranks last).
+	MinReputation *int `json:"min_reputation,omitempty"`
+	// RefuseDisagreementDays, when more than 0, ignores the bids of
+	// executors whose receipt a verified job of this node outvoted within
+	// that many days. 0 (the default): none refused for it.
+	RefuseDisagreementDays int `json:"refuse_disagreement_days,omitempty"`
 }
 
 // ContentConfig configures the content layer.
@@ -285,6 +295,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Jobs.MaxInputBytes < -1 {
 		return fmt.Errorf("config: jobs.max_input_bytes is %d: use a size in bytes, 0 for the default (%d) or -1 for no limit", c.Jobs.MaxInputBytes, int64(DefaultMaxInputBytes))
+	}
+	if c.Jobs.RefuseDisagreementDays < 0 || c.Jobs.RefuseDisagreementDays > 3650 {
+		return fmt.Errorf("config: jobs.refuse_disagreement_days is %d: use 0 (off) to 3650 days", c.Jobs.RefuseDisagreementDays)
 	}
 	if c.Jobs.MaxOutputBytes < -1 {
 		return fmt.Errorf("config: jobs.max_output_bytes is %d: use a size in bytes, 0 for the default (%d) or -1 for no limit", c.Jobs.MaxOutputBytes, int64(DefaultMaxOutputBytes))

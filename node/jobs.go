@@ -173,6 +173,15 @@ func (c *contentAdapter) Fetch(ctx context.Context, k cid.Cid, hints []peer.Addr
 	return held, nil
 }
 
+// Pin fetches the DAG k (within jobs.max_output_bytes) and pins it: the
+// agreed outputs of a verified job this node requested (market.Pinner).
+func (c *contentAdapter) Pin(ctx context.Context, k cid.Cid, recursive bool) error {
+	if _, err := c.Fetch(ctx, k, nil, market.FetchLimit{Max: c.n.cfg.Jobs.OutputLimit(), Name: "jobs.max_output_bytes"}); err != nil {
+		return err
+	}
+	return c.n.Content.Pin(ctx, k, recursive)
+}
+
 // WriteTo materializes a job input or image tarball. A symlink as the
 // root is refused: the engines mount the path they are given, and a link
 // there would be followed on this host (`ln -s / x; shoal add x` would
@@ -289,6 +298,7 @@ func (n *Node) startMarket(ctx context.Context) error {
 		Trust:         n.guard,
 		Policy:        n.guard,
 		Memo:          memo,
+		Executors:     market.ExecutorPolicy{MinReputation: n.cfg.Jobs.MinReputation, RefuseDisagreement: time.Duration(n.cfg.Jobs.RefuseDisagreementDays) * 24 * time.Hour},
 		Logger:        logging.Logger("market"),
 		Metrics:       n.Metrics,
 	})

@@ -336,8 +336,28 @@ func (n *Node) TrustRoots() (orgs, deny []string) {
 	return r.Orgs(), r.Deny()
 }
 
-// PeerAbuse lists how peers fare under the abuse limits, worst first.
-func (n *Node) PeerAbuse() []PeerAbuse { return n.guard.abuse.stats() }
+// PeerAbuse lists how peers fare under the abuse limits, worst first,
+// each with its reputation as an executor of this node's jobs; then the
+// executors of a reputation and no abuse record, the lowest score first.
+func (n *Node) PeerAbuse() []PeerAbuse {
+	out := n.guard.abuse.stats()
+	if n.Market == nil {
+		return out
+	}
+	at := map[string]int{}
+	for i := range out {
+		at[out[i].Peer] = i
+	}
+	for _, r := range n.Market.Reputations().List() {
+		r := r
+		if i, ok := at[r.Peer]; ok {
+			out[i].Reputation = &r
+			continue
+		}
+		out = append(out, PeerAbuse{Peer: r.Peer, Reputation: &r})
+	}
+	return out
+}
 
 // SetRepoPolicy writes p into the config of the repo at dir, for a repo no
 // daemon holds (the caller holds its lock). A running daemon takes a new

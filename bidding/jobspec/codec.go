@@ -162,6 +162,17 @@ func (s *Spec) toMap() *dag.Map {
 		m.Str("reuse", string(s.Reuse))
 	}
 	m.Maps("publish", publishMaps(s.Publish))
+	if v := s.Verify; v != nil {
+		vm := dag.NewMap()
+		vm.IntAlways("replicas", int64(v.Replicas))
+		if v.Quorum != Majority(v.Replicas) {
+			vm.IntAlways("quorum", int64(v.Quorum))
+		}
+		if v.Distinct != DefaultDistinct {
+			vm.Str("distinct", string(v.Distinct))
+		}
+		m.Node("verify", vm.Build())
+	}
 	return m
 }
 
@@ -252,6 +263,15 @@ func fromNode(n datamodel.Node) (*Spec, error) {
 	cons.Done()
 	s.Reuse = Reuse(r.Str("reuse"))
 	readPublish(r, s)
+	if r.Has("verify") {
+		vr := r.Map("verify")
+		v := &Verify{Replicas: int(vr.Int("replicas")), Distinct: Distinct(vr.Str("distinct"))}
+		if vr.Has("quorum") {
+			v.Quorum = int(vr.Int("quorum"))
+		}
+		vr.Done()
+		s.Verify = v
+	}
 	if err := r.Err(); err != nil {
 		return nil, convertDagError(err)
 	}

@@ -29,6 +29,8 @@ func seedDocuments(f *testing.F) [][]byte {
 		[]byte("engine: {wasm: {module: "+cidModule+", deterministic: false}}\nreuse: never\n"),
 		[]byte("engine: {docker: {image: alpine, deterministic: true}}\n"),
 		[]byte("engine: {wasm: {module: "+cidModule+"}}\nresources: {cpu: 500m, memory: 1.5GB}\n"),
+		[]byte("engine: {wasm: {module: "+cidModule+"}}\nverify: {replicas: 5, quorum: 4, distinct: org}\n"),
+		[]byte("engine: {docker: {image: alpine}}\nreuse: never\nverify: {replicas: 2}\n"),
 	)
 	return docs
 }

@@ -372,6 +372,7 @@ func (w *walker) spec(root *docNode) *Spec {
 			})
 		},
 		"reuse":         func(p string, v *docNode) { w.str(p, v, (*string)(&s.Reuse)) },
+		"verify":        func(p string, v *docNode) { s.Verify = w.verify(p, v) },
 		"publish":       func(p string, v *docNode) { w.publishList(p, v, s) },
 		"timeout":       func(p string, v *docNode) { w.duration(p, v, &s.Timeout) },
 		"queue_timeout": func(p string, v *docNode) { w.duration(p, v, &s.QueueTimeout) },
@@ -403,6 +404,28 @@ func (w *walker) spec(root *docNode) *Spec {
 		},
 	})
 	return s
+}
+
+func (w *walker) verify(path string, n *docNode) *Verify {
+	v := &Verify{}
+	var replicas bool
+	w.fields(path, n, map[string]func(string, *docNode){
+		"replicas": func(p string, x *docNode) {
+			replicas = true
+			w.integer(p, x, &v.Replicas)
+		},
+		"quorum": func(p string, x *docNode) {
+			w.integer(p, x, &v.Quorum)
+			if v.Quorum == 0 && len(w.errs) == 0 {
+				w.fail(p, x.line, ErrInvalid, "0: omit quorum for the default (a majority of replicas)")
+			}
+		},
+		"distinct": func(p string, x *docNode) { w.str(p, x, (*string)(&v.Distinct)) },
+	})
+	if !replicas && len(w.errs) == 0 {
+		w.fail(path+".replicas", n.line, ErrRequired, "how many distinct executors run the job, such as verify: {replicas: 3}")
+	}
+	return v
 }
 
 func (w *walker) wasm(path string, n *docNode) *Wasm {

@@ -134,6 +134,9 @@ type Spec struct {
 	// gives at submission; they travel only in the award, sealed to the
 	// executor, never in the spec (see secrets.go). Sorted.
 	Secrets []string
+	// Verify, when set, runs the job on several executors and accepts
+	// only a result a quorum of them agree on (verify.go).
+	Verify *Verify
 }
 
 // Reuse says whether a job's result may come from an earlier run of the
@@ -155,7 +158,7 @@ const DefaultReuse = ReuseTrusted
 
 // Deterministic reports whether the job's engine runs it deterministically
 // (docs/jobspec.md): a wasm job unless engine.wasm.deterministic is false
-// or (when it is unset) reuse is never; a docker job only when
+// or (when it is unset) reuse is never and verify is unset; a docker job only when
 // engine.docker.deterministic is true (the image's author vouches).
 func (s *Spec) Deterministic() bool {
 	switch {
@@ -163,11 +166,18 @@ func (s *Spec) Deterministic() bool {
 		if d := s.Engine.Wasm.Deterministic; d != nil {
 			return *d
 		}
-		return s.Reuse != ReuseNever
+		return s.wasmDeterministicDefault()
 	case s.Engine.Docker != nil:
 		return s.Engine.Docker.Deterministic
 	}
 	return false
+}
+
+// wasmDeterministicDefault is engine.wasm.deterministic when unset: true
+// unless reuse is never, and always for a verified job (its replicas are
+// compared).
+func (s *Spec) wasmDeterministicDefault() bool {
+	return s.Reuse != ReuseNever || s.Verify != nil
 }
 
 // Engine holds exactly one engine.
@@ -331,6 +341,10 @@ func (s *Spec) Clone() *Spec {
 	c.Publish = clonePublish(s.Publish)
 	c.Outputs = slices.Clone(s.Outputs)
 	c.Secrets = slices.Clone(s.Secrets)
+	if s.Verify != nil {
+		v := *s.Verify
+		c.Verify = &v
+	}
 	c.Constraints.Labels = cloneMap(s.Constraints.Labels)
 	c.Constraints.Executors.Orgs = slices.Clone(s.Constraints.Executors.Orgs)
 	c.Constraints.Executors.Peers = slices.Clone(s.Constraints.Executors.Peers)
@@ -377,7 +391,10 @@ func (s *Spec) fillDefaults() {
 	if s.Reuse == "" {
 		s.Reuse = DefaultReuse
 	}
-	if w := s.Engine.Wasm; w != nil && w.Deterministic != nil && *w.Deterministic == (s.Reuse != ReuseNever) {
+	if s.Verify != nil {
+		s.Verify.fillDefaults()
+	}
+	if w := s.Engine.Wasm; w != nil && w.Deterministic != nil && *w.Deterministic == s.wasmDeterministicDefault() {
 		w.Deterministic = nil // the default, in its canonical form
 	}
 	if d := s.Engine.Docker; d != nil {

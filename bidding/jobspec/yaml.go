@@ -22,6 +22,13 @@ type yamlSpec struct {
 	Reuse        Reuse          `yaml:"reuse"`
 	Publish      []yamlPublish  `yaml:"publish,omitempty"`
 	Secrets      []string       `yaml:"secrets,omitempty"`
+	Verify       *yamlVerify    `yaml:"verify,omitempty"`
+}
+
+type yamlVerify struct {
+	Replicas int      `yaml:"replicas"`
+	Quorum   int      `yaml:"quorum"`
+	Distinct Distinct `yaml:"distinct"`
 }
 
 type yamlEngine struct {
@@ -106,6 +113,9 @@ func (s *Spec) YAML() ([]byte, error) {
 		Constraints:  yamlConstraint{Labels: c.Constraints.Labels, Locality: c.Constraints.Locality},
 		Reuse:        c.Reuse,
 		Secrets:      c.Secrets,
+	}
+	if v := c.Verify; v != nil {
+		doc.Verify = &yamlVerify{Replicas: v.Replicas, Quorum: v.Quorum, Distinct: v.Distinct}
 	}
 	if w := c.Engine.Wasm; w != nil {
 		doc.Engine.Wasm = &yamlWasm{Module: cidString(w.Module), Entrypoint: w.Entrypoint, Args: w.Args, Env: w.Env, Deterministic: c.Deterministic()}

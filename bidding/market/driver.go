@@ -53,6 +53,7 @@ type driverEvent struct {
 	ev    bidding.ReqEvent
 	from  *awardStream
 	info  *ReceiptInfo
+	set   []*ReceiptInfo // EvMemo: the records of a hit's receipts
 	reply chan error
 }
 
@@ -106,7 +107,7 @@ func newJobDriver(ctx context.Context, m *Market, id cid.Cid, spec *jobspec.Spec
 		default:
 		}
 	}}
-	d.mach = bidding.NewRequesterMachine(bidding.ReqConfig{Job: id, Count: spec.Count, Ops: spec.Type == jobspec.Ops,
+	d.mach = bidding.NewRequesterMachine(bidding.ReqConfig{Job: id, Count: spec.Executors(), Ops: spec.Type == jobspec.Ops, Verify: spec.Verify,
 		Timeout: spec.Timeout, QueueTimeout: spec.QueueTimeout, PublishGrace: m.cfg.PublishGrace,
 		Created: job.Created, State: job.State, Attempts: job.Attempts, Bids: sel,
 		Reuse: m.cfg.Memo != nil && !job.NoReuse && reusableResult(spec)})
@@ -229,14 +230,21 @@ func (d *jobDriver) step(de driverEvent) error {
 	if de.info != nil && de.ev.Receipt != nil {
 		infos[de.ev.Receipt.Award] = de.info
 	}
-	if de.info != nil && de.ev.Memo != nil {
-		infos[de.ev.Memo.Receipt.Award] = de.info
+	if de.ev.Memo != nil {
+		for i, info := range de.set {
+			if i == 0 {
+				infos[de.ev.Memo.Receipt.Award] = info
+			}
+			if i < len(de.ev.Memo.Set) {
+				infos[de.ev.Memo.Set[i].Award] = info
+			}
+		}
 	}
 	var sync, late bool
 	record := false
 	for _, a := range acts {
 		switch a.Kind {
-		case bidding.ActRecordAward, bidding.ActRecordEvent, bidding.ActStoreReceipt, bidding.ActSetState, bidding.ActFinish, bidding.ActAnnounce:
+		case bidding.ActRecordAward, bidding.ActRecordEvent, bidding.ActStoreReceipt, bidding.ActSetState, bidding.ActFinish, bidding.ActAnnounce, bidding.ActVerdict:
 			record = true
 		case bidding.ActSync:
 			sync = true
@@ -268,6 +276,7 @@ func (d *jobDriver) step(de driverEvent) error {
 		d.m.req.lateHook(d.id.String())
 	}
 	for _, a := range acts {
+		d.noteReputation(a, now)
 		d.act(a, now)
 	}
 	return err
@@ -310,6 +319,8 @@ func applyRecord(j *Job, acts []bidding.ReqAction, now time.Time, infos map[bidd
 			}
 		case bidding.ActStoreReceipt:
 			storeReceipt(j, a, infos[a.Award], now)
+		case bidding.ActVerdict:
+			j.Verification = verificationOf(a.Verdict)
 		case bidding.ActFinish:
 			j.State = a.State
 			j.ErrorCode, j.Error = a.Code, a.Message
@@ -412,8 +423,8 @@ func (d *jobDriver) act(a bidding.ReqAction, now time.Time) {
 		}
 	case bidding.ActLookup:
 		m.wg.Go(func() {
-			hit, info, why := d.lookupMemo()
-			d.post(driverEvent{ev: bidding.ReqEvent{Kind: bidding.EvMemo, Memo: hit, Reason: why}, info: info})
+			hit, infos, why := d.lookupMemo()
+			d.post(driverEvent{ev: bidding.ReqEvent{Kind: bidding.EvMemo, Memo: hit, Reason: why}, set: infos})
 		})
 	case bidding.ActSetTimer:
 		k := timerKey{a.Timer, a.Award}

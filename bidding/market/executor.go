@@ -885,6 +885,9 @@ func (ex *executor) publish(ctx context.Context, e *execution, rc *bidding.Recei
 	if res != nil {
 		rc.ExitCode = res.ExitCode
 		err := os.MkdirAll(task.OutputsDir, 0o700)
+		if err == nil && tamperOutputs != nil {
+			err = tamperOutputs(task.OutputsDir, ex.self) // a liar's build only (tamper.go)
+		}
 		var roots [3]cid.Cid
 		if err == nil {
 			roots, err = ex.cfg.Content.Publish(ctx, res.Stdout, res.Stderr, task.OutputsDir)

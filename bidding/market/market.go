@@ -73,6 +73,8 @@ type Config struct {
 	// Memo publishes and finds receipt records (nil: no memoization;
 	// see memo.go).
 	Memo Memo
+	// Executors is the requester's policy on executors by reputation.
+	Executors ExecutorPolicy
 	// PublishGrace is how long past accept + spec.timeout the requester
 	// follows an award before it cancels it and fails over (default
 	// bidding.PublishGrace).
@@ -99,6 +101,8 @@ type Market struct {
 	exec *executor
 
 	jobs *JobStore
+	// rep is the reputation of the executors this node used (reputation.go).
+	rep *Reputations
 	// req is the requester's side (its jobs' loops and bid sinks).
 	req requester
 	// logs are the live logs of the requester's jobs.
@@ -155,6 +159,10 @@ func New(ctx context.Context, cfg Config) (*Market, error) {
 	if err != nil {
 		return nil, err
 	}
+	rep, err := openReputations(ctx, namespace.Wrap(cfg.Store, ds.NewKey("/reputation")))
+	if err != nil {
+		return nil, err
+	}
 	tr := newTransport(cfg.Host, cfg.PubSub, cfg.Key)
 	ex := newExecutor(executorConfig{Key: cfg.Key, Content: cfg.Content, Runner: cfg.Runner, Remote: cfg.Remote, Labels: cfg.Labels, Capacity: cfg.Capacity,
 		Slots: cfg.Slots, QueueLimit: cfg.QueueLimit, MaxInputBytes: cfg.MaxInputBytes, WorkDir: cfg.WorkDir,
@@ -169,6 +177,7 @@ func New(ctx context.Context, cfg Config) (*Market, error) {
 		tr:         tr,
 		exec:       ex,
 		jobs:       jobs,
+		rep:        rep,
 		ctx:        mctx,
 		cancel:     cancel,
 	}
@@ -189,6 +198,10 @@ func New(ctx context.Context, cfg Config) (*Market, error) {
 	m.resumeJobs()
 	return m, nil
 }
+
+// Reputations is the reputation of the executors this node used as
+// requester.
+func (m *Market) Reputations() *Reputations { return m.rep }
 
 // Close stops the market: job loops end (their jobs stay in flight in the
 // store and resume at the next start), runs are cancelled.

@@ -139,15 +139,23 @@ var errNoReuse = errors.New("reuse is off")
 // lookupMemo is the requester's side of ActLookup: the local cache first,
 // then the network, bounded by bidding.MemoLookupTimeout; a record found
 // is checked again (signatures, job, network), then judged by policy.
-func (d *jobDriver) lookupMemo() (*bidding.MemoHit, *ReceiptInfo, string) {
+func (d *jobDriver) lookupMemo() (*bidding.MemoHit, []*ReceiptInfo, string) {
 	m := d.m
 	if m.cfg.Memo == nil {
 		return nil, nil, errNoReuse.Error()
 	}
 	ctx, cancel := context.WithTimeout(d.ctx, bidding.MemoLookupTimeout)
 	defer cancel()
+	key := bidding.ReceiptRecordKey(d.id)
 	rec := m.exec.memo.get(d.id)
 	from := "this node"
+	if rec != nil && d.spec.Verify != nil {
+		// This node's cache may hold its own replica's record: a verified
+		// job wants the requester's set, from the network.
+		if r, err := bidding.OpenReceiptRecord(rec, key, m.cfg.Memo.Network()); err != nil || !r.Set() {
+			rec = nil
+		}
+	}
 	if rec == nil {
 		var err error
 		if rec, err = m.cfg.Memo.GetRecord(ctx, d.id); err != nil {
@@ -158,27 +166,109 @@ func (d *jobDriver) lookupMemo() (*bidding.MemoHit, *ReceiptInfo, string) {
 		}
 		from = "the network"
 	}
-	r, err := bidding.OpenReceiptRecord(rec, bidding.ReceiptRecordKey(d.id), m.cfg.Memo.Network())
+	r, err := bidding.OpenReceiptRecord(rec, key, m.cfg.Memo.Network())
 	if err != nil {
 		return nil, nil, fmt.Sprintf("record from %s refused: %v", from, err)
 	}
-	rc := r.Receipt()
-	orgs, why := m.trustReceipt(d.spec, rc.Executor, r.Certs)
-	if why != "" {
-		return nil, nil, why
+	if r.Set() != (d.spec.Verify != nil) {
+		if r.Set() {
+			return nil, nil, "a verified set is reused by a verified job only"
+		}
+		// The machine says why one executor's receipt is not enough.
+		return d.hitOf(r, nil), nil, ""
 	}
-	block := r.Receipts[0]
-	rcid := bidding.ReceiptCID(block)
-	if b, err := newBlock(block, rcid); err == nil && rc.Executor != m.self {
-		_ = m.cfg.Content.PutBlock(context.Background(), b)
+	var orgs []string
+	if !r.Set() {
+		var why string
+		if orgs, why = m.trustReceipt(d.spec, r.Receipt().Executor, r.Certs); why != "" {
+			return nil, nil, why
+		}
+	} else {
+		// A verified set is trusted by its quorum (the machine checks it
+		// against the spec's), within constraints.executors.
+		for _, rc := range r.All() {
+			if !m.eligible(d.spec, rc.Executor) {
+				return nil, nil, fmt.Sprintf("the verified set's executor %s is outside constraints.executors", bidding.ShortPeer(rc.Executor))
+			}
+		}
 	}
-	info := receiptInfo(rc, rcid.String())
-	info.Reused = true
-	if rc.Succeeded() {
+	var infos []*ReceiptInfo
+	for i, rc := range r.All() {
+		block := r.Receipts[i]
+		rcid := bidding.ReceiptCID(block)
+		if b, err := newBlock(block, rcid); err == nil && rc.Executor != m.self {
+			_ = m.cfg.Content.PutBlock(context.Background(), b)
+		}
+		info := receiptInfo(rc, rcid.String())
+		info.Reused = true
+		infos = append(infos, &info)
+	}
+	if r.Receipt().Succeeded() {
 		m.exec.memo.put(d.id, rec)
 	}
-	out := receiptOutcome(info)
-	return &bidding.MemoHit{Receipt: out, Finished: rc.FinishedAt, Orgs: orgs}, &info, ""
+	hit := d.hitOf(r, infos)
+	hit.Orgs = orgs
+	return hit, infos, ""
+}
+
+// hitOf is the machine's view of an opened record (infos: the receipts'
+// records, or nil to make them).
+func (d *jobDriver) hitOf(r *bidding.ReceiptRecord, infos []*ReceiptInfo) *bidding.MemoHit {
+	var outs []bidding.ReceiptOutcome
+	for i, rc := range r.All() {
+		var info ReceiptInfo
+		if infos != nil {
+			info = *infos[i]
+		} else {
+			info = receiptInfo(rc, bidding.ReceiptCID(r.Receipts[i]).String())
+		}
+		outs = append(outs, receiptOutcome(info))
+	}
+	h := &bidding.MemoHit{Receipt: outs[0], Finished: r.Receipt().FinishedAt}
+	if r.Set() {
+		h.Set = outs
+	}
+	return h
+}
+
+// publishSet is the requester's side of a verified job: the set of its
+// agreeing receipts goes to the memo cache and to the network
+// (docs/protocol.md §10), when the job is reusable.
+func (d *jobDriver) publishSet(v *bidding.Verdict) {
+	m := d.m
+	agree := v.Agreeing()
+	if m.cfg.Memo == nil || !reusableResult(d.spec) || len(agree) < 2 || agree[0].Code != "" || agree[0].ExitCode != 0 {
+		return
+	}
+	agree = agree[:min(len(agree), bidding.MaxRecordReceipts)]
+	m.wg.Go(func() {
+		ctx, cancel := context.WithTimeout(m.ctx, memoPublishTimeout)
+		defer cancel()
+		var blocks [][]byte
+		for _, r := range agree {
+			c, err := cid.Decode(r.CID)
+			if err != nil {
+				return
+			}
+			b, err := m.cfg.Content.GetBlock(ctx, c, nil)
+			if err != nil {
+				m.log.Info("verified set not published: receipt block missing", "job", d.id, "receipt", c, "err", err)
+				return
+			}
+			blocks = append(blocks, b.RawData())
+		}
+		rec, err := bidding.SealVerifiedSet(m.cfg.Key, blocks, m.cfg.Memo.Network(), m.certs(), time.Now())
+		if err != nil {
+			m.log.Warn("cannot seal verified set", "job", d.id, "err", err)
+			return
+		}
+		m.exec.memo.put(d.id, rec)
+		if err := m.cfg.Memo.PutRecord(ctx, d.id, rec, bidding.ReceiptCID(blocks[0])); err != nil {
+			m.log.Info("verified set not published", "job", d.id, "err", err)
+			return
+		}
+		m.log.Info("verified set published", "job", d.id, "receipts", len(blocks))
+	})
 }
 
 // trustReceipt is the policy of reuse (docs/security.md): a receipt of

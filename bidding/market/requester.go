@@ -218,10 +218,10 @@ func (m *Market) recordMachine(id string, step func(j *Job, now time.Time) ([]bi
 // noBids is the BidSource of a machine that runs no round.
 type noBids struct{}
 
-func (noBids) Pick(time.Time) []bidding.Bid       { return nil }
-func (noBids) Next(time.Time) (bidding.Bid, bool) { return bidding.Bid{}, false }
-func (noBids) Exclude(peer.ID)                    {}
-func (noBids) Restart(time.Time)                  {}
+func (noBids) PickUpTo(time.Time, int) []bidding.Bid { return nil }
+func (noBids) Next(time.Time) (bidding.Bid, bool)    { return bidding.Bid{}, false }
+func (noBids) Exclude(peer.ID)                       {}
+func (noBids) Restart(time.Time)                     {}
 
 // fail ends a job that cannot run (spec unavailable, bad spec).
 func (m *Market) fail(id cid.Cid, code bidding.Code, format string, args ...any) {
@@ -343,7 +343,7 @@ func (m *Market) runJob(ctx context.Context, id cid.Cid, loop *jobLoop) {
 		}
 	}()
 	sel, err := bidding.NewSelector(id, spec, time.Now(), bidding.WithWindow(m.cfg.BidWindow), bidding.WithOrgResolver(m.orgsOf()),
-		bidding.WithTotal(m.inputsTotal(ctx, spec)))
+		bidding.WithTotal(m.inputsTotal(ctx, spec)), bidding.WithReputation(m.rep.Score))
 	if err != nil {
 		m.fail(id, bidding.CodeBadSpec, "%v", err)
 		return
@@ -399,7 +399,8 @@ func resumeOf(j *Job, ops bool) *bidding.ReqResume {
 func receiptOutcome(x ReceiptInfo) bidding.ReceiptOutcome {
 	id, _ := bidding.ParseAwardID(x.AwardID)
 	exec, _ := peer.Decode(x.Executor)
-	return bidding.ReceiptOutcome{Award: id, Executor: exec, CID: x.CID, ExitCode: x.ExitCode, Code: receiptCode(x), Error: x.Error}
+	return bidding.ReceiptOutcome{Award: id, Executor: exec, CID: x.CID, ExitCode: x.ExitCode, Code: receiptCode(x), Error: x.Error,
+		Outputs: x.Outputs, Stdout: x.Stdout, Stderr: x.Stderr}
 }
 
 // noExecutorReasons lists the declines and award errors of a job that
@@ -555,7 +556,7 @@ func (m *Market) solicitTargets(ctx context.Context, spec *jobspec.Spec) []peer.
 		pool = m.tr.topicPeers()
 	}
 	rand.Shuffle(len(pool), func(i, k int) { pool[i], pool[k] = pool[k], pool[i] })
-	fanout := len(out) + max(spec.Count, 1) + bidding.SolicitFanout - 1
+	fanout := len(out) + max(spec.Executors(), 1) + bidding.SolicitFanout - 1
 	for _, p := range pool {
 		if len(out) >= fanout {
 			break
@@ -652,6 +653,20 @@ func (m *Market) deliverBid(b *bidding.Bid, release func()) bool {
 		return false // the job is not collecting bids (late bid)
 	}
 	m.learn(b.Bidder, b.Certs)
+	if why := m.cfg.Executors.refuse(m.rep.Get(b.Bidder), time.Now()); why != "" && b.Bidder != m.self {
+		msg := fmt.Sprintf("bid from %s ignored: %s", short(b.Bidder.String()), why)
+		m.update(b.JobCID, func(j *Job) {
+			for _, e := range j.Events {
+				if e.Message == msg {
+					return // once per job, not once per round
+				}
+			}
+			j.log(Event{Type: "bid", Peer: b.Bidder.String(), Message: msg})
+		})
+		sk.sel.Answered(b.Bidder)
+		sk.poke()
+		return false
+	}
 	if err := sk.sel.Offer(b, time.Now()); err != nil {
 		m.log.Debug("bid refused", "job", b.JobCID, "bidder", b.Bidder, "err", err)
 		m.ignoredBid(b, err)

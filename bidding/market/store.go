@@ -178,6 +178,9 @@ type Job struct {
 	// the job: it was settled already, or they report a failure that
 	// would have failed over (or the requester's own Cancel).
 	Late []ReceiptInfo `json:"late_receipts,omitempty"`
+	// Verification is the verdict on a verified job's receipts (spec
+	// verify; nil until judged, and for other jobs).
+	Verification *Verification `json:"verification,omitempty"`
 	// Events is the job's log, oldest first: at most maxEvents, the first
 	// and the latest. The store writes each event once under its own key
 	// ("/e/<job ID>/<seq>") and the record without them; records written

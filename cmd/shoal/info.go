@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"github.com/shoalnet/shoal/bidding/market"
 	"sort"
 	"strings"
 	"time"
@@ -107,14 +108,18 @@ Example:
 				return printJSON(res)
 			}
 			w := table()
-			fmt.Fprintln(w, "PEER\tENGINES\tCPU\tMEMORY\tLOAD\tLABELS\tSOFTWARE")
+			fmt.Fprintln(w, "PEER\tENGINES\tCPU\tMEMORY\tLOAD\tLABELS\tSOFTWARE\tREPUTATION")
 			for _, n := range res.Nodes {
 				var labels []string
 				for k, v := range n.Labels {
 					labels = append(labels, k+"="+v)
 				}
 				sort.Strings(labels)
-				fmt.Fprintf(w, "%s\t%s\t%g\t%s\t%d running, %d queued\t%s\t%s\n", n.Peer, strings.Join(n.Engines, ","), n.CPU, humanBytes(n.Memory), n.Load.Running, n.Load.Queued, strings.Join(labels, ","), n.Software)
+				rep := "-"
+				if r, ok := res.Reputation[n.Peer.String()]; ok {
+					rep = reputationText(r)
+				}
+				fmt.Fprintf(w, "%s\t%s\t%g\t%s\t%d running, %d queued\t%s\t%s\t%s\n", n.Peer, strings.Join(n.Engines, ","), n.CPU, humanBytes(n.Memory), n.Load.Running, n.Load.Queued, strings.Join(labels, ","), n.Software, rep)
 			}
 			return w.Flush()
 		},
@@ -153,4 +158,10 @@ var (
 
 func waitOpts(c *cli.Context) api.WaitOptions {
 	return api.WaitOptions{Min: c.Int("wait"), Timeout: c.Duration("timeout")}
+}
+
+// reputationText is a reputation in one cell: the score, then completed,
+// agreements, disagreements, failures and timeouts.
+func reputationText(r market.PeerReputation) string {
+	return fmt.Sprintf("%d (%d completed, %d agreed, %d disagreed, %d failed, %d timed out)", r.Score, r.Completed, r.Agreements, r.Disagreements, r.Failures, r.Timeouts)
 }

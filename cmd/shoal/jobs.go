@@ -14,6 +14,7 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"github.com/urfave/cli/v2"
 
+	"github.com/shoalnet/shoal/bidding"
 	"github.com/shoalnet/shoal/content"
 	"github.com/shoalnet/shoal/internal/untar"
 	"github.com/shoalnet/shoal/node/api"
@@ -438,6 +439,9 @@ func describeJob(c *cli.Context) error {
 			}
 		}
 	}
+	if v := j.Verification; v != nil {
+		printVerification(&j.Job)
+	}
 	if len(j.Late) > 0 {
 		fmt.Println("\nLate receipts (of superseded awards; they did not settle the job):")
 		for _, r := range j.Late {
@@ -452,6 +456,49 @@ func describeJob(c *cli.Context) error {
 		fmt.Printf("  %s  %s\n", e.Time.Local().Format("15:04:05.000"), e.Message)
 	}
 	return nil
+}
+
+// printVerification shows a verified job's verdict, and its results side
+// by side: one column per result, the agreeing one first.
+func printVerification(j *api.Job) {
+	v := j.Verification
+	fmt.Printf("\nVerification: %s (quorum %d of %d replicas)\n", v.Summary, v.Quorum, v.Replicas)
+	if v.Verified {
+		fmt.Printf("  agreeing executors: %s\n", strings.Join(v.Agreeing, ", "))
+	}
+	byAward := map[string]api.Receipt{}
+	for _, r := range j.Receipts {
+		byAward[r.AwardID] = r
+	}
+	w := table()
+	head := "  "
+	rows := [6]string{"  executors", "  outputs", "  stdout", "  stderr", "  exit code", "  error"}
+	for i, g := range v.Groups {
+		label := fmt.Sprintf("result %c (%d)", 'A'+i, len(g))
+		if v.Verified && i == 0 {
+			label += " agreed"
+		} else if v.Verified {
+			label += " outvoted"
+		}
+		head += "\t" + label
+		first := byAward[g[0]]
+		var execs []string
+		for _, id := range g {
+			execs = append(execs, bidding.ShortText(byAward[id].Executor))
+		}
+		errText := first.ErrorCode
+		if errText == "" {
+			errText = "-"
+		}
+		for k, cell := range []string{strings.Join(execs, ","), first.Outputs, first.Stdout, first.Stderr, fmt.Sprint(first.ExitCode), errText} {
+			rows[k] += "\t" + cell
+		}
+	}
+	fmt.Fprintln(w, head)
+	for _, r := range rows {
+		fmt.Fprintln(w, r)
+	}
+	w.Flush()
 }
 
 // reusedText says where a reused receipt came from, as the job's log does

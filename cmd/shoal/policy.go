@@ -5,6 +5,7 @@ import (
 	"io"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -114,7 +115,7 @@ Example:
 				},
 			},
 			{
-				Name: "peers", Usage: "show how peers fare under the abuse limits (gossip score, dropped announcements, refused streams)",
+				Name: "peers", Usage: "show how peers fare under the abuse limits (gossip score, dropped announcements, refused streams) and as executors of this node's jobs (reputation)",
 				Description: "A peer below a score of -300 is graylisted: its gossip is dropped unread.\n\nExample:\n   shoal policy peers --json",
 				Flags:       []cli.Flag{jsonFlag},
 				Action: func(c *cli.Context) error {
@@ -130,9 +131,13 @@ Example:
 						return printJSON(peers)
 					}
 					w := table()
-					fmt.Fprintln(w, "PEER\tSCORE\tEXCESS\tANNOUNCES DROPPED\tSTREAMS REFUSED")
+					fmt.Fprintln(w, "PEER\tSCORE\tEXCESS\tANNOUNCES DROPPED\tSTREAMS REFUSED\tREPUTATION\tLAST SEEN")
 					for _, p := range peers {
-						fmt.Fprintf(w, "%s\t%.1f\t%.1f\t%d\t%d\n", p.Peer, p.Score, p.Excess, p.AnnouncesDropped, p.StreamsRefused)
+						rep, seen := "-", "-"
+						if r := p.Reputation; r != nil {
+							rep, seen = reputationText(*r), r.LastSeen.Local().Format(time.DateTime)
+						}
+						fmt.Fprintf(w, "%s\t%.1f\t%.1f\t%d\t%d\t%s\t%s\n", p.Peer, p.Score, p.Excess, p.AnnouncesDropped, p.StreamsRefused, rep, seen)
 					}
 					return w.Flush()
 				},

@@ -22,6 +22,8 @@ func runFlags() []cli.Flag {
 		&cli.StringFlag{Name: "name", Usage: "a name for humans (part of the job ID)"},
 		&cli.StringFlag{Name: "type", Value: string(jobspec.Batch), Usage: "batch (run on --count nodes) or ops (run on every node that bids)"},
 		&cli.IntFlag{Name: "count", Usage: "how many nodes run a batch job (default 1)"},
+		&cli.IntFlag{Name: "verify", Usage: "run on N distinct nodes and accept the result a majority of them agree on (verify: {replicas: N})"},
+		&cli.StringFlag{Name: "verify-distinct", Usage: "with --verify: what replicas must not share, peer (default) or org"},
 		&cli.StringFlag{Name: "cpu", Usage: "cores (0.5) or millicores (500m); default 1"},
 		&cli.StringFlag{Name: "memory", Usage: "memory limit (256MiB, 1GiB); default 256MiB"},
 		&cli.DurationFlag{Name: "timeout", Usage: "bound on the run (default 10m)"},
@@ -132,6 +134,11 @@ Example:
 func specFromFlags(c *cli.Context, cl *api.Client) (*jobspec.Spec, error) {
 	spec := &jobspec.Spec{Name: c.String("name"), Type: jobspec.Type(c.String("type")), Count: c.Int("count"),
 		Timeout: c.Duration("timeout"), QueueTimeout: c.Duration("queue-timeout")}
+	if n := c.Int("verify"); n != 0 || c.IsSet("verify") {
+		spec.Verify = &jobspec.Verify{Replicas: n, Distinct: jobspec.Distinct(c.String("verify-distinct"))}
+	} else if c.IsSet("verify-distinct") {
+		return nil, fmt.Errorf("--verify-distinct needs --verify N")
+	}
 	vals, err := secretValues(c)
 	if err != nil {
 		return nil, err

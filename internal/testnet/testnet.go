@@ -57,6 +57,37 @@ func Binary(t testing.TB) string {
 	return binPath
 }
 
+var (
+	liarOnce sync.Once
+	liarPath string
+	liarErr  error
+)
+
+// LiarBinary builds cmd/shoal with the shoal_liar tag once per test
+// process: an executor that flips a byte of every run's outputs
+// (bidding/market/tamper_liar.go), the one stand-in of the verification
+// tests. Start a daemon on it with Options.Bin.
+func LiarBinary(t testing.TB) string {
+	t.Helper()
+	liarOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "shoal-liar-")
+		if err != nil {
+			liarErr = err
+			return
+		}
+		liarPath = filepath.Join(dir, "shoal")
+		cmd := exec.Command("go", "build", "-tags", "shoal_liar", "-o", liarPath, "github.com/shoalnet/shoal/cmd/shoal")
+		cmd.Dir = moduleRoot()
+		if out, err := cmd.CombinedOutput(); err != nil {
+			liarErr = fmt.Errorf("go build -tags shoal_liar shoal: %v\n%s", err, out)
+		}
+	})
+	if liarErr != nil {
+		t.Fatal(liarErr)
+	}
+	return liarPath
+}
+
 func moduleRoot() string {
 	_, file, _, _ := runtime.Caller(0)
 	return filepath.Join(filepath.Dir(file), "..", "..")
@@ -78,6 +109,9 @@ type Options struct {
 	// example ip netns exec NS, see internal/natlab). The daemon's API is
 	// then reachable only through Run: Client would dial from outside.
 	Exec []string
+	// Bin is the shoal binary to run (default Binary; LiarBinary for a
+	// lying executor).
+	Bin string
 }
 
 // Daemon is a running `shoal daemon` process.
@@ -102,7 +136,10 @@ type Daemon struct {
 // end of the test.
 func Start(t testing.TB, opts Options) *Daemon {
 	t.Helper()
-	bin := Binary(t)
+	bin := opts.Bin
+	if bin == "" {
+		bin = Binary(t)
+	}
 	repo := opts.Repo
 	d := &Daemon{t: t, Bin: bin, env: opts.Env, prefix: opts.Exec}
 	if repo == "" {

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"fmt"
 	"strings"
 
 	"github.com/shoalnet/shoal/bidding"
@@ -44,6 +45,32 @@ func jobOf(j *market.Job) *Job {
 	for _, e := range j.Events {
 		out.Events = append(out.Events, eventOf(e))
 	}
+	out.Verification = verificationOf(j)
+	return out
+}
+
+func verificationOf(j *market.Job) *Verification {
+	v := j.Verification
+	if v == nil {
+		return nil
+	}
+	out := &Verification{Verified: v.Verified, Replicas: v.Replicas, Quorum: v.Quorum, Groups: v.Groups}
+	for _, id := range v.Agreeing {
+		for _, r := range j.Receipts {
+			if r.AwardID == id {
+				out.Agreeing = append(out.Agreeing, r.Executor)
+			}
+		}
+	}
+	best := 0
+	if len(v.Groups) > 0 {
+		best = len(v.Groups[0])
+	}
+	word := "verified"
+	if !v.Verified {
+		word = "unverified"
+	}
+	out.Summary = fmt.Sprintf("%s %d/%d", word, best, len(j.Receipts))
 	return out
 }
 

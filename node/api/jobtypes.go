@@ -69,8 +69,29 @@ type Job struct {
 	Receipts []Receipt `json:"receipts,omitempty"`
 	// Late are verified receipts of superseded awards that did not settle
 	// the job (docs/protocol.md, failover).
-	Late   []Receipt `json:"late_receipts,omitempty"`
-	Events []Event   `json:"events"`
+	Late []Receipt `json:"late_receipts,omitempty"`
+	// Verification is the verdict on a verified job's replicas (spec
+	// verify; absent for other jobs and until judged).
+	Verification *Verification `json:"verification,omitempty"`
+	Events       []Event       `json:"events"`
+}
+
+// Verification is how a verified job's receipts were judged
+// (docs/protocol.md §10).
+type Verification struct {
+	// Verified: a quorum of receipts agreed (outputs, stdout, stderr,
+	// exit code).
+	Verified bool `json:"verified"`
+	Replicas int  `json:"replicas"`
+	Quorum   int  `json:"quorum"`
+	// Agreeing are the agreeing receipts' executors (peer IDs).
+	Agreeing []string `json:"agreeing,omitempty"`
+	// Groups are the award IDs (as in receipts[].award_id) of each
+	// result, the largest first; when verified, the first is the
+	// agreeing set.
+	Groups [][]string `json:"groups"`
+	// Summary is "verified 3/3", or "unverified 1/3".
+	Summary string `json:"summary"`
 }
 
 // JobResponse is GET /jobs/{id}: the record and the spec.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/shoalnet/shoal/bidding/market"
 	"net"
 	"net/http"
 	"net/http/pprof"
@@ -260,7 +261,20 @@ func (s *Server) nodes(w http.ResponseWriter, r *http.Request) error {
 	if nodes == nil {
 		nodes = []*p2p.Capabilities{}
 	}
-	writeJSON(w, NodesResponse{Nodes: nodes})
+	resp := NodesResponse{Nodes: nodes}
+	if s.n.Market != nil {
+		for _, n := range nodes {
+			rep := s.n.Market.Reputations().Get(n.Peer)
+			if rep.LastSeen.IsZero() {
+				continue // never used as an executor
+			}
+			if resp.Reputation == nil {
+				resp.Reputation = map[string]market.PeerReputation{}
+			}
+			resp.Reputation[n.Peer.String()] = market.PeerReputation{Peer: n.Peer.String(), Reputation: rep, Score: rep.Score()}
+		}
+	}
+	writeJSON(w, resp)
 	return nil
 }
 

@@ -1,6 +1,9 @@
 package api
 
-import "github.com/shoalnet/shoal/p2p"
+import (
+	"github.com/shoalnet/shoal/bidding/market"
+	"github.com/shoalnet/shoal/p2p"
+)
 
 // Prefix of every route.
 const Prefix = "/api/v0"
@@ -35,6 +38,9 @@ type Peer struct {
 // NodesResponse lists nodes found in the DHT.
 type NodesResponse struct {
 	Nodes []*p2p.Capabilities `json:"nodes"`
+	// Reputation is this node's record of the nodes it used as executors,
+	// by peer ID (local, never gossiped).
+	Reputation map[string]market.PeerReputation `json:"reputation,omitempty"`
 }
 
 // VersionResponse is the daemon's version.

@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -160,4 +161,50 @@ func TestForgedReceiptRecords(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A node's capability record lists the peers it is connected to (the
+// network map's links between other nodes), and is republished soon after
+// a new connection, not only at the next refresh a minute later.
+func TestCapabilityRecordListsPeers(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts three nodes and a DHT")
+	}
+	n1, n2, n3 := testNode(t), testNode(t), testNode(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+	defer cancel()
+	// n1's record as n2 reads it, until it lists p.
+	waitListed := func(p peer.ID) {
+		t.Helper()
+		for {
+			b, err := n2.DHT.GetValue(ctx, p2p.CapKey(n1.ID()))
+			if err == nil {
+				c, err := p2p.OpenCapabilities(b)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if slices.Contains(c.Peers, p) {
+					return
+				}
+			}
+			select {
+			case <-ctx.Done():
+				t.Fatalf("n1's record never listed %s (last lookup: %v)", p, err)
+			case <-time.After(200 * time.Millisecond): // polling the DHT: no event says a record was stored remotely
+			}
+		}
+	}
+	connect := func(a, b *Node) {
+		t.Helper()
+		if err := a.Host.Connect(ctx, peer.AddrInfo{ID: b.ID(), Addrs: b.Host.Addrs()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// n1's first record goes out once it has a peer: it lists n2.
+	connect(n1, n2)
+	waitListed(n2.ID())
+	<-n1.caps.Published()
+	// A later connection is in a record well before the minute's refresh.
+	connect(n3, n1)
+	waitListed(n3.ID())
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sync"
 	"time"
 
@@ -268,11 +269,35 @@ func New(ctx context.Context, cfg *Config, opts ...Option) (n *Node, err error) 
 		TTL:      cfg.Capabilities.TTL.D(),
 	}
 
-	n.wg.Add(2)
+	peersSub, err := n.Host.EventBus().Subscribe(new(event.EvtPeerConnectednessChanged))
+	if err != nil {
+		return nil, err
+	}
+	n.closers = append(n.closers, peersSub.Close)
+	n.wg.Add(3)
 	go func() { defer n.wg.Done(); n.joinNetwork(nctx) }()
 	go func() { defer n.wg.Done(); n.caps.Run(nctx) }()
+	go func() { defer n.wg.Done(); n.kickCapsOnPeers(nctx, peersSub) }()
 	log.Info("node started", "peer", n.Host.ID(), "addrs", n.Host.Addrs())
 	return n, nil
+}
+
+// kickCapsOnPeers republishes the capability record (soon, not at once:
+// CapPublisher.Kick) when a peer connects or goes, so that the peers it
+// lists, which draw the links of the dashboard's network map, stay
+// current.
+func (n *Node) kickCapsOnPeers(ctx context.Context, sub event.Subscription) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case _, ok := <-sub.Out():
+			if !ok {
+				return
+			}
+			n.caps.Kick()
+		}
+	}
 }
 
 // joinNetwork connects to the bootstrap peers, retrying until at least one
@@ -404,6 +429,9 @@ func (n *Node) capabilities() p2p.Capabilities {
 	for _, a := range n.Host.Addrs() {
 		c.Addrs = append(c.Addrs, a.String())
 	}
+	c.Peers = n.Host.Network().Peers()
+	slices.Sort(c.Peers)
+	c.Peers = c.Peers[:min(len(c.Peers), p2p.MaxRecordPeers)]
 	return c
 }
 

@@ -27,6 +27,8 @@ const (
 	MaxCapRecordSize = 8 << 10
 	// MaxLabels bounds the number of labels a record carries.
 	MaxLabels = 64
+	// MaxRecordPeers bounds the connected peers a record lists.
+	MaxRecordPeers = 16
 )
 
 // capCodec is the envelope payload type: the multicodec "json" (0x0200).
@@ -56,6 +58,10 @@ type Capabilities struct {
 	Software string            `json:"software"` // e.g. "shoal/0.1.0"
 	Addrs    []string          `json:"addrs,omitempty"`
 	Certs    [][]byte          `json:"certs,omitempty"` // org membership certificates
+	// Peers are some of the peers the node was connected to when it
+	// signed the record (at most MaxRecordPeers), for the dashboard's
+	// network map; nothing decides on them, a node may list anyone.
+	Peers []peer.ID `json:"peers,omitempty"`
 }
 
 // Load is the node's current occupation.
@@ -151,6 +157,9 @@ func OpenCapabilities(data []byte) (*Capabilities, error) {
 	}
 	if len(c.Labels) > MaxLabels {
 		return nil, fmt.Errorf("%w: %d labels > %d", ErrCapMalformed, len(c.Labels), MaxLabels)
+	}
+	if len(c.Peers) > MaxRecordPeers {
+		return nil, fmt.Errorf("%w: %d peers > %d", ErrCapMalformed, len(c.Peers), MaxRecordPeers)
 	}
 	return &c, nil
 }

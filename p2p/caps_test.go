@@ -60,6 +60,13 @@ func TestCapabilityRecordValidation(t *testing.T) {
 	for i := 0; i < MaxLabels+1; i++ {
 		tooManyLabels.Labels[string(rune('A'+i))] = "x"
 	}
+	withPeers := func(n int) *Capabilities {
+		c := capRec(id, 1, now.Add(time.Minute))
+		for range n {
+			c.Peers = append(c.Peers, otherID)
+		}
+		return c
+	}
 
 	tests := []struct {
 		name  string
@@ -67,6 +74,8 @@ func TestCapabilityRecordValidation(t *testing.T) {
 		value []byte
 		want  error
 	}{
+		{"peers listed", CapKey(id), seal(withPeers(MaxRecordPeers), key), nil},
+		{"too many peers", CapKey(id), seal(withPeers(MaxRecordPeers+1), key), ErrCapMalformed},
 		{"valid", CapKey(id), good, nil},
 		{"forged signature", CapKey(id), tampered, ErrCapMalformed},
 		{"signed by another peer", CapKey(id), seal(capRec(id, 1, now.Add(time.Minute)), otherKey), ErrCapSigner},

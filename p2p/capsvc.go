@@ -22,6 +22,9 @@ const (
 	// still empty at start-up.
 	capRetryMin = 250 * time.Millisecond
 	capRetryMax = 10 * time.Second
+	// capKickGap is the least time between two publishes that Kick asks
+	// for: connections come and go in bursts.
+	capKickGap = 5 * time.Second
 )
 
 // CapPublisher keeps a node's capability record fresh in the DHT and provides
@@ -39,7 +42,18 @@ type CapPublisher struct {
 	lastSeq   uint64
 	provided  map[cid.Cid]time.Time
 	published chan struct{} // closed after the first successful publish
+	kick      chan struct{}
 	once      sync.Once
+}
+
+// Kick asks for a publish before the next refresh (what the record says
+// changed, e.g. its peers), at most one per capKickGap.
+func (p *CapPublisher) Kick() {
+	p.init()
+	select {
+	case p.kick <- struct{}{}:
+	default:
+	}
 }
 
 // Published is closed once the record has been stored on at least one other
@@ -52,6 +66,7 @@ func (p *CapPublisher) Published() <-chan struct{} {
 func (p *CapPublisher) init() {
 	p.once.Do(func() {
 		p.published = make(chan struct{})
+		p.kick = make(chan struct{}, 1)
 		p.provided = map[cid.Cid]time.Time{}
 		if p.Refresh <= 0 {
 			p.Refresh = DefaultCapRefresh
@@ -84,10 +99,22 @@ func (p *CapPublisher) Run(ctx context.Context) {
 				first = false
 			}
 		}
+		last := time.Now()
+		timer := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
+			timer.Stop()
 			return
-		case <-time.After(wait):
+		case <-timer.C:
+		case <-p.kick:
+			timer.Stop()
+			if gap := capKickGap - time.Since(last); gap > 0 && err == nil {
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(gap):
+				}
+			}
 		}
 	}
 }

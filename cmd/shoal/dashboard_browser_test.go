@@ -124,6 +124,8 @@ func TestDashboardInBrowser(t *testing.T) {
 		chromedp.WaitReady(css(`#map path.path.done[data-job=%q]`, res.ID)),
 		chromedp.WaitReady(css(`#map circle.executor[data-peer=%q]`, worker.ID)),
 		chromedp.Poll[chromedp.Void](fmt.Sprintf(`[...document.querySelectorAll("#map rect.input")].some(r => r.getAttribute("data-input") === %q)`, input), chromedp.WithPollingTimeout(time.Minute)),
+		// The link between two other nodes, from their capability records.
+		chromedp.Poll[chromedp.Void](fmt.Sprintf(`[...document.querySelectorAll("#map line.link.remote")].some(l => [l.getAttribute("data-a"), l.getAttribute("data-b")].sort().join(" ") === [%q, %q].sort().join(" "))`, worker.ID, holder.ID), chromedp.WithPollingTimeout(time.Minute)),
 	); err != nil {
 		fail("job view incomplete: %v", err)
 	}

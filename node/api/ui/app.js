@@ -331,6 +331,19 @@ function drawMap() {
     kids.push(svg("line", { class: "link", x1, y1, x2, y2 }));
     if (p.latency_ms) kids.push(svg("text", { class: "small", x: (x1 + x2) / 2 + 4, y: (y1 + y2) / 2 - 4 }, p.latency_ms.toFixed(1) + " ms"));
   }
+  // Links between other nodes, as their capability records list their
+  // peers (as of each record: they are republished when peers change).
+  const drawn = new Set(st.peers.map((p) => [s.id, p.id].sort().join(" ")));
+  for (const n of st.nodes) {
+    for (const q of n.peers || []) {
+      const pair = [n.peer, q].sort();
+      const key = pair.join(" ");
+      if (drawn.has(key) || !pos.has(pair[0]) || !pos.has(pair[1])) continue;
+      drawn.add(key);
+      const [x1, y1] = pos.get(pair[0]), [x2, y2] = pos.get(pair[1]);
+      kids.push(svg("line", { class: "link remote", x1, y1, x2, y2, "data-a": pair[0], "data-b": pair[1] }));
+    }
+  }
   const ex = executorOf(d);
   if (d && ex && pos.has(ex)) {
     const [x1, y1] = pos.get(s.id), [x2, y2] = pos.get(ex);

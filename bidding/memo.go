@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ipfs/go-cid"
@@ -146,13 +147,88 @@ func SealReceiptRecord(key crypto.PrivKey, receipt []byte, net []byte, certs [][
 	return Seal(key, r)
 }
 
+// SealOwnReceiptRecord is SealReceiptRecord for a receipt this process
+// sealed itself: rc is what it sealed into receipt, so the block is not
+// opened (its signature checked) again. sealed, when not nil, remembers
+// the record's bytes for the validator (ReceiptRecordValidator.Sealed).
+func SealOwnReceiptRecord(key crypto.PrivKey, receipt []byte, rc *Receipt, net []byte, certs [][]byte, now time.Time, sealed *SealedRecords) ([]byte, error) {
+	r := &ReceiptRecord{Version: WireVersion, JobCID: rc.JobCID, Network: net, By: rc.Executor,
+		Receipts: [][]byte{receipt}, Certs: certs, Published: now}
+	b, err := Seal(key, r)
+	if err != nil {
+		return nil, err
+	}
+	sealed.add(b)
+	return b, nil
+}
+
+// SealedRecords remembers the last maxSealedRecords receipt records this
+// node sealed, by the sha256 of their bytes, so that its DHT's validator
+// (which validates the node's own puts) does not verify its own
+// signatures again. Safe for concurrent use; a nil *SealedRecords holds
+// nothing.
+type SealedRecords struct {
+	mu    sync.Mutex
+	set   map[[sha256.Size]byte]struct{}
+	order [][sha256.Size]byte
+}
+
+// maxSealedRecords bounds SealedRecords (a record is validated locally
+// right after it is sealed; memoMaxPublishing are in flight at most).
+const maxSealedRecords = 256
+
+func (s *SealedRecords) add(b []byte) {
+	if s == nil {
+		return
+	}
+	h := sha256.Sum256(b)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.set == nil {
+		s.set = map[[sha256.Size]byte]struct{}{}
+	}
+	if _, ok := s.set[h]; ok {
+		return
+	}
+	s.set[h] = struct{}{}
+	s.order = append(s.order, h)
+	for len(s.order) > maxSealedRecords {
+		delete(s.set, s.order[0])
+		s.order = s.order[1:]
+	}
+}
+
+func (s *SealedRecords) has(b []byte) bool {
+	if s == nil {
+		return false
+	}
+	h := sha256.Sum256(b)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.set[h]
+	return ok
+}
+
 // OpenReceiptRecord decodes a record found under key in network net: size
 // before decoding, canonical encoding, the signer's signature, the
 // network, the key's job, and each receipt opened (its executor's
 // signature) with the record's job and, for an executor's record, the
 // signer (By) as its executor.
 func OpenReceiptRecord(data []byte, key string, net []byte) (*ReceiptRecord, error) {
-	m, err := Open(data, KindReceiptRecord)
+	return openReceiptRecord(data, key, net, true)
+}
+
+// openReceiptRecord is OpenReceiptRecord; without verify (a record this
+// process sealed, by its exact bytes) the signatures are not checked
+// again, everything else is.
+func openReceiptRecord(data []byte, key string, net []byte, verify bool) (*ReceiptRecord, error) {
+	open := func(b []byte, k Kind) (Message, error) {
+		if verify {
+			return Open(b, k)
+		}
+		return decodeChecked(b, []Kind{k})
+	}
+	m, err := open(data, KindReceiptRecord)
 	if err != nil {
 		return nil, err
 	}
@@ -168,10 +244,11 @@ func OpenReceiptRecord(data []byte, key string, net []byte) (*ReceiptRecord, err
 		return nil, fmt.Errorf("%w: record published in another network", ErrRecordMismatch)
 	}
 	for i, b := range r.Receipts {
-		rc, err := DecodeReceipt(b)
+		m, err := open(b, KindReceipt)
 		if err != nil {
-			return nil, fmt.Errorf("receipt record: receipts[%d]: %w", i, err)
+			return nil, fmt.Errorf("receipt record: receipts[%d]: decode receipt: %w", i, err)
 		}
+		rc := m.(*Receipt)
 		if rc.JobCID != r.JobCID {
 			return nil, fmt.Errorf("%w: receipts[%d] is of job %s, the record of %s", ErrRecordMismatch, i, rc.JobCID, r.JobCID)
 		}
@@ -256,11 +333,14 @@ type ReceiptRecordValidator struct {
 	// Now is the clock for the publication time (default time.Now): a
 	// record published more than MaxClockSkew ahead is refused.
 	Now func() time.Time
+	// Sealed are the records this node sealed (nil: none): their
+	// signatures are not verified again; every other check is made.
+	Sealed *SealedRecords
 }
 
 // Validate implements record.Validator.
 func (v ReceiptRecordValidator) Validate(key string, value []byte) error {
-	r, err := OpenReceiptRecord(value, key, v.Network)
+	r, err := openReceiptRecord(value, key, v.Network, !v.Sealed.has(value))
 	if err != nil {
 		return err
 	}

@@ -208,3 +208,56 @@ func FuzzOpenReceiptRecord(f *testing.F) {
 		}
 	})
 }
+
+// A record this node sealed (SealOwnReceiptRecord into Sealed) validates
+// without its signatures being verified again, and only by its exact
+// bytes: the same record with one bit flipped is verified and
+// refused, and every check but the signatures still holds for it.
+func TestReceiptRecordValidateSealed(t *testing.T) {
+	f := newMemoFixture(t)
+	rc, err := DecodeReceipt(f.receipt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealed := &SealedRecords{}
+	own, err := SealOwnReceiptRecord(f.exe.key, f.receipt, rc, f.net, nil, t0, sealed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := f.record(t, f.receipt); !bytes.Equal(own, want) {
+		t.Fatalf("SealOwnReceiptRecord wrote %x, SealReceiptRecord %x", own, want)
+	}
+	v := ReceiptRecordValidator{Network: f.net, Sealed: sealed}
+	key := ReceiptRecordKey(f.job)
+	if err := v.Validate(key, own); err != nil {
+		t.Fatalf("own record refused: %v", err)
+	}
+	if !sealed.has(own) {
+		t.Fatal("the sealed record is not remembered")
+	}
+	// Any other bytes are verified: flip a bit of the last one.
+	bad := bytes.Clone(own)
+	bad[len(bad)-1] ^= 1
+	if err := v.Validate(key, bad); !errors.Is(err, ErrBadSignature) {
+		t.Fatalf("own record with a flipped bit: %v, want ErrBadSignature", err)
+	}
+	// A forged signature in Sealed (it cannot be there, but if it were):
+	// the job of the key and the network are still checked.
+	sealed.add(bad)
+	if err := v.Validate(key, bad); err != nil {
+		t.Fatalf("a record in Sealed is verified again: %v", err)
+	}
+	_, _, otherJob := testSpec(t, func(s *jobspec.Spec) { s.Name = "other" })
+	if err := v.Validate(ReceiptRecordKey(otherJob), own); !errors.Is(err, ErrRecordMismatch) {
+		t.Fatalf("own record under another job's key: %v, want ErrRecordMismatch", err)
+	}
+	other := ReceiptRecordValidator{Network: NetworkID([]byte("a swarm key")), Sealed: sealed}
+	if err := other.Validate(key, own); !errors.Is(err, ErrRecordMismatch) {
+		t.Fatalf("own record in another network: %v, want ErrRecordMismatch", err)
+	}
+	var none *SealedRecords // nil holds nothing
+	none.add(own)
+	if none.has(own) {
+		t.Fatal("a nil SealedRecords holds a record")
+	}
+}

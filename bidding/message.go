@@ -157,30 +157,44 @@ func Seal(key crypto.PrivKey, m Message) ([]byte, error) {
 	if err := Validate(m); err != nil {
 		return nil, fmt.Errorf("seal %w", err)
 	}
-	payload, err := SigningBytes(m)
+	unsigned, err := toMap(m, false).Encode()
 	if err != nil {
-		return nil, fmt.Errorf("seal %w", err)
+		return nil, fmt.Errorf("seal %s: %w", m.Kind(), err)
 	}
-	s, err := key.Sign(payload)
+	s, err := key.Sign(append([]byte(m.Kind().Domain()), unsigned...))
 	if err != nil {
 		return nil, fmt.Errorf("seal %s: sign: %w", m.Kind(), err)
 	}
 	*sig = s
-	return Marshal(m)
+	// The sealed message is the unsigned encoding with "sig" spliced in:
+	// what Marshal would write, without building and encoding it again.
+	b, err := dag.SpliceIn(unsigned, "sig", dag.BytesItem(s))
+	if err != nil {
+		return nil, fmt.Errorf("seal %s: %w", m.Kind(), err)
+	}
+	if len(b) > m.limit() {
+		return nil, fmt.Errorf("%s: %w: %d bytes, limit %d", m.Kind(), ErrTooLarge, len(b), m.limit())
+	}
+	return b, nil
 }
 
 // Verify checks m's signature against the public key embedded in
 // m.Signer() (Ed25519 and secp256k1 peer IDs embed it; RSA ones do not
 // and are refused with ErrNoPublicKey).
 func Verify(m Message) error {
+	payload, err := SigningBytes(m)
+	if err != nil {
+		return err
+	}
+	return verifyPayload(m, payload)
+}
+
+// verifyPayload is Verify with m's signing bytes at hand.
+func verifyPayload(m Message, payload []byte) error {
 	signer := m.Signer()
 	pub, err := signer.ExtractPublicKey()
 	if err != nil {
 		return fmt.Errorf("%s: %w: %s %s: %w", m.Kind(), ErrNoPublicKey, m.role(), signer, err)
-	}
-	payload, err := SigningBytes(m)
-	if err != nil {
-		return err
 	}
 	_, sig := m.fields()
 	ok, err := pub.Verify(payload, *sig)
@@ -201,7 +215,13 @@ func Open(data []byte, kinds ...Kind) (Message, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := Verify(m); err != nil {
+	// data is canonical (decodeChecked re-encoded it): its signing bytes
+	// are data without "sig", spliced out rather than encoded again.
+	unsigned, err := dag.SpliceOut(data, "sig")
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w: %w", m.Kind(), ErrMalformed, err)
+	}
+	if err := verifyPayload(m, append([]byte(m.Kind().Domain()), unsigned...)); err != nil {
 		return nil, fmt.Errorf("open %w", err)
 	}
 	return m, nil

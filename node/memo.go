@@ -25,12 +25,17 @@ type dhtMemo struct {
 var _ market.Memo = (*dhtMemo)(nil)
 
 // receiptValidator is the DHT option that registers the receipt record
-// validator for this node's network (its swarm key, or none).
-func receiptValidator(net []byte) dht.Option {
-	return dht.NamespacedValidator(bidding.ReceiptNamespace, bidding.ReceiptRecordValidator{Network: net})
+// validator for this node's network (its swarm key, or none); the
+// records in sealed (this node's own) are not verified again.
+func receiptValidator(net []byte, sealed *bidding.SealedRecords) dht.Option {
+	return dht.NamespacedValidator(bidding.ReceiptNamespace, bidding.ReceiptRecordValidator{Network: net, Sealed: sealed})
 }
 
 func (m *dhtMemo) Network() []byte { return m.net }
+
+// Sealed implements market.SealedMemo: the records the executor seals go
+// to the set the DHT's validator trusts without verifying them again.
+func (m *dhtMemo) Sealed() *bidding.SealedRecords { return m.n.sealedRecords }
 
 // PutRecord implements market.Memo.
 func (m *dhtMemo) PutRecord(ctx context.Context, job cid.Cid, record []byte, receipt cid.Cid) error {

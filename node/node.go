@@ -102,12 +102,15 @@ func WithDHTOptions(opts ...dht.Option) Option {
 
 // Node is a running Shoal node.
 type Node struct {
-	cfg        *Config
-	repoPath   string
-	key        crypto.PrivKey
-	psk        pnet.PSK
-	docker     []docker.Option // see WithDockerOptions
-	wasmWorker wasm.WorkerCmd  // see WithWASMWorker
+	// sealedRecords are the receipt records this node's executor sealed,
+	// which its DHT validator does not verify again (node/memo.go).
+	sealedRecords *bidding.SealedRecords
+	cfg           *Config
+	repoPath      string
+	key           crypto.PrivKey
+	psk           pnet.PSK
+	docker        []docker.Option // see WithDockerOptions
+	wasmWorker    wasm.WorkerCmd  // see WithWASMWorker
 
 	Host   host.Host
 	DHT    *dht.IpfsDHT
@@ -219,7 +222,8 @@ func New(ctx context.Context, cfg *Config, opts ...Option) (n *Node, err error) 
 		return nil, err
 	}
 
-	dhtOpts := append([]dht.Option{receiptValidator(bidding.NetworkID(o.psk))}, o.dhtOpts...)
+	n.sealedRecords = &bidding.SealedRecords{}
+	dhtOpts := append([]dht.Option{receiptValidator(bidding.NetworkID(o.psk), n.sealedRecords)}, o.dhtOpts...)
 	n.DHT, err = p2p.NewDHT(n.Host, namespace.Wrap(n.Store, ds.NewKey("/dht")), boot, dhtOpts...)
 	if err != nil {
 		return nil, err

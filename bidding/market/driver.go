@@ -39,7 +39,7 @@ type jobDriver struct {
 
 	mu      sync.Mutex
 	streams map[bidding.AwardID]*awardStream // the stream each award is followed on
-	timers  map[timerKey]*time.Timer
+	timers  map[timerKey]Timer
 }
 
 type timerKey struct {
@@ -100,10 +100,10 @@ func (s *awardStream) get() io.ReadWriteCloser {
 func newJobDriver(ctx context.Context, m *Market, id cid.Cid, spec *jobspec.Spec, block []byte, sel *bidding.Selector, job *Job) *jobDriver {
 	d := &jobDriver{m: m, ctx: ctx, id: id, spec: spec, block: block, sel: sel,
 		events: make(chan driverEvent, 64), done: make(chan struct{}),
-		streams: map[bidding.AwardID]*awardStream{}, timers: map[timerKey]*time.Timer{}}
+		streams: map[bidding.AwardID]*awardStream{}, timers: map[timerKey]Timer{}}
 	d.sk = &sink{sel: sel, notify: make(chan struct{}, 1), onBid: func() {
 		select { // a dropped wake-up is covered by the backoff timer
-		case d.events <- driverEvent{ev: bidding.ReqEvent{Kind: bidding.EvBid, Now: time.Now()}}:
+		case d.events <- driverEvent{ev: bidding.ReqEvent{Kind: bidding.EvBid, Now: d.now()}}:
 		default:
 		}
 	}}
@@ -113,6 +113,9 @@ func newJobDriver(ctx context.Context, m *Market, id cid.Cid, spec *jobspec.Spec
 		Reuse: m.cfg.Memo != nil && !job.NoReuse && reusableResult(spec)})
 	return d
 }
+
+// now is the driver's clock (Config.Clock).
+func (d *jobDriver) now() time.Time { return d.m.cfg.Clock.Now() }
 
 // run feeds the machine until the job ends or the loop's context does.
 func (d *jobDriver) run(start bidding.ReqEvent) {
@@ -176,7 +179,7 @@ func (d *jobDriver) shutdown() {
 // post hands an event to the loop; false when the loop ended.
 func (d *jobDriver) post(de driverEvent) bool {
 	if de.ev.Now.IsZero() {
-		de.ev.Now = time.Now()
+		de.ev.Now = d.now()
 	}
 	d.postMu.RLock()
 	defer d.postMu.RUnlock()
@@ -433,9 +436,9 @@ func (d *jobDriver) act(a bidding.ReqAction, now time.Time) {
 		if t := d.timers[k]; t != nil {
 			t.Stop()
 		}
-		d.timers[k] = time.AfterFunc(max(a.At.Sub(now), 0), func() {
+		d.timers[k] = d.m.cfg.Clock.AfterFunc(max(a.At.Sub(now), 0), func() {
 			ev := ev
-			ev.Now = time.Now()
+			ev.Now = d.now()
 			d.post(driverEvent{ev: ev})
 		})
 		d.mu.Unlock()
@@ -484,7 +487,7 @@ func (d *jobDriver) announce(attempt int, solicit bool) {
 // sendAward offers the job to a bidder and reads its answers.
 func (d *jobDriver) sendAward(s *awardStream, seq int) {
 	m := d.m
-	a := bidding.NewAward(d.id, d.block, m.self, s.exec, m.tr.providerHints(), seq, time.Now())
+	a := bidding.NewAward(d.id, d.block, m.self, s.exec, m.tr.providerHints(), seq, d.now())
 	a.AwardID = s.award
 	if err := m.sealSecrets(d.spec, a); err != nil {
 		d.post(driverEvent{ev: bidding.ReqEvent{Kind: bidding.EvAwardSendFailed, Award: s.award, Reason: "secrets: " + err.Error()}, from: s})
@@ -521,7 +524,7 @@ func (d *jobDriver) query(s *awardStream, by time.Time) {
 		if !s.attach(conn) {
 			return
 		}
-		q := &bidding.Query{Version: bidding.WireVersion, AwardID: s.award, JobCID: d.id, Requester: m.self, IssuedAt: time.Now()}
+		q := &bidding.Query{Version: bidding.WireVersion, AwardID: s.award, JobCID: d.id, Requester: m.self, IssuedAt: d.now()}
 		deadline(conn, bidding.StreamTimeout)
 		err = m.tr.send(conn, q)
 	}
@@ -603,7 +606,7 @@ func (d *jobDriver) keepReceipt(rc *bidding.Receipt, raw []byte) (*bidding.Recei
 
 func (d *jobDriver) cancelMsg(award bidding.AwardID, reason string) *bidding.Cancel {
 	return &bidding.Cancel{Version: bidding.WireVersion, AwardID: award, JobCID: d.id, Requester: d.m.self,
-		Reason: bidding.TruncateText(reason, bidding.MaxReasonLen), IssuedAt: time.Now()}
+		Reason: bidding.TruncateText(reason, bidding.MaxReasonLen), IssuedAt: d.now()}
 }
 
 // cancelRemote tells an executor to stop an award (best effort, once).

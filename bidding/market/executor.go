@@ -688,12 +688,13 @@ func (ex *executor) execute(e *execution) (finish func()) {
 			ex.log.Error("cannot sign receipt", "award", e.rec.ID, "err", err)
 			return
 		}
-		ex.finishAward(e, state, block)
+		ex.finishAward(e, state, block, rc)
 	}
 }
 
 // finishAward stores the receipt and sends it to the watchers.
-func (ex *executor) finishAward(e *execution, state bidding.AwardState, block []byte) {
+// rc is what block holds.
+func (ex *executor) finishAward(e *execution, state bidding.AwardState, block []byte, rc *bidding.Receipt) {
 	rcid := bidding.ReceiptCID(block)
 	// The receipt block and the award record are written and synced at
 	// once: on one pebble WAL the two syncs are grouped, not paid in turn
@@ -710,7 +711,7 @@ func (ex *executor) finishAward(e *execution, state bidding.AwardState, block []
 		ex.log.Error("cannot store receipt", "award", e.rec.ID, "err", err)
 	}
 	<-stored
-	ex.publishRecord(e, state, block)
+	ex.publishRecord(e, state, block, rc)
 	e.mu.Lock()
 	e.receipt = block
 	for w := range e.watchers {

@@ -79,6 +79,9 @@ type Config struct {
 	// follows an award before it cancels it and fails over (default
 	// bidding.PublishGrace).
 	PublishGrace time.Duration
+	// Clock is the requester's job loops' clock (nil: the wall clock;
+	// clock.go).
+	Clock Clock
 	// Logger (default slog.Default()).
 	Logger *slog.Logger
 	// Metrics records the market's shoal_* metrics (nil: none).
@@ -131,6 +134,9 @@ func New(ctx context.Context, cfg Config) (*Market, error) {
 	}
 	if cfg.WorkDir == "" {
 		cfg.WorkDir = os.TempDir()
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = wallClock{}
 	}
 	if cfg.BidWindow <= 0 {
 		cfg.BidWindow = bidding.DefaultBidWindow

@@ -33,6 +33,14 @@ type Memo interface {
 	GetRecord(ctx context.Context, job cid.Cid) ([]byte, error)
 }
 
+// SealedMemo is a Memo whose store validates records it is handed (the
+// DHT's validator): the records an executor seals are added to Sealed, so
+// that the validator skips verifying this node's own signatures.
+type SealedMemo interface {
+	Memo
+	Sealed() *bidding.SealedRecords
+}
+
 // ReceiptTrust is the part of Trust a receipt to reuse is judged by.
 type ReceiptTrust interface {
 	// ReceiptOrgs lists the trusted orgs p is an executor member of, by
@@ -101,17 +109,22 @@ func (c *memoCache) get(job cid.Cid) []byte {
 // publishRecord is the executor's side: the record of a completed run of
 // a reusable job goes to the cache at once and to the network in the
 // background (the requester already has its receipt).
-func (ex *executor) publishRecord(e *execution, state bidding.AwardState, block []byte) {
+// rc is what this executor sealed into block.
+func (ex *executor) publishRecord(e *execution, state bidding.AwardState, block []byte, rc *bidding.Receipt) {
 	if ex.cfg.Memo == nil || state != bidding.AwardCompleted || !reusableResult(e.spec) {
 		return
 	}
-	rec, err := bidding.SealReceiptRecord(ex.cfg.Key, block, ex.cfg.Memo.Network(), ex.certs(), time.Now())
+	var sealed *bidding.SealedRecords
+	if sm, ok := ex.cfg.Memo.(SealedMemo); ok {
+		sealed = sm.Sealed()
+	}
+	rec, err := bidding.SealOwnReceiptRecord(ex.cfg.Key, block, rc, ex.cfg.Memo.Network(), ex.certs(), time.Now(), sealed)
 	if err != nil {
 		ex.log.Warn("cannot seal receipt record", "award", e.rec.ID, "err", err)
 		return
 	}
 	job := e.award.JobCID
-	if rc, err := bidding.DecodeReceipt(block); err == nil && rc.Succeeded() {
+	if rc.Succeeded() {
 		ex.memo.put(job, rec) // a failure is published, never kept to be reused
 	}
 	select {

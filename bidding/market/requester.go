@@ -115,7 +115,7 @@ func (m *Market) submit(ctx context.Context, spec *jobspec.Spec, opts SubmitOpti
 	if err := m.cfg.Content.PutBlock(ctx, b); err != nil {
 		return cid.Undef, false, fmt.Errorf("store job spec: %w", err)
 	}
-	now := time.Now()
+	now := m.cfg.Clock.Now()
 	j := &Job{ID: id.String(), Name: spec.Name, Type: string(spec.Type), Engine: spec.Engine.Kind(), Count: spec.Count,
 		State: Pending, Created: now, Updated: now, NoReuse: opts.NoReuse}
 	j.log(Event{Time: now, Type: "state", State: Pending, Message: "submitted"})

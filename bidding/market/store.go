@@ -241,9 +241,15 @@ type JobStore struct {
 	d   ds.Datastore // records, "/<job ID>"
 	sum ds.Datastore // summaries, "/s/<job ID>"
 
-	mu       sync.Mutex
-	live     map[string]*Job // jobs not finished: the whole record, read-only
-	watchers map[string]map[chan Event]struct{}
+	mu   sync.Mutex
+	live map[string]*Job // jobs not finished: the whole record, read-only
+	// recent are the last recentJobs jobs that finished, kept like live
+	// ones: the reads that follow a job's end (the API's final event, the
+	// client's Get, a late receipt) skip decoding the record and its
+	// events from the datastore.
+	recent      map[string]*Job
+	recentOrder []string // oldest first
+	watchers    map[string]map[chan Event]struct{}
 	// all are the watchers of every job (WatchAll).
 	all map[chan JobEvent]struct{}
 	// observe, when set, sees each job as it was and as it is after a
@@ -256,7 +262,7 @@ type JobStore struct {
 // OpenJobStore opens the job records of d (the job namespace of the node's
 // store) and loads the jobs in flight.
 func OpenJobStore(ctx context.Context, d ds.Datastore) (*JobStore, error) {
-	s := &JobStore{d: d, sum: namespace.Wrap(d, ds.NewKey("/s")), live: map[string]*Job{}, watchers: map[string]map[chan Event]struct{}{}}
+	s := &JobStore{d: d, sum: namespace.Wrap(d, ds.NewKey("/s")), live: map[string]*Job{}, recent: map[string]*Job{}, watchers: map[string]map[chan Event]struct{}{}}
 	sums, err := s.summaries(ctx)
 	if err != nil {
 		return nil, err
@@ -353,21 +359,38 @@ func summary(j *Job) *Job {
 		Created: j.Created, Updated: j.Updated, Attempts: j.Attempts, ErrorCode: j.ErrorCode, Error: j.Error}
 }
 
-// keepLocked keeps j in memory while it is not finished.
+// recentJobs bounds the finished jobs a store keeps in memory (their
+// records are on disk; each is at most maxEvents events).
+const recentJobs = 256
+
+// keepLocked keeps j in memory while it is not finished, and among the
+// recent ones once it is.
 func (s *JobStore) keepLocked(j *Job) {
-	if j.State.Terminal() {
-		delete(s.live, j.ID)
-	} else {
+	if !j.State.Terminal() {
 		s.live[j.ID] = j
+		return
+	}
+	delete(s.live, j.ID)
+	if _, ok := s.recent[j.ID]; !ok {
+		s.recentOrder = append(s.recentOrder, j.ID)
+	}
+	s.recent[j.ID] = j
+	for len(s.recentOrder) > recentJobs {
+		delete(s.recent, s.recentOrder[0])
+		s.recentOrder = s.recentOrder[1:]
 	}
 }
 
-// load returns the whole record of id: from memory when in flight (a
-// published record, not to be changed), else from the datastore. Call it
+// load returns the whole record of id: from memory when in flight or
+// recently finished (a published record, not to be changed; live is
+// true), else from the datastore. Call it
 // without mu.
 func (s *JobStore) load(ctx context.Context, id string) (j *Job, live bool, err error) {
 	s.mu.Lock()
 	j, live = s.live[id]
+	if !live {
+		j, live = s.recent[id]
+	}
 	s.mu.Unlock()
 	if live {
 		return j, true, nil

@@ -37,6 +37,8 @@ func jobNetWindow(t testing.TB, n int, window time.Duration, labels ...[]string)
 		c.Content.FindProvidersTimeout = node.Duration(2 * time.Second)
 		c.Jobs.DisableDocker = true
 		c.Jobs.BidWindow = node.Duration(window)
+		// Benchmarks compare with memoization off (SHOAL_BENCH_NO_MEMO=1).
+		c.Jobs.DisableMemo = os.Getenv("SHOAL_BENCH_NO_MEMO") != ""
 	})
 	first := testnet.Start(t, testnet.Options{Configure: short, InitArgs: labelArgs(labels, 0)})
 	ds := []*testnet.Daemon{first}

@@ -132,9 +132,22 @@ func newNDJSON(w http.ResponseWriter) *ndjson {
 }
 
 func (n *ndjson) send(v any) {
+	n.write(v)
+	n.flush()
+}
+
+// write encodes v without flushing: a run of writes that ends in flush
+// leaves as one chunk (one write on the connection, one wake-up of the
+// reader) instead of one each.
+func (n *ndjson) write(v any) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	_ = n.enc.Encode(v)
+}
+
+func (n *ndjson) flush() {
+	n.mu.Lock()
+	defer n.mu.Unlock()
 	if f, ok := n.w.(http.Flusher); ok {
 		f.Flush()
 	}

@@ -158,8 +158,9 @@ func (s *Server) jobEvents(w http.ResponseWriter, r *http.Request) error {
 	out := newNDJSON(w)
 	for _, e := range j.Events {
 		x := eventOf(e)
-		out.send(JobEvent{Event: &x})
+		out.write(JobEvent{Event: &x})
 	}
+	out.flush()
 	if !j.State.Terminal() {
 		for {
 			select {
@@ -169,8 +170,22 @@ func (s *Server) jobEvents(w http.ResponseWriter, r *http.Request) error {
 				if !ok {
 					goto final
 				}
-				x := eventOf(e)
-				out.send(JobEvent{Event: &x})
+				// The events already waiting go out with this one, in
+				// one flush (an update often logs several at once).
+				for ok {
+					x := eventOf(e)
+					out.write(JobEvent{Event: &x})
+					select {
+					case e, ok = <-ch:
+						if !ok {
+							out.flush()
+							goto final
+						}
+					default:
+						ok = false
+					}
+				}
+				out.flush()
 			}
 		}
 	}

@@ -329,14 +329,14 @@ func (w *walker) spec(path string, root *docNode) *Spec {
 				handlers := map[string]func(string, *docNode){
 					"cid": func(p string, v *docNode) {
 						if byCID = true; bySrc || byFrom {
-							w.fail(p, v.line, ErrInvalid, "give one of cid, src and from")
+							w.fail(p, v.line, ErrInvalid, "give cid or src (or from, in a workflow step), not both")
 							return
 						}
 						w.cid(p, v, &in.CID)
 					},
 					"src": func(p string, v *docNode) {
 						if bySrc = true; byCID || byFrom {
-							w.fail(p, v.line, ErrInvalid, "give one of cid, src and from")
+							w.fail(p, v.line, ErrInvalid, "give cid or src (or from, in a workflow step), not both")
 							return
 						}
 						switch s, ok := w.scalar(p, v); {
@@ -351,7 +351,7 @@ func (w *walker) spec(path string, root *docNode) *Spec {
 				if w.from != nil {
 					handlers["from"] = func(p string, v *docNode) {
 						if byFrom = true; byCID || bySrc {
-							w.fail(p, v.line, ErrInvalid, "give one of cid, src and from")
+							w.fail(p, v.line, ErrInvalid, "give from or cid or src, not both")
 							return
 						}
 						w.fromRef(p, v, &in.CID)

@@ -4,7 +4,7 @@
 GO        ?= go
 TOOLS     ?= $(HOME)/.cache/shoal/tools
 BIN       := bin
-EXAMPLES  := hello wordcount sha256sum
+EXAMPLES  := hello wordcount sha256sum wcmap wcreduce
 WASM      := $(foreach e,$(EXAMPLES),examples/$(e)/$(e).wasm)
 TEST_TIMEOUT ?= 30m
 

@@ -10,7 +10,7 @@ TEST_TIMEOUT ?= 30m
 
 export SHOAL_TOOLS := $(TOOLS)
 
-.PHONY: all build examples test test-short lint bench demo demo-nat sim clean tools
+.PHONY: all build examples test test-short lint bench demo demo-workflow demo-nat sim clean tools
 
 all: build
 
@@ -46,6 +46,10 @@ bench: build
 
 demo: build
 	bash scripts/demo.sh
+
+# A workflow over a corpus spread on 3 nodes: map where each file lives, then reduce.
+demo-workflow: build
+	bash scripts/demo-workflow.sh
 
 # The NAT lab (root): relayed first hello, hole punching, a job across NATs, figures.
 demo-nat:

@@ -92,10 +92,18 @@ func jobResult(j *market.Job) workflow.Result {
 		}
 		break
 	}
+	// The inputs' size is the largest total a bidder claimed (a bidder
+	// that lacks an input's root cannot size it); what the executor did
+	// not hold when it bid crossed the network.
+	var held int64
 	for _, b := range j.Bids {
+		res.InputBytes = max(res.InputBytes, b.TotalBytes)
 		if b.Peer == res.Executor {
-			res.InputBytes, res.FetchedBytes = b.TotalBytes, max(b.TotalBytes-b.LocalBytes, 0)
+			held = b.LocalBytes
 		}
+	}
+	if res.Executor != "" {
+		res.FetchedBytes = max(res.InputBytes-held, 0)
 	}
 	if res.Started.IsZero() {
 		res.Started = j.Created

@@ -18,75 +18,77 @@ var ErrNotDir = errors.New("content: not a directory")
 
 // ResolvePath returns the CID of the entry at path (slash-separated
 // names, no leading slash; "" is root itself) inside the UnixFS directory
-// root. It fetches only the blocks on the way: each directory's root block
-// and, for a HAMT-sharded one, the shards that hold the name. Fetching is
-// bounded by ctx.
-func (s *Store) ResolvePath(ctx context.Context, root cid.Cid, path string) (cid.Cid, error) {
+// root, and the entry's cumulative size (its DAG's bytes, as its link
+// records it; -1 when unknown). It fetches only the blocks on the way: the
+// root block, each directory's block and, for a HAMT-sharded one, its
+// shards; the entry at the end is not fetched. Fetching is bounded by ctx.
+func (s *Store) ResolvePath(ctx context.Context, root cid.Cid, path string) (cid.Cid, int64, error) {
 	if err := s.check(); err != nil {
-		return cid.Undef, err
+		return cid.Undef, -1, err
 	}
 	cur := root
 	path = strings.Trim(path, "/")
-	if path == "" {
-		return root, nil
-	}
 	ng, nd, err := s.openRoot(ctx, root)
 	if err != nil {
-		return cid.Undef, fmt.Errorf("content: resolve %s/%s: %w", root, path, err)
+		return cid.Undef, -1, fmt.Errorf("content: resolve %s/%s: %w", root, path, err)
 	}
+	if path == "" {
+		return root, cumulativeSize(nd), nil
+	}
+	size := int64(-1)
 	dag := merkledag.NewReadOnlyDagService(ng)
 	walked := root.String()
 	names := strings.Split(path, "/")
 	for i, name := range names {
 		if typ, _ := nodeInfo(nd); typ != TypeDirectory {
-			return cid.Undef, fmt.Errorf("%w: %s is not a directory, so it has no entry %q", ErrNotDir, walked, name)
+			return cid.Undef, -1, fmt.Errorf("%w: %s is not a directory, so it has no entry %q", ErrNotDir, walked, name)
 		}
-		next, err := findLink(ctx, dag, nd, name)
+		l, err := findLink(ctx, dag, nd, name)
 		if err != nil {
-			return cid.Undef, fmt.Errorf("%s: %w", walked, err)
+			return cid.Undef, -1, fmt.Errorf("%s: %w", walked, err)
 		}
-		cur = next
+		cur, size = l.Cid, int64(l.Size)
 		walked += "/" + name
 		if i == len(names)-1 {
 			break // the entry itself is not fetched: only directories on the way
 		}
 		if nd, err = dag.Get(ctx, cur); err != nil {
-			return cid.Undef, fmt.Errorf("content: resolve %s: %w", walked, err)
+			return cid.Undef, -1, fmt.Errorf("content: resolve %s: %w", walked, err)
 		}
 	}
-	return cur, nil
+	return cur, size, nil
 }
 
 // findLink returns the CID of the entry name of the directory nd without
 // fetching the entry: from the links of a basic directory, or from the
 // shards of a HAMT-sharded one.
-func findLink(ctx context.Context, dag ipld.DAGService, nd ipld.Node, name string) (cid.Cid, error) {
+func findLink(ctx context.Context, dag ipld.DAGService, nd ipld.Node, name string) (*ipld.Link, error) {
 	if pn, ok := nd.(*merkledag.ProtoNode); ok {
-		if fsn, err := isHAMT(pn); err == nil && !fsn {
+		if hamt, err := isHAMT(pn); err == nil && !hamt {
 			l, err := pn.GetNodeLink(name)
 			if err != nil {
-				return cid.Undef, fmt.Errorf("%w: no entry %q", ErrNotFound, name)
+				return nil, fmt.Errorf("%w: no entry %q", ErrNotFound, name)
 			}
-			return l.Cid, nil
+			return l, nil
 		}
 	}
 	dir, err := uio.NewDirectoryFromNode(dag, nd)
 	if err != nil {
-		return cid.Undef, err
+		return nil, err
 	}
-	var found cid.Cid
+	var found *ipld.Link
 	err = dir.ForEachLink(ctx, func(l *ipld.Link) error {
 		if l.Name == name {
-			found = l.Cid
+			found = l
 			return errStop
 		}
 		return nil
 	})
 	if err != nil && !errors.Is(err, errStop) {
-		return cid.Undef, err
+		return nil, err
 	}
-	if !found.Defined() {
-		return cid.Undef, fmt.Errorf("%w: no entry %q", ErrNotFound, name)
+	if found == nil {
+		return nil, fmt.Errorf("%w: no entry %q", ErrNotFound, name)
 	}
 	return found, nil
 }

@@ -26,9 +26,12 @@ func TestResolvePath(t *testing.T) {
 			}
 			for _, l := range []Link{links[0], links[len(links)-1]} {
 				had := reader.Has(ctx, l.CID)
-				got, err := reader.ResolvePath(ctx, outer, "sub/"+l.Name)
+				got, size, err := reader.ResolvePath(ctx, outer, "sub/"+l.Name)
 				if err != nil {
 					t.Fatal(err)
+				}
+				if _, total, _ := holder.LocalBytes(ctx, l.CID); size != total {
+					t.Errorf("sub/%s: size %d, the holder measures %d", l.Name, size, total)
 				}
 				if !got.Equals(l.CID) {
 					t.Fatalf("sub/%s = %s, want %s", l.Name, got, l.CID)
@@ -37,13 +40,13 @@ func TestResolvePath(t *testing.T) {
 					t.Fatalf("resolving sub/%s fetched the entry %s", l.Name, l.CID)
 				}
 			}
-			if got, err := reader.ResolvePath(ctx, outer, ""); err != nil || !got.Equals(outer) {
+			if got, _, err := reader.ResolvePath(ctx, outer, ""); err != nil || !got.Equals(outer) {
 				t.Fatalf(`"" = %s, %v, want the root`, got, err)
 			}
-			if _, err := reader.ResolvePath(ctx, outer, "sub/no-such-entry"); !errors.Is(err, ErrNotFound) {
+			if _, _, err := reader.ResolvePath(ctx, outer, "sub/no-such-entry"); !errors.Is(err, ErrNotFound) {
 				t.Fatalf("a missing entry: %v, want ErrNotFound", err)
 			}
-			if _, err := holder.ResolvePath(ctx, outer, "sub/"+links[0].Name+"/x"); !errors.Is(err, ErrNotDir) && !errors.Is(err, ErrNotFound) {
+			if _, _, err := holder.ResolvePath(ctx, outer, "sub/"+links[0].Name+"/x"); !errors.Is(err, ErrNotDir) && !errors.Is(err, ErrNotFound) {
 				t.Fatalf("a path through a file: %v, want ErrNotDir", err)
 			}
 		})

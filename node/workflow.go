@@ -103,6 +103,7 @@ func jobResult(j *market.Job) workflow.Result {
 		}
 	}
 	if res.Executor != "" {
+		res.HeldBytes = held
 		res.FetchedBytes = max(res.InputBytes-held, 0)
 	}
 	if res.Started.IsZero() {
@@ -115,6 +116,6 @@ func jobResult(j *market.Job) workflow.Result {
 // layer, fetching only the directory blocks on the way.
 type contentResolver struct{ n *Node }
 
-func (c *contentResolver) Resolve(ctx context.Context, root cid.Cid, sub string) (cid.Cid, error) {
+func (c *contentResolver) Resolve(ctx context.Context, root cid.Cid, sub string) (cid.Cid, int64, error) {
 	return c.n.Content.ResolvePath(ctx, root, sub)
 }

@@ -34,15 +34,20 @@ type Result struct {
 	// Error says why a job that did not complete failed.
 	Error             string
 	Started, Finished time.Time
-	InputBytes        int64
-	FetchedBytes      int64
-	Reused            bool
+	// InputBytes is the inputs' size as the bidders knew it; HeldBytes
+	// how many of them the executor held when it bid; FetchedBytes the
+	// difference (what crossed the network).
+	InputBytes   int64
+	HeldBytes    int64
+	FetchedBytes int64
+	Reused       bool
 }
 
-// Resolver finds the CID of the entry at sub (slash-separated) inside the
-// UnixFS directory root, fetching only the directory blocks on the way.
+// Resolver finds the CID of the entry at sub (slash-separated; "" for root
+// itself) inside the UnixFS directory root, and its size in bytes (-1 when
+// unknown), fetching only the directory blocks on the way.
 type Resolver interface {
-	Resolve(ctx context.Context, root cid.Cid, sub string) (cid.Cid, error)
+	Resolve(ctx context.Context, root cid.Cid, sub string) (cid.Cid, int64, error)
 }
 
 // Config of a Runner.
@@ -391,7 +396,7 @@ func (r *Runner) drive(ctx context.Context, id string) {
 			if inflight[i] {
 				continue
 			}
-			job, err := r.submit(ctx, w, run, i)
+			job, fromBytes, err := r.submit(ctx, w, run, i)
 			if ctx.Err() != nil {
 				return
 			}
@@ -404,7 +409,7 @@ func (r *Runner) drive(ctx context.Context, id string) {
 			}
 			if !r.update(id, func(run *Run) {
 				s := &run.Steps[i]
-				s.State, s.Job, s.Submitted = StepRunning, job.String(), time.Now()
+				s.State, s.Job, s.Submitted, s.FromBytes = StepRunning, job.String(), time.Now(), fromBytes
 			}) {
 				return
 			}
@@ -439,6 +444,12 @@ func applyResult(s *StepRun, res Result, err error) {
 		s.Finished = res.Finished
 	}
 	s.InputBytes, s.FetchedBytes, s.Reused = res.InputBytes, res.FetchedBytes, res.Reused
+	if s.FromBytes > 0 && s.Executor != "" {
+		// The requester sized the inputs that are other steps' outputs;
+		// a bidder that lacks some of them could not.
+		s.InputBytes = max(s.InputBytes, s.FromBytes)
+		s.FetchedBytes = max(s.InputBytes-res.HeldBytes, 0)
+	}
 	switch {
 	case err != nil:
 		s.State, s.Error = StepFailed, err.Error()
@@ -452,29 +463,42 @@ func applyResult(s *StepRun, res Result, err error) {
 }
 
 // submit makes step i's spec concrete from its inputs' outputs and
-// submits it.
-func (r *Runner) submit(ctx context.Context, w *Workflow, run *Run, i int) (cid.Cid, error) {
+// submits it. It returns the job and the size of the inputs that are other
+// steps' outputs (0 when unknown).
+func (r *Runner) submit(ctx context.Context, w *Workflow, run *Run, i int) (cid.Cid, int64, error) {
 	inputs := map[string]cid.Cid{}
+	var total int64
+	known := true
 	for _, f := range w.Steps[i].From {
 		out, err := cid.Decode(run.Steps[w.Index(f.Step)].Outputs)
 		if err != nil {
-			return cid.Undef, fmt.Errorf("input %s: step %q has no outputs root: %w", f.Path, f.Step, err)
+			return cid.Undef, 0, fmt.Errorf("input %s: step %q has no outputs root: %w", f.Path, f.Step, err)
 		}
-		if f.Sub != "" {
-			rctx, cancel := context.WithTimeout(ctx, r.cfg.ResolveTimeout)
-			out, err = r.cfg.Resolver.Resolve(rctx, out, f.Sub)
-			cancel()
-			if err != nil {
-				return cid.Undef, fmt.Errorf("input %s: %s in the outputs of step %q: %w", f.Path, f.Sub, f.Step, err)
-			}
+		rctx, cancel := context.WithTimeout(ctx, r.cfg.ResolveTimeout)
+		got, size, err := r.cfg.Resolver.Resolve(rctx, out, f.Sub)
+		cancel()
+		switch {
+		case err != nil && f.Sub != "":
+			return cid.Undef, 0, fmt.Errorf("input %s: %s in the outputs of step %q: %w", f.Path, f.Sub, f.Step, err)
+		case err != nil:
+			// The whole outputs: their CID is known; only the size is not.
+			got, size = out, -1
 		}
-		inputs[f.Path] = out
+		if size < 0 {
+			known = false
+		}
+		total += size
+		inputs[f.Path] = got
 	}
 	spec, err := w.Concrete(i, inputs)
 	if err != nil {
-		return cid.Undef, err
+		return cid.Undef, 0, err
 	}
-	return r.cfg.Jobs.Submit(ctx, spec)
+	job, err := r.cfg.Jobs.Submit(ctx, spec)
+	if !known {
+		total = 0
+	}
+	return job, total, err
 }
 
 // finish settles a run whose steps all ended.

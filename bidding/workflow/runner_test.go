@@ -86,11 +86,14 @@ func (f *fakeJobs) end(name string, r Result) {
 
 type fakeResolver struct{}
 
-func (fakeResolver) Resolve(ctx context.Context, root cid.Cid, sub string) (cid.Cid, error) {
+func (fakeResolver) Resolve(ctx context.Context, root cid.Cid, sub string) (cid.Cid, int64, error) {
 	if sub == "missing" {
-		return cid.Undef, errors.New("no entry")
+		return cid.Undef, -1, errors.New("no entry")
 	}
-	return placeholder(root.String() + "/" + sub), nil
+	if sub == "" {
+		return root, 10, nil
+	}
+	return placeholder(root.String() + "/" + sub), 5, nil
 }
 
 func waitState(t *testing.T, r *Runner, id string, done func(*Run) bool) *Run {
@@ -178,13 +181,24 @@ func TestRunnerFailureAndResume(t *testing.T) {
 	jobs.mu.Unlock()
 
 	// Started again: the completed steps keep their results, the failed
-	// ones run again.
+	// ones run again (d's job, still failing, ends it again).
 	if _, existing, err := r.Start(context.Background(), block); err != nil || !existing {
 		t.Fatalf("restart: %v %v", existing, err)
 	}
-	run = waitState(t, r, id.String(), func(run *Run) bool { return run.Steps[3].State == StepRunning })
+	run = waitState(t, r, id.String(), func(run *Run) bool { return run.State.Terminal() && run.Steps[3].Submitted.After(run.Created) && run.Version > 1 })
 	if run.Steps[0].State != StepCompleted || run.Steps[0].Outputs == "" {
 		t.Fatalf("a lost its result: %+v", run.Steps[0])
+	}
+	jobs.mu.Lock()
+	defer jobs.mu.Unlock()
+	if n := jobs.submitted[jobs.names["d"]]; n != 2 {
+		t.Errorf("d submitted %d times in all, want 2 (once per run)", n)
+	}
+	if n := jobs.submitted[jobs.names["a"]]; n != 1 {
+		t.Errorf("a submitted %d times, want 1 (completed steps keep their result)", n)
+	}
+	if c := run.Steps[2]; c.FromBytes != 15 || c.InputBytes != 15 || c.FetchedBytes != 15 {
+		t.Errorf("c's inputs from a (10 bytes) and b/table.txt (5): from %d, input %d, fetched %d", c.FromBytes, c.InputBytes, c.FetchedBytes)
 	}
 }
 

@@ -63,6 +63,9 @@ type StepRun struct {
 	// of them its executor did not hold (they crossed the network).
 	InputBytes   int64 `json:"input_bytes,omitempty"`
 	FetchedBytes int64 `json:"fetched_bytes,omitempty"`
+	// FromBytes is the size of its inputs that are other steps' outputs,
+	// as the requester resolved them (0: unknown).
+	FromBytes int64 `json:"from_bytes,omitempty"`
 	// Reused: the job's result was an earlier run's receipt.
 	Reused bool `json:"reused,omitempty"`
 }

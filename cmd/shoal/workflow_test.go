@@ -117,6 +117,11 @@ func TestWorkflowFanIn(t *testing.T) {
 	if r.Executor != h1.ID && r.Executor != h2.ID {
 		t.Errorf("reduce ran on %s, not on a producer of its inputs (%s, %s)", r.Executor, h1.ID, h2.ID)
 	}
+	// It held one of the two count tables (its own step's) and fetched
+	// the other: only the tables crossed the network.
+	if r.FetchedBytes <= 0 || r.FetchedBytes >= r.InputBytes {
+		t.Errorf("reduce fetched %d of %d input bytes; want the other producer's table only", r.FetchedBytes, r.InputBytes)
+	}
 	t.Logf("reduce ran on %s, fetching %d of %d input bytes", r.Executor, r.FetchedBytes, r.InputBytes)
 	dest := filepath.Join(t.TempDir(), "reduce")
 	if out, err := req.Run("workflow", "get", id, "reduce", "-o", dest); err != nil {

@@ -185,7 +185,9 @@ func TestRunnerFailureAndResume(t *testing.T) {
 	if _, existing, err := r.Start(context.Background(), block); err != nil || !existing {
 		t.Fatalf("restart: %v %v", existing, err)
 	}
-	run = waitState(t, r, id.String(), func(run *Run) bool { return run.State.Terminal() && run.Steps[3].Submitted.After(run.Created) && run.Version > 1 })
+	run = waitState(t, r, id.String(), func(run *Run) bool {
+		return run.State.Terminal() && run.Steps[3].Submitted.After(run.Created) && run.Version > 1
+	})
 	if run.Steps[0].State != StepCompleted || run.Steps[0].Outputs == "" {
 		t.Fatalf("a lost its result: %+v", run.Steps[0])
 	}

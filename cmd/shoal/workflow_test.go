@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode"
 
 	"github.com/shoalnet/shoal/internal/testnet"
 	"github.com/shoalnet/shoal/node/api"
@@ -274,5 +275,68 @@ func TestWorkflowRequesterRestart(t *testing.T) {
 		if after[d.ID] != want {
 			t.Errorf("%s executed %d jobs, want %d (each step once, on %s)", d.ID, after[d.ID]-before[d.ID], want-before[d.ID], ex.ID)
 		}
+	}
+}
+
+// TestWorkflowExampleRuns: examples/workflows/wordcount.yaml runs as
+// written (local modules and corpus added first) on one daemon, and its
+// top words are those of the corpus.
+func TestWorkflowExampleRuns(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a daemon and runs a workflow")
+	}
+	repo := moduleRootForTest(t)
+	root := t.TempDir()
+	for _, pkg := range []string{"wcmap", "wcreduce"} {
+		b, err := os.ReadFile(testnet.WasmModule(t, "examples/"+pkg))
+		if err != nil {
+			t.Fatal(err)
+		}
+		mustWrite(t, filepath.Join(root, "examples", pkg, pkg+".wasm"), b)
+	}
+	for _, f := range []string{"workflows/wordcount.yaml", "wordcount/corpus/fox.txt", "wordcount/corpus/shoal.txt"} {
+		b, err := os.ReadFile(filepath.Join(repo, "examples", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		mustWrite(t, filepath.Join(root, "examples", f), b)
+	}
+	d := jobNet(t, 1)[0]
+	out, err := d.Run("workflow", "run", "--quiet", filepath.Join(root, "examples", "workflows", "wordcount.yaml"))
+	if err != nil {
+		t.Fatalf("workflow run: %v\n%s", err, out)
+	}
+	list, err := d.Client.Workflows(context.Background())
+	if err != nil || len(list) != 1 || list[0].State != "completed" {
+		t.Fatalf("workflows: %v %+v", err, list)
+	}
+	dest := filepath.Join(t.TempDir(), "top")
+	if out, err := d.Run("workflow", "get", list[0].ID, "reduce", "-o", dest); err != nil {
+		t.Fatalf("workflow get: %v\n%s", err, out)
+	}
+	got, err := os.ReadFile(filepath.Join(dest, "top.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The same counts computed here from the corpus.
+	counts := map[string]int{}
+	for _, f := range []string{"fox.txt", "shoal.txt"} {
+		b, _ := os.ReadFile(filepath.Join(repo, "examples", "wordcount", "corpus", f))
+		for _, w := range strings.FieldsFunc(strings.ToLower(string(b)), func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) }) {
+			counts[w]++
+		}
+	}
+	lines := strings.Split(strings.TrimSpace(string(got)), "\n")
+	if len(lines) != 5 {
+		t.Fatalf("top.txt has %d lines, want 5:\n%s", len(lines), got)
+	}
+	prev := 1 << 30
+	for _, l := range lines {
+		var n int
+		var w string
+		if _, err := fmt.Sscanf(l, "%d %s", &n, &w); err != nil || counts[w] != n || n > prev {
+			t.Errorf("top.txt line %q: the corpus has %d of %q (or the order is wrong)", l, counts[w], w)
+		}
+		prev = n
 	}
 }

@@ -4,13 +4,13 @@
 GO        ?= go
 TOOLS     ?= $(HOME)/.cache/shoal/tools
 BIN       := bin
-EXAMPLES  := hello wordcount sha256sum
+EXAMPLES  := hello wordcount sha256sum wcmap wcreduce
 WASM      := $(foreach e,$(EXAMPLES),examples/$(e)/$(e).wasm)
 TEST_TIMEOUT ?= 30m
 
 export SHOAL_TOOLS := $(TOOLS)
 
-.PHONY: all build examples test test-short lint bench demo demo-nat sim clean tools
+.PHONY: all build examples test test-short lint bench demo demo-workflow demo-nat sim clean tools
 
 all: build
 
@@ -46,6 +46,10 @@ bench: build
 
 demo: build
 	bash scripts/demo.sh
+
+# A workflow over a corpus spread on 3 nodes: map where each file lives, then reduce.
+demo-workflow: build
+	bash scripts/demo-workflow.sh
 
 # The NAT lab (root): relayed first hello, hole punching, a job across NATs, figures.
 demo-nat:

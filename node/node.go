@@ -26,6 +26,7 @@ import (
 
 	"github.com/shoalnet/shoal/bidding"
 	"github.com/shoalnet/shoal/bidding/market"
+	"github.com/shoalnet/shoal/bidding/workflow"
 	"github.com/shoalnet/shoal/content"
 	"github.com/shoalnet/shoal/exec/docker"
 	"github.com/shoalnet/shoal/exec/wasm"
@@ -120,6 +121,8 @@ type Node struct {
 	Content *content.Store
 	// Market runs the job protocol (requester and executor sides).
 	Market *market.Market
+	// Workflows runs the workflows this node submitted (workflow.go).
+	Workflows *workflow.Runner
 	// Metrics is the node's Prometheus registry and its shoal_* metrics
 	// (GET /metrics; docs/metrics.md).
 	Metrics *metrics.Metrics
@@ -261,6 +264,9 @@ func New(ctx context.Context, cfg *Config, opts ...Option) (n *Node, err error) 
 	}
 
 	if err := n.startMarket(ctx); err != nil {
+		return nil, err
+	}
+	if err := n.startWorkflows(ctx); err != nil {
 		return nil, err
 	}
 	n.Metrics.Observe(metrics.Sources{Load: n.Market.Load, FetchedBytes: n.Content.FetchedBytes, ProvidesQueued: n.Content.ProvidesQueued})

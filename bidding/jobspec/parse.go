@@ -51,6 +51,11 @@ type ParseOptions struct {
 	// requester` and gives its CID, which replaces the input's source in
 	// the spec returned. When Import is nil such an input is an error.
 	Import func(ref RemoteRef) (cid.Cid, error)
+	// From gives the CID that stands for an input written {from: REF,
+	// path: ...} instead of a CID: a workflow step's input naming another
+	// step's outputs (see embedded.go). When From is nil such an input is
+	// an error.
+	From func(ref FromRef) (cid.Cid, error)
 }
 
 // IsLocalPath reports whether s, written where a CID is wanted, names a
@@ -80,8 +85,8 @@ func ParseWith(data []byte, filename string, opts ParseOptions) (*Spec, error) {
 	if err != nil {
 		return nil, &FieldError{File: filename, Err: fmt.Errorf("%w: %w", ErrSyntax, err)}
 	}
-	w := &walker{file: filename, lines: map[string]int{"": root.line}, local: opts.Local, importer: opts.Import}
-	s := w.spec(root)
+	w := &walker{file: filename, lines: map[string]int{"": root.line}, local: opts.Local, importer: opts.Import, from: opts.From}
+	s := w.spec("", root)
 	if len(w.errs) > 0 {
 		return nil, errors.Join(w.errs...)
 	}
@@ -107,6 +112,7 @@ type walker struct {
 	lines    map[string]int
 	local    func(LocalRef) (cid.Cid, error)
 	importer func(RemoteRef) (cid.Cid, error)
+	from     func(FromRef) (cid.Cid, error)
 }
 
 func (w *walker) fail(path string, line int, sentinel error, format string, args ...any) {
@@ -293,13 +299,13 @@ func (w *walker) strMap(path string, n *docNode, max int, dst *map[string]string
 	*dst = out
 }
 
-func (w *walker) spec(root *docNode) *Spec {
+func (w *walker) spec(path string, root *docNode) *Spec {
 	s := &Spec{}
 	if root.kind != docMap {
-		w.fail("", root.line, ErrInvalid, "a job spec is a map of fields, got %s", root.kind)
+		w.fail(path, root.line, ErrInvalid, "a job spec is a map of fields, got %s", root.kind)
 		return s
 	}
-	w.fields("", root, map[string]func(string, *docNode){
+	w.fields(path, root, map[string]func(string, *docNode){
 		"version": func(p string, v *docNode) {
 			var ver int
 			w.integer(p, v, &ver)
@@ -319,18 +325,18 @@ func (w *walker) spec(root *docNode) *Spec {
 		"inputs": func(p string, v *docNode) {
 			w.list(p, v, MaxInputs, func(p string, it *docNode) {
 				var in Input
-				var byCID, bySrc bool
+				var byCID, bySrc, byFrom bool
 				handlers := map[string]func(string, *docNode){
 					"cid": func(p string, v *docNode) {
-						if byCID = true; bySrc {
-							w.fail(p, v.line, ErrInvalid, "give cid or src, not both")
+						if byCID = true; bySrc || byFrom {
+							w.fail(p, v.line, ErrInvalid, "give cid or src (or from, in a workflow step), not both")
 							return
 						}
 						w.cid(p, v, &in.CID)
 					},
 					"src": func(p string, v *docNode) {
-						if bySrc = true; byCID {
-							w.fail(p, v.line, ErrInvalid, "give cid or src, not both")
+						if bySrc = true; byCID || byFrom {
+							w.fail(p, v.line, ErrInvalid, "give cid or src (or from, in a workflow step), not both")
 							return
 						}
 						switch s, ok := w.scalar(p, v); {
@@ -341,6 +347,15 @@ func (w *walker) spec(root *docNode) *Spec {
 						}
 					},
 					"path": func(p string, v *docNode) { w.str(p, v, &in.Path) },
+				}
+				if w.from != nil {
+					handlers["from"] = func(p string, v *docNode) {
+						if byFrom = true; byCID || bySrc {
+							w.fail(p, v.line, ErrInvalid, "give from or cid or src, not both")
+							return
+						}
+						w.fromRef(p, v, &in.CID)
+					}
 				}
 				finish := w.remoteInputFields(&in, handlers)
 				w.fields(p, it, handlers)

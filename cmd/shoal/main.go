@@ -62,6 +62,7 @@ Example:
 			swarmKeyCmd(),
 			runCmd(),
 			jobCmd(),
+			workflowCmd(),
 			orgCmd(),
 			policyCmd(),
 			dashboardCmd(),

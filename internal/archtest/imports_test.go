@@ -59,6 +59,8 @@ var forbidRules = []forbidRule{
 	{doc: "bidding/doc.go, bidding/jobspec/spec.go, bidding/policy/doc.go, bidding/trust/doc.go (must not import node, p2p, content or exec)",
 		pkgs:   []string{"bidding", "bidding/jobspec", "bidding/policy", "bidding/trust", "bidding/internal/..."},
 		forbid: []string{"node/...", "p2p/...", "content/...", "exec/..."}},
+	{doc: "bidding/workflow/workflow.go (must not import node, p2p, content, exec or bidding/market)",
+		pkgs: []string{"bidding/workflow"}, forbid: []string{"node/...", "p2p/...", "content/...", "exec/...", "bidding/market/..."}},
 	{doc: "bidding/market/doc.go (never on node or content)",
 		pkgs: []string{"bidding/market/..."}, forbid: []string{"node/...", "content/..."}},
 	{doc: "bidding/doc.go, issue 12 (bidding imports no libp2p host, network or pubsub package outside the transport)",

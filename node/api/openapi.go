@@ -83,6 +83,8 @@ var exJobRecord = `{"id":"` + exJob + `","name":"hello","type":"batch","engine":
 "receipts":[{"cid":"` + exCID + `","award_id":"0f3a","executor":"` + exPeer + `","exit_code":0,"outputs":"` + exCID + `","stdout":"` + exCID + `","stderr":"` + exCID + `","started":"` + exTime + `","finished":"` + exTime + `"}],
 "events":[` + exEvent + `]}`
 
+var exWorkflow = `{"id":"` + exJob + `","name":"wordcount","state":"completed","created":"` + exTime + `","updated":"` + exTime + `","version":7,"steps":[{"name":"map","state":"completed","job":"` + exJob + `","executor":"` + exPeer + `","outputs":"` + exCID + `","input_bytes":2048}]}`
+
 var exCert = `{"id":"` + exCID + `","org":"acme","org_key":"ed25519:4f1c","peer":"` + exPeer + `","role":"both","issued":"` + exTime + `","expires":"` + exTime + `"}`
 
 var exPolicy = `{"policy":{"engines":["wasm"],"max_resources":{"memory":"1GiB"}},"lines":[{"key":"engines","value":"wasm"}],"trusted_orgs":["acme"],"deny":[]}`
@@ -161,6 +163,19 @@ var routeDocs = []routeDoc{
 		Resp: ndjsonResp[JobLog]("a line of output, or the job's end (last)", `{"line":{"seq":1,"time":"`+exTime+`","stream":"stdout","line":"hello from shoal","executor":"`+exPeer+`"}}`)},
 	{Method: "POST", Path: "/jobs/{id}/cancel", Summary: "cancel a job",
 		Resp: jsonResp[SubmitResponse](`{"id":"` + exJob + `","existing":false,"state":"cancelled"}`)},
+
+	{Method: "POST", Path: "/workflows", Summary: "run a workflow: {\"block\": a canonical workflow block}, a workflow file, or ?cid=",
+		Query: []paramDoc{{Name: "cid", Type: "string", Desc: "the CID of a workflow block the network holds"}},
+		Body:  &bodyDoc{Media: []string{mediaJSON, mediaYAML}, Type: typeOf[WorkflowSubmit](), Desc: "a workflow block, or a workflow file (docs/jobspec.md)", Example: `{"block":"omRuYW1l"}`},
+		Resp:  jsonResp[WorkflowSubmitResponse](`{"id":"` + exJob + `","existing":false,"state":"running"}`)},
+	{Method: "GET", Path: "/workflows", Summary: "the workflows this node ran",
+		Resp: jsonResp[[]WorkflowRun](`[` + exWorkflow + `]`)},
+	{Method: "GET", Path: "/workflows/{id}", Summary: "a workflow run: each step's state, job, executor, outputs and timings",
+		Query: []paramDoc{{Name: "after", Type: "integer", Desc: "wait until the record's version is above this (or the run ended)"},
+			{Name: "timeout", Type: "string", Desc: "how long after= waits (default and at most 1m)"}},
+		Resp: jsonResp[WorkflowRun](exWorkflow)},
+	{Method: "POST", Path: "/workflows/{id}/cancel", Summary: "cancel a workflow: its running steps' jobs are cancelled",
+		Resp: jsonResp[WorkflowRun](exWorkflow)},
 
 	{Method: "GET", Path: "/orgs", Summary: "org keys held, orgs trusted, this node's certificates, the deny-list",
 		Resp: jsonResp[node.OrgInfo](`{"keys":[{"name":"acme","public_key":"ed25519:4f1c"}],"trusted":[],"certs":[` + exCert + `],"deny":[]}`)},

@@ -121,6 +121,7 @@ func (s *Server) routes() {
 	s.dirRoutes()
 	s.carRoutes()
 	s.jobRoutes()
+	s.workflowRoutes()
 	s.orgRoutes()
 	s.observeRoutes()
 	s.dashboardRoutes()

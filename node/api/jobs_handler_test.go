@@ -83,7 +83,10 @@ func failedTimeout(j *market.Job) {
 func TestHandlerSubmit(t *testing.T) {
 	s, _ := apiNode(t)
 	var first, again SubmitResponse
-	wantOK(t, post(t, s, "/jobs", "application/yaml", jobYAML("submit")), &first)
+	// A label no node has: the job stays queued, so that the second POST
+	// finds it live (a failed job submitted again runs again, not Existing).
+	spec := jobYAML("submit") + "constraints:\n  labels:\n    gpu: h100\n"
+	wantOK(t, post(t, s, "/jobs", "application/yaml", spec), &first)
 	// Its loop starts at once, so the state read for the answer may
 	// already be past pending; the record starts with the submission.
 	if first.ID == "" || first.Existing || first.State == "" {
@@ -94,7 +97,7 @@ func TestHandlerSubmit(t *testing.T) {
 	if len(fj.Events) == 0 || fj.Events[0].State != JobPending || fj.Events[0].Message != "submitted" {
 		t.Fatalf("job %s events %+v, want it to start with its submission", first.ID, fj.Events)
 	}
-	wantOK(t, post(t, s, "/jobs", "application/yaml", jobYAML("submit")), &again)
+	wantOK(t, post(t, s, "/jobs", "application/yaml", spec), &again)
 	if again.ID != first.ID || !again.Existing {
 		t.Fatalf("same spec again = %+v, want the existing job %s", again, first.ID)
 	}

@@ -162,6 +162,7 @@ func (s *Spec) toMap() *dag.Map {
 		m.Str("reuse", string(s.Reuse))
 	}
 	m.Maps("publish", publishMaps(s.Publish))
+	putPartition(m, s.Partition)
 	return m
 }
 
@@ -252,6 +253,7 @@ func fromNode(n datamodel.Node) (*Spec, error) {
 	cons.Done()
 	s.Reuse = Reuse(r.Str("reuse"))
 	readPublish(r, s)
+	readPartition(r, s)
 	if err := r.Err(); err != nil {
 		return nil, convertDagError(err)
 	}

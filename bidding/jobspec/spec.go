@@ -134,6 +134,9 @@ type Spec struct {
 	// gives at submission; they travel only in the award, sealed to the
 	// executor, never in the spec (see secrets.go). Sorted.
 	Secrets []string
+	// Partition, when set, makes the job a partitioned one: one task per
+	// shard, each an ordinary job of its own (partition.go).
+	Partition *Partition
 }
 
 // Reuse says whether a job's result may come from an earlier run of the
@@ -331,6 +334,7 @@ func (s *Spec) Clone() *Spec {
 	c.Publish = clonePublish(s.Publish)
 	c.Outputs = slices.Clone(s.Outputs)
 	c.Secrets = slices.Clone(s.Secrets)
+	c.Partition = clonePartition(s.Partition)
 	c.Constraints.Labels = cloneMap(s.Constraints.Labels)
 	c.Constraints.Executors.Orgs = slices.Clone(s.Constraints.Executors.Orgs)
 	c.Constraints.Executors.Peers = slices.Clone(s.Constraints.Executors.Peers)
@@ -399,6 +403,9 @@ func (s *Spec) fillDefaults() {
 		s.Outputs = []string{DefaultOutput}
 	}
 	s.Secrets = nilIfEmpty(s.Secrets)
+	if s.Partition != nil {
+		s.Partition.fillDefaults()
+	}
 	if s.Resources.MilliCPU == 0 {
 		s.Resources.MilliCPU = DefaultMilliCPU
 	}

@@ -53,6 +53,7 @@ func (s *Spec) validate() error {
 	}
 	s.validateRemote(&l)
 	s.validateSecrets(&l)
+	s.validatePartition(&l)
 	return l.err()
 }
 

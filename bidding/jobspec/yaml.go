@@ -22,6 +22,14 @@ type yamlSpec struct {
 	Reuse        Reuse          `yaml:"reuse"`
 	Publish      []yamlPublish  `yaml:"publish,omitempty"`
 	Secrets      []string       `yaml:"secrets,omitempty"`
+	Partition    *yamlPartition `yaml:"partition,omitempty"`
+}
+
+type yamlPartition struct {
+	By          PartitionBy `yaml:"by"`
+	Input       string      `yaml:"input,omitempty"`
+	MaxParallel int         `yaml:"max_parallel,omitempty"`
+	Retries     int         `yaml:"retries"`
 }
 
 type yamlEngine struct {
@@ -132,6 +140,9 @@ func (s *Spec) YAML() ([]byte, error) {
 			y.IPFS = &yamlIPFS{API: t.API}
 		}
 		doc.Publish = append(doc.Publish, y)
+	}
+	if p := c.Partition; p != nil {
+		doc.Partition = &yamlPartition{By: p.By, Input: p.Input, MaxParallel: p.MaxParallel, Retries: p.RetryCount()}
 	}
 	if ex := c.Constraints.Executors; !ex.Empty() {
 		y := &yamlExecutors{Orgs: ex.Orgs}

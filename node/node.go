@@ -116,6 +116,8 @@ type Node struct {
 	Content *content.Store
 	// Market runs the job protocol (requester and executor sides).
 	Market *market.Market
+	// parts drives the partitioned jobs this node submitted (partition.go).
+	parts *partitions
 	// Metrics is the node's Prometheus registry and its shoal_* metrics
 	// (GET /metrics; docs/metrics.md).
 	Metrics *metrics.Metrics
@@ -258,6 +260,9 @@ func New(ctx context.Context, cfg *Config, opts ...Option) (n *Node, err error) 
 	if err := n.startMarket(ctx); err != nil {
 		return nil, err
 	}
+	n.parts = newPartitions(n)
+	n.closers = append(n.closers, n.parts.Close)
+	n.parts.resume()
 	n.Metrics.Observe(metrics.Sources{Load: n.Market.Load, FetchedBytes: n.Content.FetchedBytes, ProvidesQueued: n.Content.ProvidesQueued})
 	n.guard.logPolicy(n.engines, "admission policy")
 	n.caps = &p2p.CapPublisher{

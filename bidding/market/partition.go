@@ -49,7 +49,8 @@ type TaskInfo struct {
 	Outputs string `json:"outputs,omitempty"`
 }
 
-func (p *PartitionInfo) clone() *PartitionInfo {
+// Clone returns a deep copy of p.
+func (p *PartitionInfo) Clone() *PartitionInfo {
 	if p == nil {
 		return nil
 	}
@@ -68,3 +69,7 @@ func peerStrings(ps []peer.ID) []string {
 	}
 	return out
 }
+
+// Log appends an event to the record (for a caller of JobStore.Update
+// driving a record the market does not: a partitioned job's).
+func (j *Job) Log(e Event) { j.log(e) }

@@ -396,7 +396,7 @@ func copyJob(j *Job) *Job {
 	c.Late = slices.Clone(j.Late)
 	c.Events = slices.Clone(j.Events)
 	c.Exclude = slices.Clone(j.Exclude)
-	c.Partition = j.Partition.clone()
+	c.Partition = j.Partition.Clone()
 	return &c
 }
 

@@ -57,6 +57,8 @@ type JobSummary struct {
 	// not Error's text). For a record written before the requester stored
 	// codes, it is the code Error starts with, if any.
 	ErrorCode string `json:"error_code,omitempty"`
+	// Parent is the partitioned job this job is a task of.
+	Parent string `json:"parent,omitempty"`
 }
 
 // Job is a job's whole record as the requester keeps it: the final line of
@@ -71,6 +73,10 @@ type Job struct {
 	// the job (docs/protocol.md, failover).
 	Late   []Receipt `json:"late_receipts,omitempty"`
 	Events []Event   `json:"events"`
+	// Partition is a partitioned job's tasks and result (type
+	// "partition"); GET /jobs/{id} also gives each task's executor and
+	// locality.
+	Partition *Partition `json:"partition,omitempty"`
 }
 
 // JobResponse is GET /jobs/{id}: the record and the spec.

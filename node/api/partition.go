@@ -31,7 +31,8 @@ type PartitionTask struct {
 	// Executor is the node that ran (or runs) the current attempt;
 	// HeldLocally says its bid held the task's inputs in full, and
 	// BytesFetched is how many input bytes it lacked (and so fetched), as
-	// its signed bid declared. Absent in a job list and before an award.
+	// its signed bid declared (or, when it bid without knowing the
+	// inputs' size, what its fetch made local). Absent in a job list and before an award.
 	Executor     string `json:"executor,omitempty"`
 	HeldLocally  bool   `json:"held_locally,omitempty"`
 	BytesFetched int64  `json:"bytes_fetched,omitempty"`
@@ -69,10 +70,26 @@ func placeTasks(p *Partition, jobs *market.JobStore) {
 		case len(j.Awards) > 0:
 			t.Executor = j.Awards[len(j.Awards)-1].Executor
 		}
+		// A bidder that holds none of an input cannot tell its size (it
+		// bids 0 of 0): what its fetch made local is then what it fetched.
+		known := false
 		for _, b := range j.Bids {
-			if b.Peer == t.Executor {
-				t.HeldLocally = b.TotalBytes > 0 && b.LocalBytes >= b.TotalBytes
+			if b.Peer == t.Executor && b.TotalBytes > 0 {
+				known = true
+				t.HeldLocally = b.LocalBytes >= b.TotalBytes
 				t.BytesFetched = max(b.TotalBytes-b.LocalBytes, 0)
+			}
+		}
+		if !known {
+			for _, a := range j.Awards {
+				if a.Executor != t.Executor {
+					continue
+				}
+				for _, ph := range a.Phases {
+					if ph.Phase == "fetching" {
+						t.BytesFetched = max(t.BytesFetched, ph.Done)
+					}
+				}
 			}
 		}
 		if len(j.Receipts) > 0 && j.Receipts[len(j.Receipts)-1].Reused {

@@ -211,3 +211,55 @@ func TestPartitionPlacement(t *testing.T) {
 		}
 	})
 }
+
+// TestPartitionRequesterRestart: the requester is killed while a
+// partitioned job runs one task at a time; restarted, it resumes the job
+// from its record, and every task ran exactly once.
+func TestPartitionRequesterRestart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts 4 daemons and kills one")
+	}
+	req, holders := partNet(t)
+	all := append([]*testnet.Daemon{req}, holders...)
+	wasmPath := testnet.WasmModule(t, "internal/testnet/wasm/shard")
+	var module string
+	for _, d := range all {
+		module = addQ(t, d, wasmPath)
+	}
+	var pairs []string
+	for i, h := range holders {
+		c := addQ(t, h, writeFile(t, fmt.Sprintf("s%d", i), []byte(strings.Repeat(fmt.Sprint(i), 1000))))
+		pairs = append(pairs, fmt.Sprintf("s%d=%s", i, c))
+	}
+	dir := strings.TrimSpace(trRun(t, req, append([]string{"dir", "make", "-q"}, pairs...)...))
+	before := executions(t, all)
+	job := trSubmit(t, req, partSpec(t, "restart", module, dir, []string{"sleep=1500ms"}, "  max_parallel: 1\nreuse: never\n"))
+	trPoll(t, req, job, 2*time.Minute, func(j *api.Job) bool {
+		return j.Partition != nil && j.Partition.Tasks[0].State == api.JobCompleted
+	})
+	req.Kill()
+	<-req.Done()
+	if err := req.Restart([]string{holders[0].TCPAddr()}); err != nil {
+		t.Fatal(err)
+	}
+	j := partDone(t, req, job)
+	if j.State != api.JobCompleted || j.Partition.Result == "" {
+		t.Fatalf("job %s after the restart: %s (%s)", job, j.State, j.Error)
+	}
+	if !hasEvent(&j.Job, "submitted task(s) 0") {
+		t.Errorf("no event of task 0's submission: the record was not resumed")
+	}
+	after := executions(t, all)
+	total := int64(0)
+	for id, n := range after {
+		total += n - before[id]
+	}
+	if total != 3 {
+		t.Fatalf("%d executions for 3 tasks (%v → %v): a task ran twice or not at all", total, before, after)
+	}
+	for _, task := range j.Partition.Tasks {
+		if task.Attempts != 1 {
+			t.Errorf("task %d: %d attempts, want 1", task.Index, task.Attempts)
+		}
+	}
+}

@@ -2,7 +2,9 @@
 // /outputs/info.txt with its partition environment (SHOAL_PARTITION_INDEX,
 // SHOAL_PARTITION_COUNT, SHOAL_JOB_ID) and the files it sees under /inputs
 // with their sizes, and prints the same line. With an argument fail=I it
-// exits with code 3 when its index is I (a failing task).
+// exits with code 3 when its index is I (a failing task); with sleep=D it
+// first sleeps for D (a Go duration; with reuse: never, where the module
+// sees the host's clock).
 package main
 
 import (
@@ -12,9 +14,17 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 )
 
 func main() {
+	for _, a := range os.Args[1:] {
+		if v, ok := strings.CutPrefix(a, "sleep="); ok {
+			if d, err := time.ParseDuration(v); err == nil {
+				time.Sleep(d)
+			}
+		}
+	}
 	idx := os.Getenv("SHOAL_PARTITION_INDEX")
 	var files []string
 	_ = filepath.WalkDir("/inputs", func(p string, d fs.DirEntry, err error) error {

@@ -38,6 +38,8 @@ const (
 	// resultTries is how many times building the result directory is
 	// tried (it reads each output's root block) before the job fails.
 	resultTries = 5
+	// submitConcurrency bounds the task submissions in flight at once.
+	submitConcurrency = 8
 )
 
 // ErrNotPartitioned is returned for a partition operation on an ordinary job.
@@ -403,22 +405,37 @@ func (r *runner) step(ctx context.Context) bool {
 	for _, id := range plan.cancel {
 		_ = n.Market.Cancel(ctx, id)
 	}
-	var submitted []string
-	for _, i := range plan.submit {
-		t := &info.Tasks[i]
+	// Tasks are submitted a few at a time: each costs a spec block and
+	// a synced job record, and they are independent.
+	errs := make([]error, len(plan.submit))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, submitConcurrency)
+	for k, i := range plan.submit {
+		t := info.Tasks[i]
 		var exclude []peer.ID
 		for _, x := range t.Failed {
 			if p, err := peer.Decode(x); err == nil {
 				exclude = append(exclude, p)
 			}
 		}
-		_, _, err := n.Market.SubmitWith(ctx, r.tasks[i], market.SubmitOptions{Parent: r.id, NoReuse: j.NoReuse, Exclude: exclude})
-		if err != nil {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			_, _, errs[k] = n.Market.SubmitWith(ctx, r.tasks[i], market.SubmitOptions{Parent: r.id, NoReuse: j.NoReuse, Exclude: exclude})
+		})
+	}
+	wg.Wait()
+	var submitted []string
+	for k, i := range plan.submit {
+		t := &info.Tasks[i]
+		if err := errs[k]; err != nil {
 			if ctx.Err() != nil {
 				return true
 			}
-			plan.fail = fmt.Sprintf("task %d (%s): submit: %v", i, t.Shard, err)
-			break
+			if plan.fail == "" {
+				plan.fail = fmt.Sprintf("task %d (%s): submit: %v", i, t.Shard, err)
+			}
+			continue
 		}
 		t.Attempts++
 		t.State = market.Pending

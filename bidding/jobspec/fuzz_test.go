@@ -29,6 +29,8 @@ func seedDocuments(f *testing.F) [][]byte {
 		[]byte("engine: {wasm: {module: "+cidModule+", deterministic: false}}\nreuse: never\n"),
 		[]byte("engine: {docker: {image: alpine, deterministic: true}}\n"),
 		[]byte("engine: {wasm: {module: "+cidModule+"}}\nresources: {cpu: 500m, memory: 1.5GB}\n"),
+		[]byte("engine: {wasm: {module: "+cidModule+"}}\ninputs: [{cid: "+cidInput+", path: /inputs}]\npartition: {by: entry, max_parallel: 3, retries: 0}\n"),
+		[]byte("engine: {wasm: {module: "+cidModule+"}}\ninputs: [{cid: "+cidInput+", path: /a}, {cid: "+cidOther+", path: /b}]\npartition: {by: input}\n"),
 	)
 	return docs
 }

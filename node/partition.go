@@ -50,12 +50,19 @@ type partitions struct {
 	n *Node
 
 	mu    sync.Mutex
-	loops map[string]context.CancelFunc
+	loops map[string]*partLoop
 	wg    sync.WaitGroup
 }
 
+// partLoop is a running runner: cancel stops it, done closes when it
+// returned.
+type partLoop struct {
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
 func newPartitions(n *Node) *partitions {
-	return &partitions{n: n, loops: map[string]context.CancelFunc{}}
+	return &partitions{n: n, loops: map[string]*partLoop{}}
 }
 
 // SubmitJob submits any spec: a partitioned one as a parent record and
@@ -231,7 +238,8 @@ func (p *partitions) start(id string) {
 		return
 	}
 	ctx, cancel := context.WithCancel(p.n.ctx)
-	p.loops[id] = cancel
+	l := &partLoop{cancel: cancel, done: make(chan struct{})}
+	p.loops[id] = l
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()
@@ -240,25 +248,29 @@ func (p *partitions) start(id string) {
 			delete(p.loops, id)
 			p.mu.Unlock()
 			cancel()
+			close(l.done)
 		}()
 		p.run(ctx, id)
 	}()
 }
 
+// stop stops id's runner and waits until it returned (so it submits
+// nothing more).
 func (p *partitions) stop(id string) {
 	p.mu.Lock()
-	cancel := p.loops[id]
+	l := p.loops[id]
 	p.mu.Unlock()
-	if cancel != nil {
-		cancel()
+	if l != nil {
+		l.cancel()
+		<-l.done
 	}
 }
 
 // Close stops the runners (the records stay; a restart resumes them).
 func (p *partitions) Close() error {
 	p.mu.Lock()
-	for _, c := range p.loops {
-		c()
+	for _, l := range p.loops {
+		l.cancel()
 	}
 	p.mu.Unlock()
 	p.wg.Wait()
@@ -275,6 +287,9 @@ func (p *partitions) cancel(ctx context.Context, id string) error {
 		return fmt.Errorf("job %s is already %s", id, j.State)
 	}
 	p.stop(id)
+	if j, err = jobs.Get(id); err != nil {
+		return err
+	}
 	for _, t := range j.Partition.Tasks {
 		if c, err := jobs.Get(t.Job); err == nil && !c.State.Terminal() {
 			_ = p.n.Market.Cancel(ctx, t.Job)

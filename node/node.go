@@ -121,6 +121,8 @@ type Node struct {
 	Content *content.Store
 	// Market runs the job protocol (requester and executor sides).
 	Market *market.Market
+	// parts drives the partitioned jobs this node submitted (partition.go).
+	parts *partitions
 	// Workflows runs the workflows this node submitted (workflow.go).
 	Workflows *workflow.Runner
 	// Metrics is the node's Prometheus registry and its shoal_* metrics
@@ -266,6 +268,9 @@ func New(ctx context.Context, cfg *Config, opts ...Option) (n *Node, err error) 
 	if err := n.startMarket(ctx); err != nil {
 		return nil, err
 	}
+	n.parts = newPartitions(n)
+	n.closers = append(n.closers, n.parts.Close)
+	n.parts.resume()
 	if err := n.startWorkflows(ctx); err != nil {
 		return nil, err
 	}

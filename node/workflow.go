@@ -19,7 +19,7 @@ import (
 func (n *Node) startWorkflows(ctx context.Context) error {
 	r, err := workflow.New(ctx, workflow.Config{
 		Store:    namespace.Wrap(n.Store, ds.NewKey("/workflows")),
-		Jobs:     &marketJobs{m: n.Market},
+		Jobs:     &marketJobs{n: n, m: n.Market},
 		Resolver: &contentResolver{n: n},
 		Logger:   logging.Logger("workflow"),
 	})
@@ -31,20 +31,22 @@ func (n *Node) startWorkflows(ctx context.Context) error {
 	return nil
 }
 
-// marketJobs runs workflow steps as jobs of the market. It is the one
-// seam between workflows and job submission: a node-level entry point
-// that submits any spec (partitioned or not) replaces m here.
-type marketJobs struct{ m *market.Market }
+// marketJobs runs workflow steps as jobs of the node: through its entry
+// point that submits any spec, so a step may be a partitioned job.
+type marketJobs struct {
+	n *Node
+	m *market.Market
+}
 
 var _ workflow.Jobs = (*marketJobs)(nil)
 
 func (j *marketJobs) Submit(ctx context.Context, spec *jobspec.Spec) (cid.Cid, error) {
-	id, _, err := j.m.Submit(ctx, spec)
+	id, _, err := j.n.SubmitJob(ctx, spec, market.SubmitOptions{})
 	return id, err
 }
 
 func (j *marketJobs) Cancel(ctx context.Context, id cid.Cid) error {
-	return j.m.Cancel(ctx, id.String())
+	return j.n.CancelJob(ctx, id.String())
 }
 
 // Wait follows the job's events until it is terminal, then reads its
@@ -78,6 +80,11 @@ func jobResult(j *market.Job) workflow.Result {
 	res := workflow.Result{Completed: j.State == market.Completed, Error: j.Error}
 	if res.Error == "" && !res.Completed {
 		res.Error = fmt.Sprintf("the job was %s", j.State)
+	}
+	if p := j.Partition; p != nil { // a partitioned step: its result directory
+		if c, err := cid.Decode(p.Result); err == nil {
+			res.Outputs = c
+		}
 	}
 	for _, rc := range j.Receipts {
 		if rc.Late {

@@ -33,5 +33,6 @@ run "jobs: daemon RSS and fds after 100 and many jobs" -bench 'MemoryPerJob' -be
 run "jobs: failover, executor kill -9 -> re-award (goal <= 0.5 s p50; was 2.99 s before issue 12; vs Bacalhau ~77 s)" -bench 'Failover$' -benchtime 3x ./cmd/shoal/
 # Needs root and nft (testnet.Cut); skipped without them.
 run "jobs: failover, executor silently partitioned (packets dropped, nothing closed) -> re-award (goal <= 3.5 s p50)" -bench 'FailoverPartition' -benchtime 3x ./cmd/shoal/
+run "jobs: 64-shard partitioned job across 5 nodes, each holding its shards, vs one job over the whole dataset (goal: only outputs move, every task local)" -bench 'Partition64' -benchtime 1x ./cmd/shoal/
 run "protocol: message sealing/opening, ranking" -bench . -benchtime 1000x ./bidding/
 echo "full output in $log"

@@ -173,6 +173,7 @@ func (s *Spec) toMap() *dag.Map {
 		}
 		m.Node("verify", vm.Build())
 	}
+	putPartition(m, s.Partition)
 	return m
 }
 
@@ -272,6 +273,7 @@ func fromNode(n datamodel.Node) (*Spec, error) {
 		vr.Done()
 		s.Verify = v
 	}
+	readPartition(r, s)
 	if err := r.Err(); err != nil {
 		return nil, convertDagError(err)
 	}

@@ -31,6 +31,8 @@ func seedDocuments(f *testing.F) [][]byte {
 		[]byte("engine: {wasm: {module: "+cidModule+"}}\nresources: {cpu: 500m, memory: 1.5GB}\n"),
 		[]byte("engine: {wasm: {module: "+cidModule+"}}\nverify: {replicas: 5, quorum: 4, distinct: org}\n"),
 		[]byte("engine: {docker: {image: alpine}}\nreuse: never\nverify: {replicas: 2}\n"),
+		[]byte("engine: {wasm: {module: "+cidModule+"}}\ninputs: [{cid: "+cidInput+", path: /inputs}]\npartition: {by: entry, max_parallel: 3, retries: 0}\n"),
+		[]byte("engine: {wasm: {module: "+cidModule+"}}\ninputs: [{cid: "+cidInput+", path: /a}, {cid: "+cidOther+", path: /b}]\npartition: {by: input}\n"),
 	)
 	return docs
 }

@@ -389,6 +389,7 @@ func (w *walker) spec(path string, root *docNode) *Spec {
 		"reuse":         func(p string, v *docNode) { w.str(p, v, (*string)(&s.Reuse)) },
 		"verify":        func(p string, v *docNode) { s.Verify = w.verify(p, v) },
 		"publish":       func(p string, v *docNode) { w.publishList(p, v, s) },
+		"partition":     func(p string, v *docNode) { s.Partition = w.partition(p, v) },
 		"timeout":       func(p string, v *docNode) { w.duration(p, v, &s.Timeout) },
 		"queue_timeout": func(p string, v *docNode) { w.duration(p, v, &s.QueueTimeout) },
 		"constraints": func(p string, v *docNode) {

@@ -137,6 +137,9 @@ type Spec struct {
 	// Verify, when set, runs the job on several executors and accepts
 	// only a result a quorum of them agree on (verify.go).
 	Verify *Verify
+	// Partition, when set, makes the job a partitioned one: one task per
+	// shard, each an ordinary job of its own (partition.go).
+	Partition *Partition
 }
 
 // Reuse says whether a job's result may come from an earlier run of the
@@ -345,6 +348,7 @@ func (s *Spec) Clone() *Spec {
 		v := *s.Verify
 		c.Verify = &v
 	}
+	c.Partition = clonePartition(s.Partition)
 	c.Constraints.Labels = cloneMap(s.Constraints.Labels)
 	c.Constraints.Executors.Orgs = slices.Clone(s.Constraints.Executors.Orgs)
 	c.Constraints.Executors.Peers = slices.Clone(s.Constraints.Executors.Peers)
@@ -416,6 +420,9 @@ func (s *Spec) fillDefaults() {
 		s.Outputs = []string{DefaultOutput}
 	}
 	s.Secrets = nilIfEmpty(s.Secrets)
+	if s.Partition != nil {
+		s.Partition.fillDefaults()
+	}
 	if s.Resources.MilliCPU == 0 {
 		s.Resources.MilliCPU = DefaultMilliCPU
 	}

@@ -54,6 +54,7 @@ func (s *Spec) validate() error {
 	s.validateRemote(&l)
 	s.validateSecrets(&l)
 	s.validateVerify(&l)
+	s.validatePartition(&l)
 	return l.err()
 }
 

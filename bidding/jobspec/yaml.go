@@ -23,12 +23,20 @@ type yamlSpec struct {
 	Publish      []yamlPublish  `yaml:"publish,omitempty"`
 	Secrets      []string       `yaml:"secrets,omitempty"`
 	Verify       *yamlVerify    `yaml:"verify,omitempty"`
+	Partition    *yamlPartition `yaml:"partition,omitempty"`
 }
 
 type yamlVerify struct {
 	Replicas int      `yaml:"replicas"`
 	Quorum   int      `yaml:"quorum"`
 	Distinct Distinct `yaml:"distinct"`
+}
+
+type yamlPartition struct {
+	By          PartitionBy `yaml:"by"`
+	Input       string      `yaml:"input,omitempty"`
+	MaxParallel int         `yaml:"max_parallel,omitempty"`
+	Retries     int         `yaml:"retries"`
 }
 
 type yamlEngine struct {
@@ -142,6 +150,9 @@ func (s *Spec) YAML() ([]byte, error) {
 			y.IPFS = &yamlIPFS{API: t.API}
 		}
 		doc.Publish = append(doc.Publish, y)
+	}
+	if p := c.Partition; p != nil {
+		doc.Partition = &yamlPartition{By: p.By, Input: p.Input, MaxParallel: p.MaxParallel, Retries: p.RetryCount()}
 	}
 	if ex := c.Constraints.Executors; !ex.Empty() {
 		y := &yamlExecutors{Orgs: ex.Orgs}

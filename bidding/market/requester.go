@@ -85,6 +85,10 @@ type SubmitOptions struct {
 	// Secrets hold one value for each of the spec's secrets (secrets.go):
 	// kept in memory only, sealed into each award.
 	Secrets map[string]string
+	// Parent is the partitioned job a task belongs to (Job.Parent).
+	Parent string
+	// Exclude are executors not to award this run to (Job.Exclude).
+	Exclude []peer.ID
 }
 
 // Submit stores the spec block and starts the job. The job ID is the spec's
@@ -104,6 +108,9 @@ func (m *Market) SubmitWith(ctx context.Context, spec *jobspec.Spec, opts Submit
 }
 
 func (m *Market) submit(ctx context.Context, spec *jobspec.Spec, opts SubmitOptions) (id cid.Cid, existing bool, err error) {
+	if spec.Partition != nil {
+		return cid.Undef, false, ErrPartitioned
+	}
 	block, id, err := jobspec.Encode(spec)
 	if err != nil {
 		return cid.Undef, false, err
@@ -117,7 +124,7 @@ func (m *Market) submit(ctx context.Context, spec *jobspec.Spec, opts SubmitOpti
 	}
 	now := m.cfg.Clock.Now()
 	j := &Job{ID: id.String(), Name: spec.Name, Type: string(spec.Type), Engine: spec.Engine.Kind(), Count: spec.Count,
-		State: Pending, Created: now, Updated: now, NoReuse: opts.NoReuse}
+		State: Pending, Created: now, Updated: now, NoReuse: opts.NoReuse, Parent: opts.Parent, Exclude: peerStrings(opts.Exclude)}
 	j.log(Event{Time: now, Type: "state", State: Pending, Message: "submitted"})
 	if err := m.jobs.Create(ctx, j); err != nil {
 		if !errors.Is(err, ErrJobExists) {
@@ -150,7 +157,11 @@ func (m *Market) submit(ctx context.Context, spec *jobspec.Spec, opts SubmitOpti
 			}
 			j.State, j.Error, j.ErrorCode, j.Created = s, "", "", now
 			j.Bids, j.Declines = nil, nil
+			// A failed run's receipts would count toward the new run's
+			// (the machine needs count receipts): they are the old run's.
+			j.Receipts, j.Late = nil, nil
 			j.NoReuse = opts.NoReuse
+			j.Exclude = peerStrings(opts.Exclude)
 			j.log(Event{Type: "state", State: Pending, Message: msg})
 			return nil
 		})
@@ -289,7 +300,7 @@ func (m *Market) startLoop(id cid.Cid) {
 // stopped.
 func (m *Market) resumeJobs() {
 	for _, j := range m.jobs.List() {
-		if j.State.Terminal() {
+		if j.State.Terminal() || j.Type == PartitionType {
 			continue
 		}
 		id, err := cid.Decode(j.ID)
@@ -347,6 +358,11 @@ func (m *Market) runJob(ctx context.Context, id cid.Cid, loop *jobLoop) {
 	if err != nil {
 		m.fail(id, bidding.CodeBadSpec, "%v", err)
 		return
+	}
+	for _, x := range job.Exclude {
+		if p, err := peer.Decode(x); err == nil {
+			sel.Exclude(p)
+		}
 	}
 	d := newJobDriver(ctx, m, id, spec, b.RawData(), sel, job)
 	m.req.mu.Lock()

@@ -189,6 +189,15 @@ type Job struct {
 	// EventSeq is the number of events ever logged: the sequence number of
 	// the next (events dropped by the bound count too).
 	EventSeq int64 `json:"event_seq,omitempty"`
+	// Parent is the ID of the partitioned job this job is a task of.
+	Parent string `json:"parent,omitempty"`
+	// Exclude are executors this run of the job is not awarded to (a
+	// partitioned job's retry of a task that failed on them).
+	Exclude []string `json:"exclude,omitempty"`
+	// Partition is the record of a partitioned job: its tasks (ordinary
+	// jobs of their own) and result (partition.go). The market runs no
+	// loop for such a record; the node's partition runner drives it.
+	Partition *PartitionInfo `json:"partition,omitempty"`
 	// written is how many of the events (by sequence number) are in the
 	// datastore: events from written on are new, to be written.
 	written int64
@@ -356,7 +365,7 @@ func summaryKey(id string) ds.Key { return ds.NewKey("/s/" + id) }
 // summary is j without its growing parts.
 func summary(j *Job) *Job {
 	return &Job{ID: j.ID, Name: j.Name, Type: j.Type, Engine: j.Engine, Count: j.Count, State: j.State,
-		Created: j.Created, Updated: j.Updated, Attempts: j.Attempts, ErrorCode: j.ErrorCode, Error: j.Error}
+		Created: j.Created, Updated: j.Updated, Attempts: j.Attempts, ErrorCode: j.ErrorCode, Error: j.Error, Parent: j.Parent}
 }
 
 // recentJobs bounds the finished jobs a store keeps in memory (their
@@ -412,6 +421,8 @@ func copyJob(j *Job) *Job {
 	c.Receipts = slices.Clone(j.Receipts)
 	c.Late = slices.Clone(j.Late)
 	c.Events = slices.Clone(j.Events)
+	c.Exclude = slices.Clone(j.Exclude)
+	c.Partition = j.Partition.Clone()
 	return &c
 }
 

@@ -122,8 +122,16 @@ executor of an org this node trusts completes at once, without an execution:
 					}
 					w := table()
 					fmt.Fprintln(w, "JOB\tNAME\tENGINE\tSTATE\tCREATED")
-					for _, j := range jobs {
-						fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", j.ID, j.Name, j.Engine, j.State, j.Created.Local().Format(time.DateTime))
+					for _, j := range listOrder(jobs) {
+						name := j.Name
+						if j.Type == "partition" {
+							name = fmt.Sprintf("%s (partitioned: %d tasks)", j.Name, j.Count)
+						}
+						id := j.ID
+						if j.Parent != "" {
+							id = "  └ " + id // a task, under its parent
+						}
+						fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", id, name, j.Engine, j.State, j.Created.Local().Format(time.DateTime))
 					}
 					return w.Flush()
 				},
@@ -157,6 +165,12 @@ Example:
 					cl, j, err := jobArg(c)
 					if err != nil {
 						return err
+					}
+					if p := j.Partition; p != nil {
+						if p.Result == "" {
+							return fmt.Errorf("partitioned job %s has no result yet (state %s)", j.ID, j.State)
+						}
+						j.Receipts = []api.Receipt{{Outputs: p.Result}} // one directory: task i under /i/
 					}
 					if len(j.Receipts) == 0 {
 						return fmt.Errorf("job %s has no receipt yet (state %s)", j.ID, j.State)
@@ -340,6 +354,8 @@ func follow(c *cli.Context, cl *api.Client, res *api.SubmitResponse) error {
 		if err := printJSON(final); err != nil {
 			return err
 		}
+	} else if final.Partition != nil {
+		partitionOutcome(c, final)
 	} else {
 		for _, r := range final.Receipts {
 			if show {
@@ -394,7 +410,13 @@ func describeJob(c *cli.Context) error {
 	if j.Error != "" {
 		fmt.Printf("Error:    %s\n", j.Error)
 	}
+	if j.Parent != "" {
+		fmt.Printf("Task of:  %s\n", j.Parent)
+	}
 	fmt.Printf("\nSpec:\n%s", indent(j.Spec))
+	if j.Partition != nil {
+		printPartition(j.Partition)
+	}
 	if len(j.Bids) > 0 {
 		fmt.Println("\nBids:")
 		w := table()

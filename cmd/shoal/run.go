@@ -34,6 +34,7 @@ func runFlags() []cli.Flag {
 		&cli.StringSliceFlag{Name: "executor-peer", Usage: "only this peer ID may run the job (repeatable)"},
 		detachFlag, quietFlag, jsonFlag,
 	}
+	flags = append(flags, partitionFlags()...)
 	return append(flags, remoteFlags()...)
 }
 
@@ -208,6 +209,9 @@ func specFromFlags(c *cli.Context, cl *api.Client) (*jobspec.Spec, error) {
 		spec.Constraints.Executors.Peers = append(spec.Constraints.Executors.Peers, id)
 	}
 	if err := addPublish(c, spec); err != nil {
+		return nil, err
+	}
+	if err := partitionFromFlags(c, spec); err != nil {
 		return nil, err
 	}
 	return spec, nil

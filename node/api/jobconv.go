@@ -14,7 +14,7 @@ import (
 
 func jobSummaryOf(j *market.Job) JobSummary {
 	return JobSummary{ID: j.ID, Name: j.Name, Type: j.Type, Engine: j.Engine, Count: j.Count, State: JobState(j.State),
-		Created: j.Created, Updated: j.Updated, Attempts: j.Attempts, Error: j.Error, ErrorCode: storedCode(j.ErrorCode, j.Error)}
+		Created: j.Created, Updated: j.Updated, Attempts: j.Attempts, Error: j.Error, ErrorCode: storedCode(j.ErrorCode, j.Error), Parent: j.Parent}
 }
 
 func jobSummariesOf(js []*market.Job) []JobSummary {
@@ -26,7 +26,7 @@ func jobSummariesOf(js []*market.Job) []JobSummary {
 }
 
 func jobOf(j *market.Job) *Job {
-	out := &Job{JobSummary: jobSummaryOf(j), Events: make([]Event, 0, len(j.Events))}
+	out := &Job{JobSummary: jobSummaryOf(j), Events: make([]Event, 0, len(j.Events)), Partition: partitionOf(j.Partition)}
 	for _, b := range j.Bids {
 		out.Bids = append(out.Bids, bidOf(b))
 	}

@@ -74,7 +74,7 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	opts.Secrets = vals
-	id, existing, err := s.n.Market.SubmitWith(r.Context(), spec, opts)
+	id, existing, err := s.n.SubmitJob(r.Context(), spec, opts)
 	if errors.Is(err, jobspec.ErrInvalid) {
 		return BadRequest("%v", err)
 	}
@@ -128,6 +128,7 @@ func (s *Server) describeJob(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	resp := JobResponse{Job: *jobOf(j)}
+	placeTasks(resp.Partition, s.n.Market.Jobs())
 	if id, err := content.ParseCID(j.ID); err == nil {
 		if b, err := s.n.Content.GetBlock(r.Context(), id); err == nil {
 			if spec, err := jobspec.Decode(b.RawData()); err == nil {
@@ -205,7 +206,7 @@ func (s *Server) cancelJob(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := s.n.Market.Cancel(r.Context(), j.ID); err != nil {
+	if err := s.n.CancelJob(r.Context(), j.ID); err != nil {
 		return Errorf(http.StatusConflict, CodeConflict, "%v", err)
 	}
 	writeJSON(w, SubmitResponse{ID: j.ID, State: JobCancelled})

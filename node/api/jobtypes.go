@@ -57,6 +57,8 @@ type JobSummary struct {
 	// not Error's text). For a record written before the requester stored
 	// codes, it is the code Error starts with, if any.
 	ErrorCode string `json:"error_code,omitempty"`
+	// Parent is the partitioned job this job is a task of.
+	Parent string `json:"parent,omitempty"`
 }
 
 // Job is a job's whole record as the requester keeps it: the final line of
@@ -74,6 +76,10 @@ type Job struct {
 	// verify; absent for other jobs and until judged).
 	Verification *Verification `json:"verification,omitempty"`
 	Events       []Event       `json:"events"`
+	// Partition is a partitioned job's tasks and result (type
+	// "partition"); GET /jobs/{id} also gives each task's executor and
+	// locality.
+	Partition *Partition `json:"partition,omitempty"`
 }
 
 // Verification is how a verified job's receipts were judged

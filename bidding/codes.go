@@ -24,6 +24,7 @@ var (
 	receiptCodes = []Code{
 		CodeTimeout, CodeOutOfMemory, CodeDiskLimit, CodeFetchFailed, CodeEngineError,
 		CodePublishFailed, CodeCancelled, CodeBadInput, CodeInputTooLarge, CodeWorkerCrashed, CodeBadRequest,
+		CodeTrap,
 	}
 	// outcomeCodes: the requester's outcome table (outcome.go); cancelled
 	// is also a job the user cancelled.

@@ -23,6 +23,7 @@ const (
 	CodeCancelled     Code = "cancelled"      // the requester cancelled
 	CodeBadInput      Code = "bad_input"      // an input cannot become files (a symlink root, unsafe names)
 	CodeWorkerCrashed Code = "worker_crashed" // the sandbox process died under the job (not a limit it hit)
+	CodeTrap          Code = "trap"           // the wasm module trapped (its exit_code is 134, the trap ends its stderr)
 )
 
 // Retryable reports whether a receipt error code is the executor's trouble

@@ -12,6 +12,11 @@ type Result struct {
 	// the Truncated flags say that more was written and dropped.
 	Stdout, Stderr                   []byte
 	StdoutTruncated, StderrTruncated bool
+	// Trap, when the program was a WebAssembly module that trapped
+	// (unreachable, an out-of-bounds access, a stack overflow, ...), is
+	// the trap's message; ExitCode is then that engine's trap status. A
+	// trap is the program's failure, not an error of Run.
+	Trap string
 	// OutputsDir is the task's OutputsDir, holding what the program wrote
 	// there.
 	OutputsDir string

@@ -906,6 +906,8 @@ func (ex *executor) publish(ctx context.Context, e *execution, rc *bidding.Recei
 	}
 	rc.Timings.Publish = time.Since(t2)
 	switch {
+	case runErr == nil && res != nil && res.Trap != "":
+		return fail(bidding.CodeTrap, "the module trapped: %s (exit code %d; the trap ends its stderr)", res.Trap, res.ExitCode)
 	case runErr == nil:
 		return bidding.AwardCompleted
 	case e.isCancelled():

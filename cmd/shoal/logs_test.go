@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -301,5 +303,48 @@ func TestRunShowsLogsLiveOnTerminal(t *testing.T) {
 		if !strings.Contains(term.String(), want) {
 			t.Errorf("terminal lacks %q:\n%s", want, term.String())
 		}
+	}
+}
+
+// TestRunTrapHasItsCode: a module that traps fails its job with the code
+// trap (not a bare exit code 134), its stderr's last lines showing the
+// trap, on a real daemon; the job's record carries the code.
+func TestRunTrapHasItsCode(t *testing.T) {
+	ds := jobNet(t, 1)
+	// exports _start, which executes `unreachable`
+	trap := filepath.Join(t.TempDir(), "trap.wasm")
+	if err := os.WriteFile(trap, []byte{
+		0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
+		0x01, 0x04, 0x01, 0x60, 0x00, 0x00,
+		0x03, 0x02, 0x01, 0x00,
+		0x07, 0x0a, 0x01, 0x06, '_', 's', 't', 'a', 'r', 't', 0x00, 0x00,
+		0x0a, 0x05, 0x01, 0x03, 0x00, 0x00, 0x0b,
+	}, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := ds[0].Command(ctx, "run", "wasm", trap)
+	var stdout, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err == nil {
+		t.Fatalf("a trapping job exited 0:\n%s", stderr.String())
+	}
+	msg := stderr.String()
+	for _, want := range []string{"trap", "unreachable"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, msg)
+		}
+	}
+	jobs, err := ds[0].Client.Jobs(ctx)
+	if err != nil || len(jobs) != 1 {
+		t.Fatalf("jobs %+v, %v; want the one", jobs, err)
+	}
+	j, err := ds[0].Client.Job(ctx, jobs[0].ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if j.ErrorCode != string(bidding.CodeTrap) {
+		t.Fatalf("job %s: error code %q (%s), want %q", j.ID, j.ErrorCode, j.Error, bidding.CodeTrap)
 	}
 }

@@ -459,7 +459,7 @@ func (e *Executor) runInWorker(ctx context.Context, t *exec.Task, start time.Tim
 	if rm.NoResult {
 		return nil, kindError(rm.Kind, rm.Error)
 	}
-	res.ExitCode, res.Timings.Run, res.Timings.Cleanup = rm.ExitCode, rm.Run, rm.Cleanup
+	res.ExitCode, res.Trap, res.Timings.Run, res.Timings.Cleanup = rm.ExitCode, rm.Trap, rm.Run, rm.Cleanup
 	fill()
 	res.StdoutTruncated = res.StdoutTruncated || rm.StdoutTruncated
 	res.StderrTruncated = res.StderrTruncated || rm.StderrTruncated

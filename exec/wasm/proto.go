@@ -208,6 +208,7 @@ const (
 type resultMsg struct {
 	NoResult        bool `json:",omitempty"` // the error came with a nil Result
 	ExitCode        int
+	Trap            string `json:",omitempty"`
 	Kind            string `json:",omitempty"`
 	Error           string `json:",omitempty"`
 	StdoutTruncated bool   `json:",omitempty"`

@@ -181,7 +181,7 @@ func (e *Executor) runModule(runCtx context.Context, t *exec.Task, start time.Ti
 		// does not link (unknown import) or its start function failed.
 		return nil, fmt.Errorf("%w: instantiate: %w", exec.ErrInvalidModule, callErr)
 	default:
-		res.ExitCode = ExitCodeTrap
+		res.ExitCode, res.Trap = ExitCodeTrap, callErr.Error()
 		stderr.Append([]byte("\nwasm trap: " + callErr.Error() + "\n"))
 	}
 	if alloc.reserveErr != nil && stopErr == nil {

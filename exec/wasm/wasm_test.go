@@ -112,17 +112,37 @@ func TestInvalidModule(t *testing.T) {
 	})
 }
 
+// A trap is the module's failure, not Run's: exit code 134, the trap's
+// message at the end of stderr and in Result.Trap (which the market turns
+// into the receipt code trap), in the daemon and in a worker process alike.
 func TestTrap(t *testing.T) {
-	x := newExecutor(t)
-	res, err := x.Run(context.Background(), &exec.Task{ID: "trap", WASM: &exec.WASMSpec{Module: trapModule}, StderrCap: 1})
-	if err != nil {
-		t.Fatalf("a trap must not be an error of Run, got %v", err)
-	}
-	if res.ExitCode != wasm.ExitCodeTrap {
-		t.Errorf("ExitCode = %d, want %d", res.ExitCode, wasm.ExitCodeTrap)
-	}
-	if !strings.Contains(string(res.Stderr), "wasm trap: wasm error: unreachable") {
-		t.Errorf("Stderr = %q, want the trap message", res.Stderr)
+	for _, tc := range []struct {
+		name string
+		x    func(t *testing.T) *wasm.Executor
+	}{
+		{"in process", func(t *testing.T) *wasm.Executor { return newExecutor(t) }},
+		{"worker", func(t *testing.T) *wasm.Executor { return newPooled(t, 1) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			x := tc.x(t)
+			res, err := x.Run(context.Background(), &exec.Task{ID: "trap", WASM: &exec.WASMSpec{Module: trapModule}, StderrCap: 1})
+			if err != nil {
+				t.Fatalf("a trap must not be an error of Run, got %v", err)
+			}
+			if res.ExitCode != wasm.ExitCodeTrap {
+				t.Errorf("ExitCode = %d, want %d", res.ExitCode, wasm.ExitCodeTrap)
+			}
+			if !strings.Contains(string(res.Stderr), "wasm trap: wasm error: unreachable") {
+				t.Errorf("Stderr = %q, want the trap message", res.Stderr)
+			}
+			if !strings.Contains(res.Trap, "unreachable") {
+				t.Errorf("Trap = %q, want the trap's message", res.Trap)
+			}
+			ok, err := x.Run(context.Background(), &exec.Task{ID: "exits", WASM: &exec.WASMSpec{Module: module(funcs(1), exportStart, code([]byte{0x00}))}})
+			if err != nil || ok.Trap != "" {
+				t.Errorf("a module that exits: Trap %q, err %v; want none", ok.Trap, err)
+			}
+		})
 	}
 }
 

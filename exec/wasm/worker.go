@@ -198,7 +198,7 @@ func (s *server) handle(m *taskMsg) error {
 		if r == nil {
 			msg.NoResult = true
 		} else {
-			msg.ExitCode, msg.Run, msg.Cleanup = r.ExitCode, r.Timings.Run, r.Timings.Cleanup
+			msg.ExitCode, msg.Trap, msg.Run, msg.Cleanup = r.ExitCode, r.Trap, r.Timings.Run, r.Timings.Cleanup
 		}
 		msg.StdoutTruncated, msg.StderrTruncated = stdout.truncated, stderr.truncated
 		if stdout.err != nil || stderr.err != nil {

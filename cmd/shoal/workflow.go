@@ -312,9 +312,20 @@ func printWorkflow(r *api.WorkflowRun) {
 		if needs == "" {
 			needs = "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.Name, needs, s.State, dash(s.Executor), took, humanBytes(s.InputBytes), humanBytes(s.FetchedBytes), dash(s.Job))
+		exec := s.Executor
+		if s.Partition != nil && exec == "" {
+			exec = fmt.Sprintf("(%d tasks)", len(s.Partition.Tasks))
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.Name, needs, s.State, dash(exec), took, humanBytes(s.InputBytes), humanBytes(s.FetchedBytes), dash(s.Job))
 	}
 	_ = tw.Flush()
+	// A partitioned step's tasks: the table job describe prints.
+	for _, s := range r.Steps {
+		if s.Partition != nil {
+			fmt.Printf("\nStep %s:", s.Name)
+			printPartition(s.Partition)
+		}
+	}
 	for _, s := range r.Steps {
 		if s.Error != "" {
 			fmt.Printf("\n%s: %s", s.Name, s.Error)

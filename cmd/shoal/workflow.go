@@ -312,11 +312,16 @@ func printWorkflow(r *api.WorkflowRun) {
 		if needs == "" {
 			needs = "-"
 		}
-		exec := s.Executor
-		if s.Partition != nil && exec == "" {
-			exec = fmt.Sprintf("(%d tasks)", len(s.Partition.Tasks))
+		exec, input, fetched := s.Executor, humanBytes(s.InputBytes), humanBytes(s.FetchedBytes)
+		if p := s.Partition; p != nil && exec == "" {
+			// The step is its tasks: their table follows; here their sum.
+			var sum int64
+			for _, t := range p.Tasks {
+				sum += t.BytesFetched
+			}
+			exec, input, fetched = fmt.Sprintf("(%d tasks)", len(p.Tasks)), "-", humanBytes(sum)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.Name, needs, s.State, dash(exec), took, humanBytes(s.InputBytes), humanBytes(s.FetchedBytes), dash(s.Job))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.Name, needs, s.State, dash(exec), took, input, fetched, dash(s.Job))
 	}
 	_ = tw.Flush()
 	// A partitioned step's tasks: the table job describe prints.

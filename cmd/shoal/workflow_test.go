@@ -312,6 +312,15 @@ func TestWorkflowExampleRuns(t *testing.T) {
 	if err != nil || len(list) != 1 || list[0].State != "completed" {
 		t.Fatalf("workflows: %v %+v", err, list)
 	}
+	// Its map step is partitioned over the corpus directory: one task per
+	// file.
+	run, err := d.Client.Workflow(context.Background(), list[0].ID, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := wfStep(t, run, "map"); m.Partition == nil || len(m.Partition.Tasks) != 2 || m.Outputs != m.Partition.Result {
+		t.Fatalf("map step: outputs %s, partition %+v; want 2 tasks (fox.txt, shoal.txt)", m.Outputs, m.Partition)
+	}
 	dest := filepath.Join(t.TempDir(), "top")
 	if out, err := d.Run("workflow", "get", list[0].ID, "reduce", "-o", dest); err != nil {
 		t.Fatalf("workflow get: %v\n%s", err, out)

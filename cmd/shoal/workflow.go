@@ -33,6 +33,11 @@ with a name, and an input may be another step's outputs instead of a CID:
          - {from: map-a, path: /inputs/a}              # all of map-a's outputs
          - {from: map-b/counts.tsv, path: /inputs/b}   # one file of them
 
+A step may be a partitioned job (partition: {by: entry}, over a dataset CID
+made with shoal dir make): one task per entry, each on its holder; its outputs
+are the result directory (task i's outputs under /i/), and describe lists
+the tasks.
+
 A step runs as soon as the steps it takes inputs from completed, and prefers
 the executor that produced them (it holds the data). A failed step fails the
 steps after it; independent branches go on. The workflow's record lives in

@@ -213,6 +213,15 @@ func TestWorkflowFailureAndRefusals(t *testing.T) {
 			t.Errorf("%s: POST /workflows: %v, want it to say %q", name, err, tc.want)
 		}
 	}
+	// A local directory is a step's input (a dataset to partition), never
+	// its module.
+	if err := os.Mkdir(filepath.Join(n.dir, "moddir"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	f := wfWrite(t, n.dir, "dir-module.yaml", "name: d\nsteps:\n"+n.step("x", "./moddir", "      - {cid: "+n.fileA+", path: /inputs}\n", ""))
+	if out, err := req.Run("workflow", "run", f); err == nil || !strings.Contains(err.Error()+out, "moddir is a directory; steps[0].engine.wasm.module names a file") {
+		t.Errorf("a directory as a step's module: %v\n%s", err, out)
+	}
 	if list, _ := req.Client.Workflows(context.Background()); len(list) != 1 {
 		t.Errorf("refused workflows were recorded: %d runs", len(list))
 	}

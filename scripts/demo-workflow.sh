@@ -2,10 +2,12 @@
 # make demo-workflow: three local daemons on 127.0.0.1; a corpus of three
 # files, each added on a different node; `shoal dir make` builds the dataset's
 # directory without fetching anything; a workflow counts each file where it
-# lives (map, one step per file: explicit fan-out) and merges the count
-# tables (reduce). Prints the top words and, per step, where it ran and how
-# many input bytes crossed the network (the goal: 0 for every map step; only
-# the small count tables travel to the reduce).
+# lives (a map step partitioned over the dataset's entries: one task per
+# file, each placed on the file's holder) and merges the count tables
+# (reduce, over the map's result directory: task i's table under /<i>/).
+# Prints the top words and, per task, where it ran and how many input bytes
+# crossed the network (the goal: 0 for every map task; only the small count
+# tables travel to the reduce).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SHOAL="$PWD/bin/shoal"
@@ -59,28 +61,20 @@ wcmap=$(s 1 add -q examples/wcmap/wcmap.wasm)
 wcreduce=$(s 1 add -q examples/wcreduce/wcreduce.wasm)
 echo "== modules (added on node 1): wcmap $wcmap, wcreduce $wcreduce"
 
-# The partitioned map step (partition: {by: entry}) is not on main yet:
-# one map step per file of the dataset (explicit fan-out) instead.
+# One map step partitioned by entry over the dataset: its tasks are placed
+# one by one, each preferring the holder of its file.
 wf="$work/wordcount.yaml"
-{
-  echo "name: wordcount-demo-$(date +%s)"
-  echo "steps:"
-  for i in 1 2 3; do
-    cat <<STEP
-  - name: map-$i
+cat >"$wf" <<WF
+name: wordcount-demo-$(date +%s)
+steps:
+  - name: map
     engine: {wasm: {module: $wcmap}}
-    inputs: [{cid: ${cids[$i]}, path: /inputs/$(basename "${files[$((i-1))]}")}]
-STEP
-  done
-  cat <<STEP
+    partition: {by: entry}
+    inputs: [{cid: $dataset, path: /inputs}]
   - name: reduce
     engine: {wasm: {module: $wcreduce, env: {WCREDUCE_TOP: "10"}}}
-    inputs:
-      - {from: map-1/counts.tsv, path: /inputs/1.tsv}
-      - {from: map-2/counts.tsv, path: /inputs/2.tsv}
-      - {from: map-3/counts.tsv, path: /inputs/3.tsv}
-STEP
-} >"$wf"
+    inputs: [{from: map, path: /inputs}]
+WF
 echo "== the workflow"
 sed 's/^/   /' "$wf"
 
@@ -92,6 +86,22 @@ echo "== top words"
 s 1 workflow get "$id" reduce -o "$work/reduce" 2>/dev/null
 cat "$work/reduce/top.txt"
 
-echo "== where each step ran, and the input bytes that crossed the network"
-s 1 workflow describe "$id" | sed -e "s/${ids[1]}/node 1/g" -e "s/${ids[2]}/node 2/g" -e "s/${ids[3]}/node 3/g"
+echo "== where each step and map task ran, and the input bytes that crossed the network"
+# (each peer ID replaced by its node's name, padded to keep the columns)
+name() { printf "%-${#ids[$1]}s" "node $1"; }
+s 1 workflow describe "$id" | sed -e "s/${ids[1]}/$(name 1)/g" -e "s/${ids[2]}/$(name 2)/g" -e "s/${ids[3]}/$(name 3)/g"
+# The goal, checked: every map task ran on its file's holder, fetching 0 bytes.
+declare -A holder
+for i in 1 2 3; do holder[$(basename "${files[$((i-1))]}")]=${ids[$i]}; done
+desc=$(s 1 workflow describe "$id")
+ok=0
+while read -r task shard exec held n unit _; do
+  if [ "$exec" = "${holder[$shard]:-}" ] && [ "$held" = yes ] && [ "$n $unit" = "0 B" ]; then
+    ok=$((ok+1))
+  else
+    echo "   task $task ($shard) ran on $exec, held locally $held, fetched $n $unit: not on its holder with 0 bytes"
+  fi
+done < <(sed -n '/^Step map:/,$p' <<<"$desc" | grep -E '^  [0-9]+ ')
+echo "== map tasks on their file's holder with 0 input bytes fetched: $ok of ${#files[@]}"
+[ "$ok" = "${#files[@]}" ]
 echo "== stopping"

@@ -216,7 +216,7 @@ func (w *Workflow) Validate() error {
 		if s.Spec.Type == jobspec.Ops || s.Spec.Count > 1 {
 			errs = append(errs, fmt.Errorf("%w: step %q: a step is a batch job of count 1 (it has one result for the steps after it)", ErrInvalid, s.Name))
 		}
-		if err := s.Spec.Validate(); err != nil {
+		if err := stepSpec(s).Validate(); err != nil {
 			errs = append(errs, fmt.Errorf("step %q: %w", s.Name, err))
 		}
 		paths := map[string]bool{}
@@ -253,6 +253,21 @@ func (w *Workflow) Validate() error {
 		return fmt.Errorf("%w: steps %s depend on each other; a workflow is a DAG", ErrCycle, strings.Join(c, " -> "))
 	}
 	return nil
+}
+
+// stepSpec is the spec Validate checks for step s: a partitioned step
+// may split a from input, so its from inputs stand there as placeholders
+// (their CIDs exist only once the steps they come from completed).
+func stepSpec(s Step) *jobspec.Spec {
+	if s.Spec.Partition == nil || len(s.From) == 0 {
+		return s.Spec
+	}
+	v := s.Spec.Clone()
+	for _, f := range s.From {
+		v.Inputs = append(v.Inputs, jobspec.Input{CID: placeholder(f.Path), Path: f.Path})
+	}
+	v.Normalize()
+	return v
 }
 
 func (w *Workflow) names() []string {

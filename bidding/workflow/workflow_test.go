@@ -235,3 +235,57 @@ func equalInts(a, b []int) bool {
 	}
 	return true
 }
+
+// partitioned: a map step split over the entries of a dataset CID, and a
+// reduce over its result directory (task i's outputs under /<i>/).
+var partitioned = `name: partitioned
+steps:
+  - name: map
+    engine: {wasm: {module: ` + mod + `}}
+    partition: {by: entry}
+    inputs: [{cid: ` + data + `, path: /inputs}]
+  - name: reduce
+    engine: {wasm: {module: ` + mod + `}}
+    inputs: [{from: map, path: /inputs}]
+`
+
+func TestParsePartitionedStep(t *testing.T) {
+	w, err := Parse([]byte(partitioned), "wf.yaml", jobspec.ParseOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := w.Steps[0].Spec
+	if m.Partition == nil || m.Partition.By != jobspec.ByEntry || m.Partition.Input != jobspec.DefaultPartitionInput {
+		t.Fatalf("map step's partition = %+v, want by entry of %s", m.Partition, jobspec.DefaultPartitionInput)
+	}
+	block, id, err := Encode(w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := Decode(block)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := back.Steps[0].Spec.Partition; p == nil || p.By != jobspec.ByEntry {
+		t.Fatalf("decoded map step lost its partition: %+v", p)
+	}
+	if id2, _ := ID(back); id2 != id {
+		t.Fatalf("round trip changed the ID: %s, %s", id, id2)
+	}
+	spec, err := w.Concrete(0, nil)
+	if err != nil || spec.Partition == nil {
+		t.Fatalf("concrete map step: %v %+v", err, spec)
+	}
+	// A partitioned step over another step's outputs: its input exists
+	// only once that step completed.
+	over := strings.Replace(partitioned, "    inputs: [{from: map, path: /inputs}]\n",
+		"    partition: {by: entry}\n    inputs: [{from: map, path: /inputs}]\n", 1)
+	w, err = Parse([]byte(over), "wf.yaml", jobspec.ParseOptions{})
+	if err != nil {
+		t.Fatalf("a partitioned step over a from input: %v", err)
+	}
+	ca, _ := cid.Decode(data)
+	if spec, err := w.Concrete(1, map[string]cid.Cid{"/inputs": ca}); err != nil || spec.Partition == nil {
+		t.Fatalf("concrete partitioned reduce: %v", err)
+	}
+}

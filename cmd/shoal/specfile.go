@@ -144,8 +144,15 @@ func checkLocal(file string, r jobspec.LocalRef) (localFile, error) {
 	if err != nil {
 		return localFile{}, err
 	}
+	// A workflow's step fields are steps[N].FIELD: the same rule applies.
+	field := r.Field
+	if rest, ok := strings.CutPrefix(field, "steps["); ok {
+		if _, f, ok := strings.Cut(rest, "]."); ok {
+			field = f
+		}
+	}
 	switch {
-	case st.IsDir() && !strings.HasPrefix(r.Field, "inputs["):
+	case st.IsDir() && !strings.HasPrefix(field, "inputs["):
 		return localFile{}, fmt.Errorf("%s is a directory; %s names a file", p, r.Field)
 	case !st.IsDir() && !st.Mode().IsRegular():
 		return localFile{}, fmt.Errorf("%s is neither a file nor a directory", p)

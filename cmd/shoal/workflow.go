@@ -33,6 +33,11 @@ with a name, and an input may be another step's outputs instead of a CID:
          - {from: map-a, path: /inputs/a}              # all of map-a's outputs
          - {from: map-b/counts.tsv, path: /inputs/b}   # one file of them
 
+A step may be a partitioned job (partition: {by: entry}, over a dataset CID
+made with shoal dir make): one task per entry, each on its holder; its outputs
+are the result directory (task i's outputs under /i/), and describe lists
+the tasks.
+
 A step runs as soon as the steps it takes inputs from completed, and prefers
 the executor that produced them (it holds the data). A failed step fails the
 steps after it; independent branches go on. The workflow's record lives in
@@ -312,9 +317,25 @@ func printWorkflow(r *api.WorkflowRun) {
 		if needs == "" {
 			needs = "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.Name, needs, s.State, dash(s.Executor), took, humanBytes(s.InputBytes), humanBytes(s.FetchedBytes), dash(s.Job))
+		exec, input, fetched := s.Executor, humanBytes(s.InputBytes), humanBytes(s.FetchedBytes)
+		if p := s.Partition; p != nil && exec == "" {
+			// The step is its tasks: their table follows; here their sum.
+			var sum int64
+			for _, t := range p.Tasks {
+				sum += t.BytesFetched
+			}
+			exec, input, fetched = fmt.Sprintf("(%d tasks)", len(p.Tasks)), "-", humanBytes(sum)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.Name, needs, s.State, dash(exec), took, input, fetched, dash(s.Job))
 	}
 	_ = tw.Flush()
+	// A partitioned step's tasks: the table job describe prints.
+	for _, s := range r.Steps {
+		if s.Partition != nil {
+			fmt.Printf("\nStep %s:", s.Name)
+			printPartition(s.Partition)
+		}
+	}
 	for _, s := range r.Steps {
 		if s.Error != "" {
 			fmt.Printf("\n%s: %s", s.Name, s.Error)

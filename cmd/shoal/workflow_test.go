@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -211,6 +213,15 @@ func TestWorkflowFailureAndRefusals(t *testing.T) {
 			t.Errorf("%s: POST /workflows: %v, want it to say %q", name, err, tc.want)
 		}
 	}
+	// A local directory is a step's input (a dataset to partition), never
+	// its module.
+	if err := os.Mkdir(filepath.Join(n.dir, "moddir"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	f := wfWrite(t, n.dir, "dir-module.yaml", "name: d\nsteps:\n"+n.step("x", "./moddir", "      - {cid: "+n.fileA+", path: /inputs}\n", ""))
+	if out, err := req.Run("workflow", "run", f); err == nil || !strings.Contains(err.Error()+out, "moddir is a directory; steps[0].engine.wasm.module names a file") {
+		t.Errorf("a directory as a step's module: %v\n%s", err, out)
+	}
 	if list, _ := req.Client.Workflows(context.Background()); len(list) != 1 {
 		t.Errorf("refused workflows were recorded: %d runs", len(list))
 	}
@@ -310,6 +321,15 @@ func TestWorkflowExampleRuns(t *testing.T) {
 	if err != nil || len(list) != 1 || list[0].State != "completed" {
 		t.Fatalf("workflows: %v %+v", err, list)
 	}
+	// Its map step is partitioned over the corpus directory: one task per
+	// file.
+	run, err := d.Client.Workflow(context.Background(), list[0].ID, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := wfStep(t, run, "map"); m.Partition == nil || len(m.Partition.Tasks) != 2 || m.Outputs != m.Partition.Result {
+		t.Fatalf("map step: outputs %s, partition %+v; want 2 tasks (fox.txt, shoal.txt)", m.Outputs, m.Partition)
+	}
 	dest := filepath.Join(t.TempDir(), "top")
 	if out, err := d.Run("workflow", "get", list[0].ID, "reduce", "-o", dest); err != nil {
 		t.Fatalf("workflow get: %v\n%s", err, out)
@@ -339,4 +359,121 @@ func TestWorkflowExampleRuns(t *testing.T) {
 		}
 		prev = n
 	}
+}
+
+// wcCount counts words as examples/wcmap does: maximal runs of letters and
+// digits, lower-cased.
+func wcCount(counts map[string]int, text string) {
+	for _, w := range strings.FieldsFunc(strings.ToLower(text), func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) }) {
+		counts[w]++
+	}
+}
+
+// wcTop is what examples/wcreduce writes to top.txt: the n most frequent
+// words, "count word" lines, ties by word.
+func wcTop(counts map[string]int, n int) string {
+	words := make([]string, 0, len(counts))
+	for w := range counts {
+		words = append(words, w)
+	}
+	slices.Sort(words)
+	slices.SortStableFunc(words, func(a, b string) int { return counts[b] - counts[a] })
+	var b strings.Builder
+	for _, w := range words[:min(n, len(words))] {
+		fmt.Fprintf(&b, "%d %s\n", counts[w], w)
+	}
+	return b.String()
+}
+
+// TestWorkflowPartitionedMap: a workflow whose map step is partitioned
+// over a dataset (shoal dir make of three files, each added on a different
+// node), then a reduce over the map's result directory (task i's count
+// table under /<i>/). Each task runs on its file's holder and fetches none
+// of it; the reduce's top words are the corpus's; describe shows the tasks.
+func TestWorkflowPartitionedMap(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts 4 daemons and runs a workflow with a partitioned step")
+	}
+	ds := jobNet(t, 4)
+	req, holders := ds[0], ds[1:]
+	dir := t.TempDir()
+	wcmap := addQ(t, req, testnet.WasmModule(t, "examples/wcmap"))
+	wcreduce := addQ(t, req, testnet.WasmModule(t, "examples/wcreduce"))
+	corpus := map[string]string{
+		"fox.txt":    strings.Repeat("The quick brown fox jumps over the lazy dog.\n", 300),
+		"shoal.txt":  strings.Repeat("A shoal of fish swims where the data is; fish, fish!\n", 200),
+		"reduce.txt": strings.Repeat("Map where the data lives, then reduce the counts of the map.\n", 250),
+	}
+	names := slices.Sorted(maps.Keys(corpus)) // task order: the dataset's entries by name
+	holderOf := map[string]*testnet.Daemon{}
+	want := map[string]int{}
+	var pairs []string
+	for i, name := range names {
+		h := holders[i]
+		c := addQ(t, h, wfWrite(t, dir, name, corpus[name]))
+		holderOf[name] = h
+		pairs = append(pairs, name+"="+c)
+		wcCount(want, corpus[name])
+	}
+	dataset := strings.TrimSpace(trRun(t, req, append([]string{"dir", "make", "-q"}, pairs...)...))
+	doc := "name: partitioned-map\nsteps:\n" +
+		n0step("map", wcmap, "    partition: {by: entry}\n    inputs: [{cid: "+dataset+", path: /inputs}]\n", "") +
+		n0step("reduce", wcreduce, "    inputs: [{from: map, path: /inputs}]\n", `, env: {WCREDUCE_TOP: "5"}`)
+	file := wfWrite(t, dir, "partitioned.yaml", doc)
+	if out, err := req.Run("workflow", "run", "--quiet", file); err != nil {
+		t.Fatalf("workflow run: %v\n%s\n%s", err, out, req.Log())
+	}
+	list, err := req.Client.Workflows(context.Background())
+	if err != nil || len(list) != 1 {
+		t.Fatalf("workflow list: %v %+v", err, list)
+	}
+	id := list[0].ID
+	run := wfDone(t, req, id, 3*time.Minute)
+	if run.State != "completed" {
+		t.Fatalf("workflow %s: %s (%s) %+v", id, run.State, run.Error, run.Steps)
+	}
+	m := wfStep(t, run, "map")
+	if m.Partition == nil || len(m.Partition.Tasks) != len(names) || m.Partition.Result == "" || m.Outputs != m.Partition.Result {
+		t.Fatalf("map step: outputs %s, partition %+v; want %d tasks whose result directory is the step's outputs", m.Outputs, m.Partition, len(names))
+	}
+	for _, task := range m.Partition.Tasks {
+		h := holderOf[task.Shard]
+		if h == nil || task.Shard != names[task.Index] {
+			t.Fatalf("task %d has shard %q; want %q", task.Index, task.Shard, names[task.Index])
+		}
+		if task.Executor != h.ID || !task.HeldLocally || task.BytesFetched != 0 || task.State != api.JobCompleted {
+			t.Errorf("task %d (%s): on %s, held %v, fetched %d, %s; want on its holder %s, held, 0 fetched, completed",
+				task.Index, task.Shard, task.Executor, task.HeldLocally, task.BytesFetched, task.State, h.ID)
+		}
+	}
+	if r := wfStep(t, run, "reduce"); r.Partition != nil {
+		t.Errorf("reduce is not partitioned, and has tasks: %+v", r.Partition)
+	}
+	dest := filepath.Join(t.TempDir(), "reduce")
+	if out, err := req.Run("workflow", "get", id, "reduce", "-o", dest); err != nil {
+		t.Fatalf("workflow get: %v\n%s", err, out)
+	}
+	got, err := os.ReadFile(filepath.Join(dest, "top.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := wcTop(want, 5); string(got) != w {
+		t.Errorf("top.txt = %q, want %q (the corpus's top 5)", got, w)
+	}
+	desc, err := req.Run("workflow", "describe", id)
+	if err != nil || !strings.Contains(desc, "Step map:") || !strings.Contains(desc, "HELD LOCALLY") {
+		t.Fatalf("describe has no task table for the map step: %v\n%s", err, desc)
+	}
+	for _, name := range names {
+		if !strings.Contains(desc, name) || !strings.Contains(desc, holderOf[name].ID) {
+			t.Errorf("describe does not show task %s on %s:\n%s", name, holderOf[name].ID, desc)
+		}
+	}
+	t.Logf("describe:\n%s", desc)
+}
+
+// n0step is a workflow step in YAML: its module, its other fields (each
+// line indented 4 spaces) and extra engine fields.
+func n0step(name, module, fields, extra string) string {
+	return fmt.Sprintf("  - name: %s\n    engine: {wasm: {module: %s%s}}\n    queue_timeout: 2m\n%s", name, module, extra, fields)
 }

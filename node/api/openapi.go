@@ -170,7 +170,7 @@ var routeDocs = []routeDoc{
 		Resp:  jsonResp[WorkflowSubmitResponse](`{"id":"` + exJob + `","existing":false,"state":"running"}`)},
 	{Method: "GET", Path: "/workflows", Summary: "the workflows this node ran",
 		Resp: jsonResp[[]WorkflowRun](`[` + exWorkflow + `]`)},
-	{Method: "GET", Path: "/workflows/{id}", Summary: "a workflow run: each step's state, job, executor, outputs and timings",
+	{Method: "GET", Path: "/workflows/{id}", Summary: "a workflow run: each step's state, job, executor, outputs and timings, and a partitioned step's tasks",
 		Query: []paramDoc{{Name: "after", Type: "integer", Desc: "wait until the record's version is above this (or the run ended)"},
 			{Name: "timeout", Type: "string", Desc: "how long after= waits (default and at most 1m)"}},
 		Resp: jsonResp[WorkflowRun](exWorkflow)},

@@ -12,6 +12,7 @@ import (
 	blocks "github.com/ipfs/go-block-format"
 
 	"github.com/shoalnet/shoal/bidding/jobspec"
+	"github.com/shoalnet/shoal/bidding/market"
 	"github.com/shoalnet/shoal/bidding/workflow"
 	"github.com/shoalnet/shoal/content"
 )
@@ -58,6 +59,10 @@ type WorkflowStep struct {
 	InputBytes   int64     `json:"input_bytes,omitempty"`
 	FetchedBytes int64     `json:"fetched_bytes,omitempty"`
 	Reused       bool      `json:"reused,omitempty"`
+	// Partition is a partitioned step's tasks (as GET /jobs/{id} shows
+	// them: shard, executor, held locally, bytes fetched, state) and its
+	// result directory; GET /workflows/{id} only.
+	Partition *Partition `json:"partition,omitempty"`
 }
 
 func workflowRunOf(r *workflow.Run) WorkflowRun {
@@ -69,6 +74,23 @@ func workflowRunOf(r *workflow.Run) WorkflowRun {
 			InputBytes: s.InputBytes, FetchedBytes: s.FetchedBytes, Reused: s.Reused}
 	}
 	return out
+}
+
+// placeSteps fills in each partitioned step's tasks from its job record,
+// as describeJob does for a partitioned job.
+func placeSteps(run *WorkflowRun, jobs *market.JobStore) {
+	for i := range run.Steps {
+		st := &run.Steps[i]
+		if st.Job == "" {
+			continue
+		}
+		j, err := jobs.Get(st.Job)
+		if err != nil || j.Partition == nil {
+			continue
+		}
+		st.Partition = partitionOf(j.Partition)
+		placeTasks(st.Partition, jobs)
+	}
 }
 
 // maxWaitChange bounds GET /workflows/{id}?after=N.
@@ -185,7 +207,9 @@ func (s *Server) describeWorkflow(w http.ResponseWriter, r *http.Request) error 
 			return err
 		}
 	}
-	writeJSON(w, workflowRunOf(run))
+	out := workflowRunOf(run)
+	placeSteps(&out, s.n.Market.Jobs())
+	writeJSON(w, out)
 	return nil
 }
 

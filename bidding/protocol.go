@@ -133,6 +133,15 @@ const (
 	// Query within it, and the job fails over right after it otherwise,
 	// instead of after MissedHeartbeats silent intervals.
 	ReattachTimeout = 300 * time.Millisecond
+	// ReattachRetryMin and ReattachRetryMax bound the backoff between the
+	// re-attach Queries of a requester that restarted (or whose award
+	// stream broke while a connection to the executor remained): a failed
+	// dial or a Query stream broken before any answer is asked again,
+	// doubling from the first to the second, until the Query's answer
+	// deadline; a connection to the executor that opens meanwhile asks at
+	// once.
+	ReattachRetryMin = 100 * time.Millisecond
+	ReattachRetryMax = time.Second
 	// CancelChase bounds how long a requester keeps trying to deliver the
 	// Cancel of a superseded award (and to read its late receipt) to an
 	// executor that is unreachable.

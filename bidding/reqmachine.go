@@ -83,6 +83,10 @@ const (
 	TimerReattach                       // a Query's first answer is due
 	TimerBackoff                        // the next announce after an empty window
 	TimerQueue                          // the job's queue timeout
+	// TimerRequery: ask again after a re-attach Query that could not be
+	// sent or broke unanswered. The driver may fire it early, when a
+	// connection to the award's executor opens.
+	TimerRequery
 )
 
 func (k TimerKind) String() string {
@@ -95,6 +99,8 @@ func (k TimerKind) String() string {
 		return "run deadline"
 	case TimerReattach:
 		return "reattach deadline"
+	case TimerRequery:
+		return "re-attach retry"
 	case TimerBackoff:
 		return "backoff"
 	case TimerQueue:
@@ -296,7 +302,15 @@ type reqAward struct {
 	live        *Liveness
 	requeried   bool      // followed over a Query stream: no second Query
 	answerBy    time.Time // a Query's first answer is due (zero once answered)
-	receipt     bool      // a receipt of it was stored
+	// retry: a re-attach Query that fails before any answer is asked again
+	// until answerBy (a restart, or a broken stream with a connection
+	// left); not after a broken stream with no connection left, where a
+	// failed redial is the fast failover.
+	retry   bool
+	retries int       // failed Queries in a row (the backoff)
+	retryAt time.Time // a retry is pending (zero: none)
+	lastErr string    // why the last Query failed
+	receipt bool      // a receipt of it was stored
 }
 
 type reqSlot struct {
@@ -480,6 +494,9 @@ func (m *RequesterMachine) start(ev ReqEvent) {
 		asked := ev.Now.Add(2 * StreamTimeout)
 		a.runDeadline = maxTime(r.Accepted.Add(m.cfg.Timeout+m.cfg.PublishGrace), asked)
 		m.setTimer(TimerRun, a, a.runDeadline)
+		// This node may not be connected to the network yet: a failed
+		// dial is retried until the Query's bound.
+		a.retry = true
 		m.query(a, asked)
 	}
 }
@@ -665,7 +682,7 @@ func (m *RequesterMachine) awardEvent(a *reqAward, ev ReqEvent) {
 		if a.phase == phOffered {
 			return
 		}
-		a.answerBy = time.Time{}
+		a.answerBy, a.retryAt, a.retries = time.Time{}, time.Time{}, 0
 		if a.phase == phUnconfirmed {
 			// The executor did accept: follow it, as if the Accept had come.
 			m.accepted(now, a, "accepted by %s (its Accept was lost; re-attached by Query)")
@@ -687,7 +704,7 @@ func (m *RequesterMachine) awardEvent(a *reqAward, ev ReqEvent) {
 		if a.phase == phOffered || ev.Receipt == nil {
 			return
 		}
-		a.answerBy = time.Time{}
+		a.answerBy, a.retryAt, a.retries = time.Time{}, time.Time{}, 0
 		if a.phase == phUnconfirmed {
 			m.accepted(now, a, "accepted by %s (its Accept was lost; its receipt came by Query)")
 		}
@@ -706,8 +723,32 @@ func (m *RequesterMachine) awardEvent(a *reqAward, ev ReqEvent) {
 			m.overdue(now, a)
 			return
 		}
+		if m.retryQuery(now, a, ev.Reason) {
+			return
+		}
 		m.drop(now, a, CodeAwardLost, "the requester lost the executor", "executor unreachable: "+ev.Reason)
 	}
+}
+
+// retryQuery: §4 "A requester that restarts": a re-attach Query that
+// could not be sent, or whose stream broke before any answer, is no proof
+// the executor is gone (this node may not be connected to the network
+// yet). It is asked again with backoff (ReattachRetry), early when a
+// connection to the executor opens, until its answer deadline; false when
+// the award is not retried or that deadline passed.
+func (m *RequesterMachine) retryQuery(now time.Time, a *reqAward, cause string) bool {
+	if !a.retry || a.answerBy.IsZero() || !now.Before(a.answerBy) {
+		return false
+	}
+	a.lastErr = cause
+	if a.retries == 0 {
+		m.record("status", a.exec, "re-attach to %s failed (%s); asking again until %s", ShortPeer(a.exec), cause, a.answerBy.UTC().Format(time.RFC3339))
+	}
+	at := minTime(now.Add(ReattachRetry(a.retries)), a.answerBy)
+	a.retries++
+	a.retryAt = at
+	m.setTimer(TimerRequery, a, at)
+	return true
 }
 
 // accepted: §7 awarded → running (or running → running for count > 1).
@@ -756,6 +797,9 @@ func (m *RequesterMachine) broken(now time.Time, a *reqAward, ev ReqEvent) {
 	case !now.Before(a.runDeadline):
 		m.overdue(now, a)
 	case a.requeried:
+		if m.retryQuery(now, a, ev.Reason) { // broke before any answer
+			return
+		}
 		m.drop(now, a, CodeAwardLost, "the requester lost the executor", "executor unreachable: "+ev.Reason)
 	case a.live.Dead(now):
 		m.dropSilent(now, a)
@@ -764,6 +808,7 @@ func (m *RequesterMachine) broken(now time.Time, a *reqAward, ev ReqEvent) {
 		bound := now.Add(ReattachTimeout) // no connection left: its process likely died
 		if ev.ConnectionLeft {
 			bound = maxTime(a.live.Deadline(), now.Add(time.Second))
+			a.retry = true // a connection is open: retried to the heartbeat deadline
 		}
 		m.query(a, bound)
 	}
@@ -790,6 +835,10 @@ func (m *RequesterMachine) timer(ev ReqEvent) {
 	if a == nil || a.phase == phEnded {
 		return // stale
 	}
+	if ev.Timer == TimerRequery {
+		m.requery(now, a)
+		return
+	}
 	if a.phase == phOffered {
 		if ev.Timer == TimerAccept && !a.acceptBy.IsZero() && !now.Before(a.acceptBy) {
 			m.unconfirmed(now, a, fmt.Sprintf("no Accept within %s", StreamTimeout))
@@ -800,13 +849,34 @@ func (m *RequesterMachine) timer(ev ReqEvent) {
 	case !now.Before(a.runDeadline):
 		m.overdue(now, a)
 	case !a.answerBy.IsZero() && !now.Before(a.answerBy):
-		m.drop(now, a, CodeAwardLost, "the requester lost the executor", "executor unreachable: no answer to the Query")
+		why := "no answer to the Query"
+		if a.lastErr != "" {
+			why += " (last: " + a.lastErr + ")"
+		}
+		m.drop(now, a, CodeAwardLost, "the requester lost the executor", "executor unreachable: "+why)
 	case a.live.Dead(now):
 		if a.requeried {
 			m.drop(now, a, CodeAwardLost, "the requester lost the executor", "executor unreachable: no heartbeat")
 			return
 		}
 		m.dropSilent(now, a)
+	}
+}
+
+// requery sends the pending retry of a re-attach Query (at its time, or
+// earlier: a connection to the executor opened).
+func (m *RequesterMachine) requery(now time.Time, a *reqAward) {
+	if a.retryAt.IsZero() {
+		return // stale: sent already, or answered
+	}
+	a.retryAt = time.Time{}
+	switch {
+	case !now.Before(a.runDeadline):
+		m.overdue(now, a)
+	case !now.Before(a.answerBy):
+		m.drop(now, a, CodeAwardLost, "the requester lost the executor", "executor unreachable: "+a.lastErr)
+	default:
+		m.emit(ReqAction{Kind: ActSendQuery, Award: a.id, Executor: a.exec, At: a.answerBy})
 	}
 }
 
@@ -1154,4 +1224,14 @@ func maxTime(a, b time.Time) time.Time {
 		return a
 	}
 	return b
+}
+
+// ReattachRetry is the wait before the re-attach Query that follows n
+// failed ones (n ≥ 0): ReattachRetryMin doubling to ReattachRetryMax.
+func ReattachRetry(n int) time.Duration {
+	d := ReattachRetryMin
+	for i := 0; i < n && d < ReattachRetryMax; i++ {
+		d *= 2
+	}
+	return min(d, ReattachRetryMax)
 }

@@ -835,6 +835,95 @@ var reqRows = []reqRow{
 		}
 		h.finish(h.ev(EvReceipt, 9, okReceipt(9, peerA)), JobCompleted, "")
 	}},
+	{name: "restart: re-attach dial fails then succeeds → no failover", rule: "§4 A requester that restarts: a failed dial or a Query stream broken before any answer is retried (ReattachRetry, early on a connection) until the Query's deadline; only then fail over", opts: []cfgOpt{fromState(JobRunning)}, run: func(h *harness) {
+		resumed := func(h *harness) {
+			h.do(ReqEvent{Kind: EvStart, Resume: &ReqResume{Awards: []ResumedAward{{Award: aid(9), Executor: peerA, Accepted: t0}}}})
+		}
+		resumed(h)
+		h.bids.next = []Bid{bid(peerB)} // a failover would award it
+		bound := t0.Add(2 * StreamTimeout)
+		var waits []time.Duration
+		for i := 0; i < 5; i++ {
+			acts := h.ev(EvQueryFailed, 9, func(e *ReqEvent) { e.Reason = "failed to dial: no addresses" })
+			h.none(acts, ActSendCancel)
+			h.none(acts, ActSendAward)
+			h.none(acts, ActRecordAward)
+			tm := h.must(acts, ActSetTimer, 9)
+			if tm.Timer != TimerRequery {
+				h.t.Fatalf("timer %+v", tm)
+			}
+			waits = append(waits, tm.At.Sub(h.now))
+			h.now = tm.At
+			if q := h.must(h.timer(TimerRequery, 9), ActSendQuery, 9); !q.At.Equal(bound) {
+				h.t.Fatalf("retry bound %s, want the first Query's %s", q.At.Sub(t0), bound.Sub(t0))
+			}
+		}
+		want := []time.Duration{ReattachRetry(0), ReattachRetry(1), ReattachRetry(2), ReattachRetry(3), ReattachRetry(4)}
+		for i := range want {
+			if waits[i] != want[i] {
+				h.t.Fatalf("waits %v, want %v", waits, want)
+			}
+		}
+		if want[0] != ReattachRetryMin || want[4] != ReattachRetryMax {
+			h.t.Fatalf("backoff %v", want)
+		}
+		// A Query stream that breaks before any answer is retried too, and
+		// a connection to the executor may fire the retry early: a second
+		// firing of the same retry is stale.
+		acts := h.ev(EvStreamBroken, 9, func(e *ReqEvent) { e.Reason = "stream reset" })
+		h.none(acts, ActSendCancel)
+		h.must(acts, ActSetTimer, 9)
+		h.at(h.now.Sub(t0) + 10*time.Millisecond)
+		h.must(h.timer(TimerRequery, 9), ActSendQuery, 9)
+		if acts := h.timer(TimerRequery, 9); len(acts) != 0 {
+			h.t.Fatalf("stale retry: %s", dump(acts))
+		}
+		// The executor answers: re-attached, no failover, one run.
+		h.at(h.now.Sub(t0) + 50*time.Millisecond)
+		h.ev(EvStatus, 9, func(e *ReqEvent) { e.Phase, e.Seq = PhaseRunning, 7 })
+		h.state(JobRunning)
+		h.at(2*StreamTimeout - time.Second)
+		h.ev(EvStatus, 9, func(e *ReqEvent) { e.Phase, e.Seq = PhaseHeartbeat, 8 })
+		h.at(2 * StreamTimeout)
+		if acts := h.timer(TimerReattach, 9); len(acts) != 0 {
+			h.t.Fatalf("answered Query still timed out: %s", dump(acts))
+		}
+		h.finish(h.ev(EvReceipt, 9, okReceipt(9, peerA)), JobCompleted, "")
+		if h.bids.isExcluded(peerB) || len(h.bids.next) != 1 {
+			h.t.Fatal("failed over")
+		}
+	}},
+	{name: "restart: re-attach unanswered to its deadline → Cancel + next", rule: "§4 A requester that restarts: only past the Query's deadline does a resumed award fail over", opts: []cfgOpt{fromState(JobRunning)}, run: func(h *harness) {
+		h.do(ReqEvent{Kind: EvStart, Resume: &ReqResume{Awards: []ResumedAward{{Award: aid(9), Executor: peerA, Accepted: t0}}}})
+		h.bids.next = []Bid{bid(peerB)}
+		h.at(9 * time.Second)
+		h.must(h.ev(EvQueryFailed, 9, func(e *ReqEvent) { e.Reason = "failed to dial: connection refused" }), ActSetTimer, 9)
+		h.at(2 * StreamTimeout)
+		acts := h.timer(TimerReattach, 9)
+		h.must(acts, ActSendCancel, 9)
+		if r := h.awardRecord(acts, 9, "lost"); !strings.Contains(r.Message, "connection refused") {
+			h.t.Fatalf("lost %+v", r)
+		}
+		h.must(acts, ActSendAward, 1)
+		// A failure at its deadline fails over at once too.
+		h2 := newHarness(h.t, h.moves, fromState(JobRunning))
+		h2.do(ReqEvent{Kind: EvStart, Resume: &ReqResume{Awards: []ResumedAward{{Award: aid(9), Executor: peerA, Accepted: t0}}}})
+		h2.bids.next = []Bid{bid(peerB)}
+		h2.at(2 * StreamTimeout)
+		acts = h2.ev(EvQueryFailed, 9, func(e *ReqEvent) { e.Reason = "failed to dial" })
+		h2.must(acts, ActSendCancel, 9)
+		h2.must(acts, ActSendAward, 1)
+	}},
+	{name: "broken stream, no connection left: failed redial fails over at once", rule: "§4 failover by event: a Query after a broken stream with no connection left is not retried", run: func(h *harness) {
+		h.running(peerA)
+		h.bids.next = []Bid{bid(peerB)}
+		h.at(500 * time.Millisecond)
+		h.must(h.ev(EvStreamBroken, 1), ActSendQuery, 1)
+		acts := h.ev(EvQueryFailed, 1, func(e *ReqEvent) { e.Reason = "failed to dial: connection refused" })
+		h.none(acts, ActSetTimer, 1)
+		h.must(acts, ActSendCancel, 1)
+		h.must(acts, ActSendAward, 2)
+	}},
 	{name: "restart without awards re-announces", rule: "§4 restart: a job in flight without an accepted award announces again", opts: []cfgOpt{fromState(JobAwarded)}, run: func(h *harness) {
 		acts := h.do(ReqEvent{Kind: EvStart, Resume: &ReqResume{}})
 		h.must(acts, ActAnnounce)

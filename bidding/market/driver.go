@@ -436,13 +436,35 @@ func (d *jobDriver) act(a bidding.ReqAction, now time.Time) {
 		if t := d.timers[k]; t != nil {
 			t.Stop()
 		}
-		d.timers[k] = d.m.cfg.Clock.AfterFunc(max(a.At.Sub(now), 0), func() {
+		fire := func() {
 			ev := ev
 			ev.Now = d.now()
 			d.post(driverEvent{ev: ev})
-		})
+		}
+		var t Timer
+		if a.Timer == bidding.TimerRequery && a.Executor != m.self {
+			// A re-attach retry: a connection to the executor (this node
+			// reconnected to the network) asks at once; the machine takes
+			// the second firing as stale.
+			stopWait := m.tr.awaitConnection(a.Executor, fire)
+			t = earlyTimer{d.m.cfg.Clock.AfterFunc(max(a.At.Sub(now), 0), func() { stopWait(); fire() }), stopWait}
+		} else {
+			t = d.m.cfg.Clock.AfterFunc(max(a.At.Sub(now), 0), fire)
+		}
+		d.timers[k] = t
 		d.mu.Unlock()
 	}
+}
+
+// earlyTimer is a timer that an awaited event may also fire.
+type earlyTimer struct {
+	Timer
+	stopWait func()
+}
+
+func (t earlyTimer) Stop() bool {
+	t.stopWait()
+	return t.Timer.Stop()
 }
 
 // newStream makes s the stream award is followed on (its connection

@@ -13,6 +13,7 @@ import (
 	"github.com/ipfs/go-cid"
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/event"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -204,6 +205,29 @@ func (t *transport) waitTopicPeers(ctx context.Context, n int) error {
 // connected reports whether a connection to p is open.
 func (t *transport) connected(p peer.ID) bool {
 	return t.host.Network().Connectedness(p) == network.Connected
+}
+
+// awaitConnection calls f once a connection to p opens after the call (a
+// connection already open does not count), unless stop is called first.
+// It subscribes to the host's EvtPeerConnectednessChanged before it
+// returns.
+func (t *transport) awaitConnection(p peer.ID, f func()) (stop func()) {
+	sub, err := t.host.EventBus().Subscribe(new(event.EvtPeerConnectednessChanged))
+	if err != nil {
+		return func() {}
+	}
+	var once sync.Once
+	stop = func() { once.Do(func() { _ = sub.Close() }) }
+	go func() {
+		defer stop()
+		for e := range sub.Out() {
+			if ev, ok := e.(event.EvtPeerConnectednessChanged); ok && ev.Peer == p && ev.Connectedness == network.Connected {
+				f()
+				return
+			}
+		}
+	}()
+	return stop
 }
 
 // addAddrs lets the host dial p at addrs for ttl.

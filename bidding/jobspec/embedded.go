@@ -1,7 +1,6 @@
 package jobspec
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"strings"
@@ -53,23 +52,10 @@ type Embedded struct {
 // does, with the same strictness; errors name the spec's place in the
 // document ("steps[1].engine.wasm.module") and its line.
 func ParseEmbedded(data []byte, filename, list string, fields []string, max int, opts ParseOptions) (*Embedded, error) {
-	if len(data) > MaxDocumentSize {
-		return nil, &FieldError{File: filename, Err: fmt.Errorf("%w: document of %d bytes, limit %d", ErrTooLarge, len(data), MaxDocumentSize)}
-	}
-	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))
-	var (
-		root *docNode
-		err  error
-	)
-	if isJSON(data, filename) {
-		root, err = parseJSON(data)
-	} else {
-		root, err = parseYAML(data)
-	}
+	root, w, err := readDocument(data, filename, opts)
 	if err != nil {
-		return nil, &FieldError{File: filename, Err: fmt.Errorf("%w: %w", ErrSyntax, err)}
+		return nil, err
 	}
-	w := &walker{file: filename, lines: map[string]int{"": root.line}, local: opts.Local, importer: opts.Import, from: opts.From}
 	out := &Embedded{Fields: map[string]string{}}
 	var paths []string
 	if root.kind != docMap {

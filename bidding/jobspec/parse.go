@@ -69,23 +69,10 @@ func IsLocalPath(s string) bool {
 // CIDs. Local is called once per such field, in document order, before
 // the spec is validated.
 func ParseWith(data []byte, filename string, opts ParseOptions) (*Spec, error) {
-	if len(data) > MaxDocumentSize {
-		return nil, &FieldError{File: filename, Err: fmt.Errorf("%w: document of %d bytes, limit %d", ErrTooLarge, len(data), MaxDocumentSize)}
-	}
-	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))
-	var (
-		root *docNode
-		err  error
-	)
-	if isJSON(data, filename) {
-		root, err = parseJSON(data)
-	} else {
-		root, err = parseYAML(data)
-	}
+	root, w, err := readDocument(data, filename, opts)
 	if err != nil {
-		return nil, &FieldError{File: filename, Err: fmt.Errorf("%w: %w", ErrSyntax, err)}
+		return nil, err
 	}
-	w := &walker{file: filename, lines: map[string]int{"": root.line}, local: opts.Local, importer: opts.Import, from: opts.From}
 	s := w.spec("", root)
 	if len(w.errs) > 0 {
 		return nil, errors.Join(w.errs...)
@@ -102,6 +89,29 @@ func ParseWith(data []byte, filename string, opts ParseOptions) (*Spec, error) {
 		return nil, &FieldError{File: filename, Err: err}
 	}
 	return s, nil
+}
+
+// readDocument is the start of every parse: the size bound, a UTF-8 BOM
+// dropped, YAML or JSON (as Parse chooses) read into a tree, and the
+// walker of that tree.
+func readDocument(data []byte, filename string, opts ParseOptions) (*docNode, *walker, error) {
+	if len(data) > MaxDocumentSize {
+		return nil, nil, &FieldError{File: filename, Err: fmt.Errorf("%w: document of %d bytes, limit %d", ErrTooLarge, len(data), MaxDocumentSize)}
+	}
+	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))
+	var (
+		root *docNode
+		err  error
+	)
+	if isJSON(data, filename) {
+		root, err = parseJSON(data)
+	} else {
+		root, err = parseYAML(data)
+	}
+	if err != nil {
+		return nil, nil, &FieldError{File: filename, Err: fmt.Errorf("%w: %w", ErrSyntax, err)}
+	}
+	return root, &walker{file: filename, lines: map[string]int{"": root.line}, local: opts.Local, importer: opts.Import, from: opts.From}, nil
 }
 
 // walker turns a document tree into a Spec, recording the line of every

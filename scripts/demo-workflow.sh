@@ -9,33 +9,8 @@
 # crossed the network (the goal: 0 for every map task; only the small count
 # tables travel to the reduce).
 set -euo pipefail
-cd "$(dirname "$0")/.."
-SHOAL="$PWD/bin/shoal"
-work=$(mktemp -d "${TMPDIR:-/tmp}/shoal-demo-workflow.XXXXXX")
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  [ -n "${KEEP:-}" ] && echo "kept $work" || rm -rf "$work"
-}
-trap cleanup EXIT
-s() { local n=$1; shift; "$SHOAL" --repo "$work/node$n" "$@"; }
-
-start() { # start N [bootstrap]: init and start node N, wait until it is ready
-  local n=$1 repo="$work/node$1"
-  "$SHOAL" --repo "$repo" init --profile local --label "demo-node=$n" >/dev/null
-  local args=(--repo "$repo" daemon)
-  [ -n "${2:-}" ] && args+=(--bootstrap "$2")
-  "$SHOAL" "${args[@]}" >"$work/node$n.log" 2>&1 &
-  pids+=($!)
-  timeout 60 bash -c "until grep -qs 'Daemon is ready' '$work/node$n.log'; do sleep 0.1; done" || { cat "$work/node$n.log"; exit 1; }
-}
-
-echo "== starting 3 daemons (profile local, 127.0.0.1)"
-start 1
-boot=$(grep -m1 'swarm listening on /ip4/127.0.0.1/tcp/' "$work/node1.log" | awk '{print $4}')
-start 2 "$boot"
-start 3 "$boot"
+source "$(dirname "$0")/demo-lib.sh" shoal-demo-workflow
+start_three
 declare -A ids
 for n in 1 2 3; do
   ids[$n]=$(s $n id --json | grep '"id"' | tr -d ' ",' | cut -d: -f2)

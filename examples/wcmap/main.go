@@ -21,8 +21,8 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
-	"unicode"
+
+	"github.com/shoalnet/shoal/examples/internal/wordfile"
 )
 
 func main() {
@@ -39,7 +39,7 @@ func main() {
 		if err != nil || !d.Type().IsRegular() {
 			return err
 		}
-		n, err := countFile(p, counts)
+		n, err := wordfile.CountFile(p, counts)
 		files++
 		words += n
 		return err
@@ -54,45 +54,15 @@ func main() {
 	fmt.Printf("%d files, %d words, %d distinct\n", files, words, len(counts))
 }
 
-func countFile(p string, counts map[string]int) (int, error) {
-	f, err := os.Open(p)
-	if err != nil {
-		return 0, err
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	sc.Split(bufio.ScanWords)
-	n := 0
-	for sc.Scan() {
-		for _, w := range strings.FieldsFunc(sc.Text(), func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) }) {
-			counts[strings.ToLower(w)]++
-			n++
-		}
-	}
-	return n, sc.Err()
-}
-
 func writeTable(p string, counts map[string]int) error {
-	words := make([]string, 0, len(counts))
+	list := make([]string, 0, len(counts))
 	for w := range counts {
-		words = append(words, w)
+		list = append(list, w)
 	}
-	slices.Sort(words)
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		return err
-	}
-	f, err := os.Create(p)
-	if err != nil {
-		return err
-	}
-	w := bufio.NewWriter(f)
-	for _, word := range words {
-		fmt.Fprintf(w, "%s\t%d\n", word, counts[word])
-	}
-	if err := w.Flush(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
+	slices.Sort(list)
+	return wordfile.WriteFile(p, func(w *bufio.Writer) {
+		for _, word := range list {
+			fmt.Fprintf(w, "%s\t%d\n", word, counts[word])
+		}
+	})
 }

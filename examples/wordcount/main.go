@@ -21,8 +21,8 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
-	"unicode"
+
+	"github.com/shoalnet/shoal/examples/internal/wordfile"
 )
 
 func main() {
@@ -34,7 +34,7 @@ func main() {
 		if err != nil || !d.Type().IsRegular() {
 			return err
 		}
-		n, err := countFile(p, counts)
+		n, err := wordfile.CountFile(p, counts)
 		files++
 		words += n
 		return err
@@ -60,47 +60,17 @@ func arg(i int, env, def string) string {
 	return def
 }
 
-func countFile(p string, counts map[string]int) (int, error) {
-	f, err := os.Open(p)
-	if err != nil {
-		return 0, err
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	sc.Split(bufio.ScanWords)
-	n := 0
-	for sc.Scan() {
-		for _, w := range strings.FieldsFunc(sc.Text(), func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) }) {
-			counts[strings.ToLower(w)]++
-			n++
-		}
-	}
-	return n, sc.Err()
-}
-
 func writeCounts(p string, counts map[string]int) error {
-	words := make([]string, 0, len(counts))
+	list := make([]string, 0, len(counts))
 	for w := range counts {
-		words = append(words, w)
+		list = append(list, w)
 	}
-	slices.SortFunc(words, func(a, b string) int {
+	slices.SortFunc(list, func(a, b string) int {
 		return cmp.Or(cmp.Compare(counts[b], counts[a]), cmp.Compare(a, b))
 	})
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		return err
-	}
-	f, err := os.Create(p)
-	if err != nil {
-		return err
-	}
-	w := bufio.NewWriter(f)
-	for _, word := range words {
-		fmt.Fprintf(w, "%d %s\n", counts[word], word)
-	}
-	if err := w.Flush(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
+	return wordfile.WriteFile(p, func(w *bufio.Writer) {
+		for _, word := range list {
+			fmt.Fprintf(w, "%d %s\n", counts[word], word)
+		}
+	})
 }

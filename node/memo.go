@@ -8,6 +8,7 @@ import (
 	"github.com/ipfs/go-cid"
 	dht "github.com/libp2p/go-libp2p-kad-dht"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/routing"
 
 	"github.com/shoalnet/shoal/bidding"
 	"github.com/shoalnet/shoal/bidding/market"
@@ -48,14 +49,31 @@ func (m *dhtMemo) PutRecord(ctx context.Context, job cid.Cid, record []byte, rec
 	return nil
 }
 
-// GetRecord implements market.Memo: the first valid value found (Quorum
-// 1) ends the lookup.
-func (m *dhtMemo) GetRecord(ctx context.Context, job cid.Cid) ([]byte, error) {
-	v, err := m.n.DHT.GetValue(ctx, bidding.ReceiptRecordKey(job), dht.Quorum(1))
+// GetRecord implements market.Memo: the DHT's search streams ever better
+// values (by the validator's Select, which ranks a verified set first);
+// the first that enough accepts ends it, else the last, the best, when
+// the search is over or ctx expires.
+func (m *dhtMemo) GetRecord(ctx context.Context, job cid.Cid, enough func([]byte) bool) ([]byte, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel() // ends the search when enough ends it early
+	ch, err := m.n.DHT.SearchValue(ctx, bidding.ReceiptRecordKey(job))
 	if err != nil {
 		return nil, fmt.Errorf("get receipt record of %s: %w", job, err)
 	}
-	return v, nil
+	var best []byte
+	for v := range ch {
+		best = v
+		if enough == nil || enough(v) {
+			return v, nil
+		}
+	}
+	if best == nil {
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("get receipt record of %s: %w", job, err)
+		}
+		return nil, fmt.Errorf("get receipt record of %s: %w", job, routing.ErrNotFound)
+	}
+	return best, nil
 }
 
 // ReceiptOrgs implements market.ReceiptTrust: the trusted orgs p proved

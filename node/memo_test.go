@@ -125,6 +125,13 @@ func TestForgedReceiptRecords(t *testing.T) {
 		return b
 	}()
 
+	// A genuine record of another network (a private one, by its swarm
+	// key): reuse never crosses a network's boundary.
+	otherNet, err := bidding.SealReceiptRecord(n1.Key(), receipt, bidding.NetworkID([]byte("another network's swarm key")), nil, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+
 	memo1, memo2 := &dhtMemo{n: n1, net: net}, &dhtMemo{n: n2, net: net}
 	for _, tt := range []struct {
 		name   string
@@ -134,6 +141,7 @@ func TestForgedReceiptRecords(t *testing.T) {
 	}{
 		{"bad signature", job, badSig, false},
 		{"wrong job CID", other, genuine, false},
+		{"another network", job, otherNet, false},
 		{"genuine", job, genuine, true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -142,7 +150,7 @@ func TestForgedReceiptRecords(t *testing.T) {
 			_ = ad.PutValue(ctx, bidding.ReceiptRecordKey(tt.key), tt.value) // the attacker's own store takes it
 			for i, m := range []*dhtMemo{memo1, memo2} {
 				lctx, lcancel := context.WithTimeout(ctx, 5*time.Second)
-				got, err := m.GetRecord(lctx, tt.key)
+				got, err := m.GetRecord(lctx, tt.key, nil)
 				lcancel()
 				switch {
 				case tt.accept && err != nil:
@@ -160,6 +168,68 @@ func TestForgedReceiptRecords(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestReceiptRecordSearchFindsSet: a verified job's lookup does not end on
+// the first record found when it is one executor's receipt (here n1's
+// own, in its local store, the first answer of every search from n1): it
+// goes on to the verified set that n2 holds.
+func TestReceiptRecordSearchFindsSet(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts three nodes and a DHT")
+	}
+	n1, n2, n3 := testNode(t), testNode(t), testNode(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	job, out := jobCID(t, "verified job"), jobCID(t, "outputs")
+	now := time.Now()
+	receipt := func(exec *Node) []byte {
+		rc := &bidding.Receipt{JobCID: job, AwardID: bidding.NewAwardID(), Requester: n3.ID(), Executor: exec.ID(),
+			OutputsRoot: out, Stdout: out, Stderr: out, StartedAt: now, FinishedAt: now}
+		b, _, err := bidding.EncodeReceipt(exec.Key(), rc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	r1, r2 := receipt(n1), receipt(n2)
+	net := bidding.NetworkID(nil)
+	single, err := bidding.SealReceiptRecord(n1.Key(), r1, net, nil, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := bidding.SealVerifiedSet(n3.Key(), [][]byte{r1, r2}, net, nil, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Each record is put while its node is alone, so it stays in that
+	// node's own store (the put to no peers fails after storing locally).
+	key := bidding.ReceiptRecordKey(job)
+	_ = n1.DHT.PutValue(ctx, key, single)
+	_ = n2.DHT.PutValue(ctx, key, set)
+	if err := n1.Host.Connect(ctx, peer.AddrInfo{ID: n2.ID(), Addrs: n2.Host.Addrs()}); err != nil {
+		t.Fatal(err)
+	}
+	// The DHT adds a peer to its table once identify has run on the new
+	// connection: no event of the DHT's says so, so its table is polled.
+	for n1.DHT.RoutingTable().Find(n2.ID()) == "" {
+		select {
+		case <-ctx.Done():
+			t.Fatal("n2 never entered n1's routing table")
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	isSet := func(b []byte) bool {
+		r, err := bidding.OpenReceiptRecord(b, key, net)
+		return err == nil && r.Set()
+	}
+	got, err := (&dhtMemo{n: n1, net: net}).GetRecord(ctx, job, isSet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !isSet(got) {
+		t.Fatalf("the lookup ended on one executor's receipt (%d bytes), want the verified set n2 holds", len(got))
 	}
 }
 

@@ -28,9 +28,11 @@ type Memo interface {
 	// PutRecord stores a receipt record under its job's key and provides
 	// the receipt block (its CID).
 	PutRecord(ctx context.Context, job cid.Cid, record []byte, receipt cid.Cid) error
-	// GetRecord returns the record the network holds under job's key (its
-	// validator's pick of the values found), bounded by ctx.
-	GetRecord(ctx context.Context, job cid.Cid) ([]byte, error)
+	// GetRecord returns the first record found under job's key that
+	// enough accepts (nil accepts any), or else the best (the validator's
+	// pick) of those found when the search ends or ctx expires; an error
+	// when none was found.
+	GetRecord(ctx context.Context, job cid.Cid, enough func(record []byte) bool) ([]byte, error)
 }
 
 // SealedMemo is a Memo whose store validates records it is handed (the
@@ -111,7 +113,11 @@ func (c *memoCache) get(job cid.Cid) []byte {
 // background (the requester already has its receipt).
 // rc is what this executor sealed into block.
 func (ex *executor) publishRecord(e *execution, state bidding.AwardState, block []byte, rc *bidding.Receipt) {
-	if ex.cfg.Memo == nil || state != bidding.AwardCompleted || !reusableResult(e.spec) {
+	if state != bidding.AwardCompleted || !reusableResult(e.spec) {
+		return
+	}
+	if ex.cfg.Memo == nil {
+		ex.log.Info("receipt record not published: memoization is off on this node (jobs.disable_memo)", "job", e.award.JobCID, "award", e.rec.ID)
 		return
 	}
 	var sealed *bidding.SealedRecords
@@ -159,19 +165,22 @@ func (d *jobDriver) lookupMemo() (*bidding.MemoHit, []*ReceiptInfo, string) {
 	}
 	ctx, cancel := context.WithTimeout(d.ctx, bidding.MemoLookupTimeout)
 	defer cancel()
-	key := bidding.ReceiptRecordKey(d.id)
-	rec := m.exec.memo.get(d.id)
-	from := "this node"
-	if rec != nil && d.spec.Verify != nil {
-		// This node's cache may hold its own replica's record: a verified
-		// job wants the requester's set, from the network.
-		if r, err := bidding.OpenReceiptRecord(rec, key, m.cfg.Memo.Network()); err != nil || !r.Set() {
-			rec = nil
-		}
+	key, net, verify := bidding.ReceiptRecordKey(d.id), m.cfg.Memo.Network(), d.spec.Verify != nil
+	// usable: a record this job can reuse, so the search ends on it. A
+	// verified job wants a verified set: one executor's receipt, found
+	// first (this node's own replica's record in its cache, or the first
+	// DHT answer), must not end the search before the set is found.
+	usable := func(b []byte) bool {
+		r, err := bidding.OpenReceiptRecord(b, key, net)
+		return err == nil && r.Receipt().Succeeded() && (r.Set() || !verify)
+	}
+	rec, from := m.exec.memo.get(d.id), "this node"
+	if rec != nil && !usable(rec) {
+		rec = nil
 	}
 	if rec == nil {
 		var err error
-		if rec, err = m.cfg.Memo.GetRecord(ctx, d.id); err != nil {
+		if rec, err = m.cfg.Memo.GetRecord(ctx, d.id, usable); err != nil {
 			if ctx.Err() != nil && d.ctx.Err() == nil {
 				return nil, nil, fmt.Sprintf("no record within %s", bidding.MemoLookupTimeout)
 			}
@@ -179,35 +188,60 @@ func (d *jobDriver) lookupMemo() (*bidding.MemoHit, []*ReceiptInfo, string) {
 		}
 		from = "the network"
 	}
-	r, err := bidding.OpenReceiptRecord(rec, key, m.cfg.Memo.Network())
+	r, err := bidding.OpenReceiptRecord(rec, key, net)
 	if err != nil {
 		return nil, nil, fmt.Sprintf("record from %s refused: %v", from, err)
 	}
-	if r.Set() != (d.spec.Verify != nil) {
-		if r.Set() {
-			return nil, nil, "a verified set is reused by a verified job only"
-		}
+	if verify && !r.Set() {
 		// The machine says why one executor's receipt is not enough.
-		return d.hitOf(r, nil), nil, ""
+		return d.hitOf(r, allReceipts(r), nil), nil, ""
 	}
-	var orgs []string
-	if !r.Set() {
-		var why string
-		if orgs, why = m.trustReceipt(d.spec, r.Receipt().Executor, r.Certs); why != "" {
+	var (
+		use  []int // the receipts of r reused
+		orgs []string
+	)
+	if !verify {
+		// One trusted executor's receipt: the record's, or of a verified
+		// set the first whose executor this node trusts (its word is
+		// then as good as its own record).
+		why := ""
+		for i, rc := range r.All() {
+			var certs [][]byte
+			if rc.Executor == r.By {
+				certs = r.Certs
+			}
+			o, w := m.trustReceipt(d.spec, rc.Executor, certs)
+			if w == "" {
+				use, orgs, why = []int{i}, o, ""
+				break
+			}
+			if why == "" {
+				why = w
+			}
+		}
+		if use == nil {
 			return nil, nil, why
 		}
 	} else {
 		// A verified set is trusted by its quorum (the machine checks it
-		// against the spec's), within constraints.executors.
-		for _, rc := range r.All() {
+		// against the spec's), within constraints.executors; the receipts
+		// of executors this node's policy refuses do not count.
+		for i, rc := range r.All() {
 			if !m.eligible(d.spec, rc.Executor) {
 				return nil, nil, fmt.Sprintf("the verified set's executor %s is outside constraints.executors", bidding.ShortPeer(rc.Executor))
 			}
+			if rc.Executor != m.self && m.cfg.Executors.refuse(m.rep.Get(rc.Executor), time.Now()) != "" {
+				continue
+			}
+			use = append(use, i)
+		}
+		if use == nil {
+			return nil, nil, "this node's executor policy refuses every executor of the verified set"
 		}
 	}
 	var infos []*ReceiptInfo
-	for i, rc := range r.All() {
-		block := r.Receipts[i]
+	for _, i := range use {
+		rc, block := r.All()[i], r.Receipts[i]
 		rcid := bidding.ReceiptCID(block)
 		if b, err := newBlock(block, rcid); err == nil && rc.Executor != m.self {
 			_ = m.cfg.Content.PutBlock(context.Background(), b)
@@ -219,26 +253,39 @@ func (d *jobDriver) lookupMemo() (*bidding.MemoHit, []*ReceiptInfo, string) {
 	if r.Receipt().Succeeded() {
 		m.exec.memo.put(d.id, rec)
 	}
-	hit := d.hitOf(r, infos)
+	hit := d.hitOf(r, use, infos)
 	hit.Orgs = orgs
 	return hit, infos, ""
 }
 
-// hitOf is the machine's view of an opened record (infos: the receipts'
-// records, or nil to make them).
-func (d *jobDriver) hitOf(r *bidding.ReceiptRecord, infos []*ReceiptInfo) *bidding.MemoHit {
+// allReceipts are the indexes of every receipt of r.
+func allReceipts(r *bidding.ReceiptRecord) []int {
+	out := make([]int, len(r.All()))
+	for i := range out {
+		out[i] = i
+	}
+	return out
+}
+
+// hitOf is the machine's view of the receipts use of an opened record
+// (infos: their records, or nil to make them): a verified set for a
+// verified job, else one receipt.
+func (d *jobDriver) hitOf(r *bidding.ReceiptRecord, use []int, infos []*ReceiptInfo) *bidding.MemoHit {
 	var outs []bidding.ReceiptOutcome
-	for i, rc := range r.All() {
+	for k, i := range use {
 		var info ReceiptInfo
 		if infos != nil {
-			info = *infos[i]
+			info = *infos[k]
 		} else {
-			info = receiptInfo(rc, bidding.ReceiptCID(r.Receipts[i]).String())
+			info = receiptInfo(r.All()[i], bidding.ReceiptCID(r.Receipts[i]).String())
 		}
 		outs = append(outs, receiptOutcome(info))
 	}
-	h := &bidding.MemoHit{Receipt: outs[0], Finished: r.Receipt().FinishedAt}
-	if r.Set() {
+	if len(outs) == 0 {
+		return nil
+	}
+	h := &bidding.MemoHit{Receipt: outs[0], Finished: r.All()[use[0]].FinishedAt}
+	if d.spec.Verify != nil && r.Set() {
 		h.Set = outs
 	}
 	return h
@@ -286,7 +333,9 @@ func (d *jobDriver) publishSet(v *bidding.Verdict) {
 
 // trustReceipt is the policy of reuse (docs/security.md): a receipt of
 // this node's own executor, or of an executor that proves membership of
-// an org this node trusts; and within the spec's constraints.executors.
+// an org this node trusts, that this node's executor policy does not
+// refuse and that no verified job of this node ever outvoted; and within
+// the spec's constraints.executors.
 // It returns the orgs, or why the receipt is not trusted.
 func (m *Market) trustReceipt(spec *jobspec.Spec, exec peer.ID, certs [][]byte) ([]string, string) {
 	if !m.eligible(spec, exec) {
@@ -294,6 +343,15 @@ func (m *Market) trustReceipt(spec *jobspec.Spec, exec peer.ID, certs [][]byte) 
 	}
 	if exec == m.self {
 		return nil, ""
+	}
+	rep := m.rep.Get(exec)
+	if why := m.cfg.Executors.refuse(rep, time.Now()); why != "" {
+		return nil, fmt.Sprintf("the receipt's executor %s is refused: %s", bidding.ShortPeer(exec), why)
+	}
+	if rep.Disagreements > 0 {
+		// A run is cheaper than trusting an executor this node saw lie.
+		return nil, fmt.Sprintf("the receipt's executor %s was outvoted by a verified job of this node (%d time(s)): its word alone is not reused",
+			bidding.ShortPeer(exec), rep.Disagreements)
 	}
 	rt, ok := m.cfg.Trust.(ReceiptTrust)
 	if !ok {

@@ -32,7 +32,9 @@ func (m *stuckMemo) PutRecord(ctx context.Context, job cid.Cid, _ []byte, _ cid.
 	}
 }
 
-func (m *stuckMemo) GetRecord(context.Context, cid.Cid) ([]byte, error) { return nil, nil }
+func (m *stuckMemo) GetRecord(context.Context, cid.Cid, func([]byte) bool) ([]byte, error) {
+	return nil, nil
+}
 
 // With the DHT stuck, an executor publishes at most memoMaxPublishing
 // records at once; the runs past that still complete, their records stay

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/shoalnet/shoal/internal/testnet"
+	"github.com/shoalnet/shoal/node"
 	"github.com/shoalnet/shoal/node/api"
 )
 
@@ -111,13 +112,13 @@ func TestMemoAcrossNetwork(t *testing.T) {
 		waitLog(t, exec, time.Minute, "receipt record published", j.ID)
 		return j
 	}
-	// runOnD submits job by CID on D (it fetches the spec from the
-	// network) and returns D's record and the executions it cost.
-	runOnD := func(job string, flags ...string) (*api.Job, map[string]int64) {
+	// runOn submits job by CID on req (it fetches the spec from the
+	// network) and returns req's record and the executions it cost.
+	runOn := func(req *testnet.Daemon, job string, flags ...string) (*api.Job, map[string]int64) {
 		t.Helper()
 		before := executions(t, ds)
-		_, _ = d.Run(append(append([]string{"job", "run", "--quiet"}, flags...), "--cid", job)...)
-		j := trDone(t, d, job)
+		_, _ = req.Run(append(append([]string{"job", "run", "--quiet"}, flags...), "--cid", job)...)
+		j := trDone(t, req, job)
 		after := executions(t, ds)
 		cost := map[string]int64{}
 		for id, n := range after {
@@ -126,6 +127,10 @@ func TestMemoAcrossNetwork(t *testing.T) {
 			}
 		}
 		return j, cost
+	}
+	runOnD := func(job string, flags ...string) (*api.Job, map[string]int64) {
+		t.Helper()
+		return runOn(d, job, flags...)
 	}
 
 	t.Run("hit", func(t *testing.T) {
@@ -191,6 +196,44 @@ func TestMemoAcrossNetwork(t *testing.T) {
 		}
 		if !hasEvent(j, "did not succeed") {
 			t.Fatalf("D's log does not say the receipt failed: %+v", j.Events)
+		}
+	})
+
+	// jobs.disable_memo on X, an acme executor too: its runs are not
+	// published (D, which trusts acme, runs X's job afresh), and its own
+	// jobs look nothing up (a job E computed runs again when X asks).
+	t.Run("disable_memo", func(t *testing.T) {
+		x := testnet.Start(t, testnet.Options{Bootstrap: []string{a.TCPAddr()}, Configure: testnet.EditConfig(func(c *node.Config) {
+			c.Content.FindProvidersTimeout = node.Duration(2 * time.Second)
+			c.Jobs.DisableDocker = true
+			c.Jobs.DisableMemo = true
+		})})
+		ds = append(ds, x)
+		xcert := filepath.Join(t.TempDir(), "x.cert")
+		trRun(t, a, "org", "issue", "--org", "acme", "--role", "executor", x.ID, "-o", xcert)
+		trRun(t, x, "org", "join", xcert)
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		for _, p := range []*testnet.Daemon{a, d, x} {
+			if _, err := p.Client.Peers(ctx, api.WaitOptions{Min: len(ds) - 1, Timeout: 30 * time.Second, Topic: true}); err != nil {
+				t.Fatalf("%s: %v", p.ID, err)
+			}
+		}
+
+		onX := trDone(t, a, trSubmit(t, a, memoSpec(t, "memo-off-executor", module, x.ID, nil, "")))
+		if onX.State != api.JobCompleted || len(onX.Receipts) != 1 || onX.Receipts[0].Executor != x.ID {
+			t.Fatalf("job on X: %s %+v (%s)", onX.State, onX.Receipts, onX.Error)
+		}
+		waitLog(t, x, time.Minute, "receipt record not published", "jobs.disable_memo", onX.ID)
+		j, cost := runOnD(onX.ID)
+		if j.State != api.JobCompleted || len(j.Receipts) != 1 || j.Receipts[0].Reused || cost[x.ID] != 1 {
+			t.Fatalf("D's job of X's run: %s %+v, executions %v, want a fresh run on X", j.State, j.Receipts, cost)
+		}
+
+		onE := runOnA(memoSpec(t, "memo-off-requester", module, e.ID, nil, ""), e, api.JobCompleted)
+		j, cost = runOn(x, onE.ID)
+		if j.State != api.JobCompleted || len(j.Receipts) != 1 || j.Receipts[0].Reused || cost[e.ID] != 1 {
+			t.Fatalf("X's job of E's run: %s %+v, executions %v, want a fresh run on E", j.State, j.Receipts, cost)
 		}
 	})
 }

@@ -236,14 +236,19 @@ func (t *transport) addAddrs(p peer.ID, addrs []ma.Multiaddr, ttl time.Duration)
 }
 
 // addrs are the host's addresses as an announcement may carry them
-// (bidding.MaxAddrs at most, each at most bidding.MaxAddrLen bytes).
-func (t *transport) addrs() []ma.Multiaddr {
+// (boundAddrs).
+func (t *transport) addrs() []ma.Multiaddr { return boundAddrs(t.host.Addrs()) }
+
+// boundAddrs are the first bidding.MaxAddrs of addrs that are at most
+// bidding.MaxAddrLen bytes each: the bounds of the addresses a message
+// carries, kept for those a lookup finds too.
+func boundAddrs(addrs []ma.Multiaddr) []ma.Multiaddr {
 	var out []ma.Multiaddr
-	for _, a := range t.host.Addrs() {
+	for _, a := range addrs {
 		if len(out) == bidding.MaxAddrs {
 			break
 		}
-		if len(a.Bytes()) <= bidding.MaxAddrLen {
+		if a != nil && len(a.Bytes()) <= bidding.MaxAddrLen {
 			out = append(out, a)
 		}
 	}

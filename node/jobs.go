@@ -287,6 +287,7 @@ func (n *Node) startMarket(ctx context.Context) error {
 		Store:         n.Store,
 		Content:       &contentAdapter{n: n},
 		Runner:        eng,
+		PeerRouting:   n.DHT,
 		Remote:        newRemote(n, work, logging.Logger("inputs")),
 		Labels:        n.cfg.Capabilities.Labels,
 		Capacity:      capacity,

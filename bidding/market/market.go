@@ -19,6 +19,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/routing"
 
 	"github.com/shoalnet/shoal/bidding"
 	"github.com/shoalnet/shoal/bidding/jobspec"
@@ -44,6 +45,13 @@ type Config struct {
 	Store   ds.Batching // the node's datastore; the market uses /jobs and /awards
 	Content Content
 	Runner  Runner
+	// PeerRouting finds a peer's addresses before a stream of an award
+	// (Award, Query, Cancel, live logs) is opened to it, when the host
+	// has neither a connection to it nor an address of it, as a
+	// restarted requester has for the executors it re-attaches to (the
+	// node's DHT; nil: none, and such a dial fails until a connection to
+	// the peer opens).
+	PeerRouting routing.PeerRouting
 	// Remote imports url and s3 inputs and publishes outputs beyond the
 	// node (nil: jobs that need it fail with fetch_failed).
 	Remote Remote
@@ -169,7 +177,7 @@ func New(ctx context.Context, cfg Config) (*Market, error) {
 	if err != nil {
 		return nil, err
 	}
-	tr := newTransport(cfg.Host, cfg.PubSub, cfg.Key)
+	tr := newTransport(cfg.Host, cfg.PubSub, cfg.Key, cfg.PeerRouting)
 	ex := newExecutor(executorConfig{Key: cfg.Key, Content: cfg.Content, Runner: cfg.Runner, Remote: cfg.Remote, Labels: cfg.Labels, Capacity: cfg.Capacity,
 		Slots: cfg.Slots, QueueLimit: cfg.QueueLimit, MaxInputBytes: cfg.MaxInputBytes, WorkDir: cfg.WorkDir,
 		Trust: cfg.Trust, Policy: cfg.Policy, Memo: cfg.Memo, Logger: cfg.Logger, Metrics: cfg.Metrics}, tr.self, tr, awards)

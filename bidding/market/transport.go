@@ -18,6 +18,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
+	"github.com/libp2p/go-libp2p/core/routing"
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/shoalnet/shoal/bidding"
@@ -37,6 +38,9 @@ type transport struct {
 	ps   *pubsub.PubSub
 	key  crypto.PrivKey
 	self peer.ID
+	// routing finds a peer's addresses when the host has neither a
+	// connection to it nor an address of it (routeTo); nil: none.
+	routing routing.PeerRouting
 
 	topic *pubsub.Topic
 	sub   *pubsub.Subscription
@@ -80,8 +84,13 @@ func (v verdict) pubsub() pubsub.ValidationResult {
 // from from; with verdictAccept it returns the opened announcement.
 type vetFunc func(from, author peer.ID, data []byte) (*bidding.Announce, verdict)
 
-func newTransport(h host.Host, ps *pubsub.PubSub, key crypto.PrivKey) *transport {
-	return &transport{host: h, ps: ps, key: key, self: h.ID(), local: map[protocol.ID]handler{}}
+// foundAddrTTL is how long the peerstore keeps the addresses routeTo
+// found: enough for the dial that follows (a connection, once open, keeps
+// its peer's addresses as long as it lasts).
+const foundAddrTTL = time.Minute
+
+func newTransport(h host.Host, ps *pubsub.PubSub, key crypto.PrivKey, r routing.PeerRouting) *transport {
+	return &transport{host: h, ps: ps, key: key, self: h.ID(), routing: r, local: map[protocol.ID]handler{}}
 }
 
 // join registers vet as the announcement topic's validator, joins the
@@ -236,18 +245,60 @@ func (t *transport) addAddrs(p peer.ID, addrs []ma.Multiaddr, ttl time.Duration)
 }
 
 // addrs are the host's addresses as an announcement may carry them
-// (bidding.MaxAddrs at most, each at most bidding.MaxAddrLen bytes).
-func (t *transport) addrs() []ma.Multiaddr {
+// (boundAddrs).
+func (t *transport) addrs() []ma.Multiaddr { return boundAddrs(t.host.Addrs()) }
+
+// boundAddrs are the first bidding.MaxAddrs of addrs that are at most
+// bidding.MaxAddrLen bytes each: the bounds of the addresses a message
+// carries, kept for those a lookup finds too.
+func boundAddrs(addrs []ma.Multiaddr) []ma.Multiaddr {
 	var out []ma.Multiaddr
-	for _, a := range t.host.Addrs() {
+	for _, a := range addrs {
 		if len(out) == bidding.MaxAddrs {
 			break
 		}
-		if len(a.Bytes()) <= bidding.MaxAddrLen {
+		if a != nil && len(a.Bytes()) <= bidding.MaxAddrLen {
 			out = append(out, a)
 		}
 	}
 	return out
+}
+
+// routeTo lets the host dial p when it could not: with no connection to p
+// and no address of p in the peerstore (a restarted requester re-attaching
+// to its executor, docs/protocol.md §4), it asks the peer routing (the
+// DHT) for p, bounded by ctx, and adds the addresses found (boundAddrs)
+// for foundAddrTTL. It fails only when it asked and the host still has
+// no way to p; without a peer routing it does nothing and the dial fails
+// as before.
+func (t *transport) routeTo(ctx context.Context, p peer.ID) error {
+	if t.routing == nil || t.dialable(p) {
+		return nil
+	}
+	ai, err := t.routing.FindPeer(ctx, p)
+	if err != nil {
+		if t.dialable(p) {
+			// kad-dht's FindPeer reports "not found" when p was in its
+			// routing table without an address, though the lookup
+			// heard p's addresses from another peer and added them to
+			// the peerstore itself (or connected to p): dial those.
+			return nil
+		}
+		return fmt.Errorf("no address of %s known, and the peer routing found none: %w", p, err)
+	}
+	if addrs := boundAddrs(ai.Addrs); ai.ID == p && len(addrs) > 0 {
+		t.addAddrs(p, addrs, foundAddrTTL)
+	}
+	if !t.dialable(p) {
+		return fmt.Errorf("no address of %s known, and the peer routing found none usable (%d found)", p, len(ai.Addrs))
+	}
+	return nil
+}
+
+// dialable reports whether the host has a connection to p or an address
+// of it.
+func (t *transport) dialable(p peer.ID) bool {
+	return len(t.host.Network().ConnsToPeer(p)) > 0 || len(t.host.Peerstore().Addrs(p)) > 0
 }
 
 // providerHints are the peers an executor should ask for the job's content
@@ -256,7 +307,10 @@ func (t *transport) providerHints() []peer.AddrInfo {
 	return []peer.AddrInfo{{ID: t.self, Addrs: t.addrs()}}
 }
 
-// openStream opens a stream to p on proto, bounded by StreamTimeout.
+// openStream opens a stream to p on proto, bounded by StreamTimeout. It
+// dials only what the host knows of p: a bid answering a gossiped
+// announcement must not cost a DHT lookup per announcement (dial looks
+// peers up).
 func (t *transport) openStream(ctx context.Context, p peer.ID, proto protocol.ID) (io.ReadWriteCloser, error) {
 	ctx, cancel := context.WithTimeout(ctx, bidding.StreamTimeout)
 	defer cancel()
@@ -268,9 +322,17 @@ func (t *transport) openStream(ctx context.Context, p peer.ID, proto protocol.ID
 }
 
 // dial opens a protocol stream to p, or an in-process pipe served by this
-// node's own handler of proto when p is this node.
+// node's own handler of proto when p is this node. It is for the streams
+// of an award this node holds (the requester's Award, Query and Cancel,
+// the executor's live logs): when the host has no way to p, it looks p up
+// first (routeTo), within the same StreamTimeout as the stream.
 func (t *transport) dial(ctx context.Context, p peer.ID, proto protocol.ID) (io.ReadWriteCloser, error) {
 	if p != t.self {
+		ctx, cancel := context.WithTimeout(ctx, bidding.StreamTimeout)
+		defer cancel()
+		if err := t.routeTo(ctx, p); err != nil {
+			return nil, fmt.Errorf("open %s to %s: %w", proto, p, err)
+		}
 		return t.openStream(ctx, p, proto)
 	}
 	t.mu.Lock()

@@ -40,6 +40,12 @@ type NodeView interface {
 	// MaxInputBytes is the largest total content size the node accepts
 	// (0: no limit).
 	MaxInputBytes() int64
+	// HeldImport returns the root and size of the content the node
+	// imported from the url input in and still holds in full (pinned), or
+	// cid.Undef when it has none. It answers from memory. The root is a
+	// hint for placement only: the executor asks the server again
+	// (If-None-Match) before it uses the import.
+	HeldImport(in jobspec.Input) (root cid.Cid, size int64)
 }
 
 // Offer is what admission lets a node bid: the fields of a Bid.
@@ -60,10 +66,14 @@ type Offer struct {
 // resources against the node's total Capacity (a job the node could never
 // run is refused; a job that only has to wait is offered with the queue
 // depth, so bursts queue instead of failing), total content size against
-// MaxInputBytes, locality "required" (every input held in full), and a full
-// queue. Locality bytes count the inputs only: the module or image is
+// MaxInputBytes, locality "required" (every CID input held in full), and a
+// full queue. Locality bytes count the inputs only: the module or image is
 // fetched once and cached, the data is what is worth moving compute to, and
-// a job without inputs is stateless (every idle bidder is fully local).
+// a job without inputs is stateless (every idle bidder is fully local). A
+// url input counts the size of the node's earlier import of the same URL
+// (HeldImport), held and total alike; an input whose root is already
+// counted (another input of the same content) counts once. s3 inputs count
+// nowhere (every executor downloads them again).
 // Requester policy (allow-lists) is checked by the caller before Admit,
 // with CodePolicyDenied.
 func Admit(job *jobspec.Spec, view NodeView) (Offer, error) {
@@ -86,10 +96,22 @@ func Admit(job *jobspec.Spec, view NodeView) (Offer, error) {
 		return Offer{}, refuse(CodeResourcesExceeded, "job needs %s, node offers at most %s", fmtRes(need), fmtRes(capacity))
 	}
 	var local, total int64
+	counted := make(map[cid.Cid]bool, len(job.Inputs))
 	for _, c := range job.InputCIDs() {
+		counted[c] = true
 		h, t := view.LocalBytes(c)
 		local += min(max(h, 0), max(t, 0))
 		total += max(t, 0)
+	}
+	for _, in := range job.Inputs {
+		if in.URL == "" {
+			continue
+		}
+		if root, size := view.HeldImport(in); root.Defined() && size > 0 && !counted[root] {
+			counted[root] = true
+			local += size
+			total += size
+		}
 	}
 	if limit := view.MaxInputBytes(); limit > 0 && total > limit {
 		return Offer{}, refuse(CodeInputTooLarge, "content of %s exceeds this node's limit of %s", jobspec.FormatSize(total), jobspec.FormatSize(limit))
@@ -97,7 +119,11 @@ func Admit(job *jobspec.Spec, view NodeView) (Offer, error) {
 	if job.Constraints.Locality == jobspec.Required {
 		for _, in := range job.Inputs {
 			if in.Remote() {
-				continue // no node holds a URL: locality counts CID inputs only
+				// "required" promises that no input moves. An imported URL
+				// may have changed at its server (the executor asks again
+				// and downloads it if so), so no node can promise that for
+				// it: required constrains the CID inputs only.
+				continue
 			}
 			if h, t := view.LocalBytes(in.CID); t <= 0 || h < t {
 				return Offer{}, refuse(CodeLocalityRequired, "locality required and input %s at %s is not held here in full", in.CID, in.Path)
@@ -142,7 +168,14 @@ type StaticView struct {
 	MaxQueue   int
 	Wait       time.Duration
 	Held       map[cid.Cid][2]int64 // CID -> {held, total}
+	Imports    map[string]Import    // url -> the import of it held here
 	InputLimit int64
+}
+
+// Import is an earlier import of a url input that a StaticView holds.
+type Import struct {
+	Root cid.Cid
+	Size int64
 }
 
 var _ NodeView = (*StaticView)(nil)
@@ -181,4 +214,16 @@ func (v *StaticView) MaxInputBytes() int64 { return v.InputLimit }
 func (v *StaticView) LocalBytes(c cid.Cid) (held, total int64) {
 	h := v.Held[c]
 	return h[0], h[1]
+}
+
+// HeldImport implements NodeView.
+func (v *StaticView) HeldImport(in jobspec.Input) (cid.Cid, int64) {
+	if in.URL == "" {
+		return cid.Undef, 0
+	}
+	im, ok := v.Imports[in.URL]
+	if !ok {
+		return cid.Undef, 0
+	}
+	return im.Root, im.Size
 }

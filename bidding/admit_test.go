@@ -23,8 +23,16 @@ func idleNode(t *testing.T) *StaticView {
 	}
 }
 
+// testURL is the url input withURL adds.
+const testURL = "https://data.example.org/corpus.txt"
+
+func withURL(s *jobspec.Spec) {
+	s.Inputs = append(s.Inputs, jobspec.Input{URL: testURL, Path: "/url"})
+}
+
 func TestAdmit(t *testing.T) {
 	module, input := cid.MustParse(testModule), cid.MustParse(testInput)
+	imported := cid.MustParse(testInput2)
 	other := newIdentity(t, 11).id
 	tests := []struct {
 		name      string
@@ -66,6 +74,45 @@ func TestAdmit(t *testing.T) {
 		{name: "locality required, held", spec: func(s *jobspec.Spec) { s.Constraints.Locality = jobspec.Required },
 			node:      func(v *StaticView) { v.Held[input] = [2]int64{1000, 1000} },
 			wantOffer: Offer{LocalBytes: 1000, TotalBytes: 1000, FreeSlots: 4}},
+		{name: "url input imported here: its size is local", spec: withURL,
+			node: func(v *StaticView) {
+				v.Held[input] = [2]int64{1000, 1000}
+				v.Imports = map[string]Import{testURL: {Root: imported, Size: 4000}}
+			},
+			wantOffer: Offer{LocalBytes: 5000, TotalBytes: 5000, FreeSlots: 4}},
+		{name: "url input imported here, cid input not held", spec: withURL,
+			node:      func(v *StaticView) { v.Imports = map[string]Import{testURL: {Root: imported, Size: 4000}} },
+			wantOffer: Offer{LocalBytes: 4000, TotalBytes: 4000, FreeSlots: 4}},
+		{name: "another url imported here: nothing local", spec: withURL,
+			node:      func(v *StaticView) { v.Imports = map[string]Import{testURL + "?v=2": {Root: imported, Size: 4000}} },
+			wantOffer: Offer{FreeSlots: 4}},
+		{name: "url import with the cid input's root counts once", spec: withURL,
+			node: func(v *StaticView) {
+				v.Held[input] = [2]int64{1000, 1000}
+				v.Imports = map[string]Import{testURL: {Root: input, Size: 1000}}
+			},
+			wantOffer: Offer{LocalBytes: 1000, TotalBytes: 1000, FreeSlots: 4}},
+		{name: "s3 inputs count nowhere", spec: func(s *jobspec.Spec) {
+			s.Inputs = []jobspec.Input{{S3: &jobspec.S3Object{Bucket: "datasets", Key: "one.csv"}, Path: "/s3"}}
+		}, node: func(v *StaticView) {
+			v.Imports = map[string]Import{"s3://datasets/one.csv": {Root: imported, Size: 4000}}
+		},
+			wantOffer: Offer{FreeSlots: 4}},
+		{name: "url import over the input limit", spec: withURL,
+			node: func(v *StaticView) {
+				v.InputLimit = 3000
+				v.Imports = map[string]Import{testURL: {Root: imported, Size: 4000}}
+			}, wantCode: CodeInputTooLarge},
+		{name: "locality required constrains cid inputs only: url not imported", spec: func(s *jobspec.Spec) {
+			withURL(s)
+			s.Constraints.Locality = jobspec.Required
+		}, node: func(v *StaticView) { v.Held[input] = [2]int64{1000, 1000} },
+			wantOffer: Offer{LocalBytes: 1000, TotalBytes: 1000, FreeSlots: 4}},
+		{name: "locality required, url imported but cid input missing", spec: func(s *jobspec.Spec) {
+			withURL(s)
+			s.Constraints.Locality = jobspec.Required
+		}, node: func(v *StaticView) { v.Imports = map[string]Import{testURL: {Root: imported, Size: 4000}} },
+			wantCode: CodeLocalityRequired},
 		{name: "executors list excludes us", spec: func(s *jobspec.Spec) { s.Constraints.Executors.Peers = append(s.Constraints.Executors.Peers, other) }, wantCode: CodeNotEligible},
 		{name: "executors orgs: requester decides", spec: func(s *jobspec.Spec) {
 			s.Constraints.Executors.Peers = append(s.Constraints.Executors.Peers, other)

@@ -155,15 +155,16 @@ func cmpAsc[T int | int64 | time.Duration | peer.ID](a, b T) int {
 func cmpDesc[T int | int64](a, b T) int { return -cmpAsc(a, b) }
 
 // FullyLocal reports whether b holds all of the job's content, judged
-// against the other bids (see Rank). A spec without inputs (stateless) is
-// fully local everywhere; a spec with inputs that no bidder could size is
-// local nowhere.
+// against the other bids (see Rank). A stateless spec (no CID or url
+// input: jobspec.Spec.Stateless) is fully local everywhere; a spec with
+// inputs that no bidder could size is local nowhere (a url input nobody
+// imported yet, too).
 func FullyLocal(spec *jobspec.Spec, b *Bid, bids []Bid) bool {
 	return fullyLocal(spec, b, bids, UnknownTotal)
 }
 
 func fullyLocal(spec *jobspec.Spec, b *Bid, bids []Bid, known int64) bool {
-	if len(spec.InputCIDs()) == 0 {
+	if spec.Stateless() {
 		return true
 	}
 	total := jobTotal(bids, known)

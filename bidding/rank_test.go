@@ -136,6 +136,11 @@ func TestWindowDone(t *testing.T) {
 	stateless := &jobspec.Spec{Type: jobspec.Batch, Count: 1, Engine: jobspec.Engine{Docker: &jobspec.Docker{Image: "alpine"}}}
 	ops := &jobspec.Spec{Type: jobspec.Ops, Engine: jobspec.Engine{Docker: &jobspec.Docker{Image: "alpine"}}}
 	opsCapped := &jobspec.Spec{Type: jobspec.Ops, Count: 1, Engine: jobspec.Engine{Docker: &jobspec.Docker{Image: "alpine"}}}
+	// A url input is held by the executors that imported it; an s3 input
+	// by nobody (downloaded again every time): stateless.
+	urlOnly := &jobspec.Spec{Type: jobspec.Batch, Count: 1, Engine: stateless.Engine, Inputs: []jobspec.Input{{URL: testURL, Path: "/in"}}}
+	s3Only := &jobspec.Spec{Type: jobspec.Batch, Count: 1, Engine: stateless.Engine,
+		Inputs: []jobspec.Input{{S3: &jobspec.S3Object{Bucket: "datasets", Key: "k"}, Path: "/in"}}}
 	local := func(i int) Bid {
 		return Bid{JobCID: job, Bidder: ids[i], LocalBytes: 100, TotalBytes: 100, FreeSlots: 1}
 	}
@@ -157,6 +162,9 @@ func TestWindowDone(t *testing.T) {
 		{"busy local does not count", withInputs, []Bid{local(0), busyLocal(1)}, 5 * ms, false},
 		{"nobody could size the inputs", withInputs, nobodyKnows, 5 * ms, false},
 		{"stateless: any idle bid is local", stateless, []Bid{remote(0)}, 1 * ms, true},
+		{"url input nobody imported: local nowhere", urlOnly, []Bid{remote(0), remote(1)}, 5 * ms, false},
+		{"url input: the importer's idle bid closes it", urlOnly, []Bid{remote(0), local(1)}, 5 * ms, true},
+		{"s3 input: stateless", s3Only, []Bid{remote(0)}, 1 * ms, true},
 		{"ops waits the window", ops, []Bid{remote(0), remote(1), remote(2)}, 200 * ms, false},
 		{"ops window over", ops, []Bid{remote(0)}, 250 * ms, true},
 		{"ops with count closes early", opsCapped, []Bid{remote(0)}, 1 * ms, true},

@@ -42,6 +42,8 @@ type testOpts struct {
 	// maxDepth and maxBlocks are Config.MaxDAGDepth and MaxDAGBlocks.
 	maxDepth  int
 	maxBlocks int64
+	// onUnpin is Config.OnUnpin.
+	onUnpin func(cid.Cid)
 }
 
 // newHost makes a TCP-only libp2p host on 127.0.0.1 with an OS-chosen port.
@@ -102,6 +104,7 @@ func (n *testNode) open(tb testing.TB, o testOpts) {
 		FindProvidersTimeout: o.findTimeout,
 		MaxDAGDepth:          o.maxDepth,
 		MaxDAGBlocks:         o.maxBlocks,
+		OnUnpin:              o.onUnpin,
 	}
 	if o.noRouter {
 		cfg.Router = nil

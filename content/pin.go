@@ -101,6 +101,7 @@ func (s *Store) pinAllLocked(ctx context.Context, recursive bool, cs ...cid.Cid)
 
 // Unpin removes the pin of c, recursive or direct. It returns ErrNotPinned
 // when c has no pin of its own. The blocks stay until the next GC.
+// Config.OnUnpin is called once the pin is gone.
 func (s *Store) Unpin(ctx context.Context, c cid.Cid) error {
 	if err := s.check(); err != nil {
 		return err
@@ -111,6 +112,9 @@ func (s *Store) Unpin(ctx context.Context, c cid.Cid) error {
 			return fmt.Errorf("content: unpin %s: %w", c, ErrNotPinned)
 		}
 		return fmt.Errorf("content: unpin %s: %w", c, err)
+	}
+	if f := s.cfg.OnUnpin; f != nil {
+		f(c) // before the flush: a failed flush may still have dropped the pin
 	}
 	if err := s.pinner.Flush(ctx); err != nil {
 		return fmt.Errorf("content: unpin %s: flush pins: %w", c, err)

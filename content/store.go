@@ -16,6 +16,7 @@ import (
 	"github.com/ipfs/boxo/ipld/merkledag"
 	pin "github.com/ipfs/boxo/pinning/pinner"
 	"github.com/ipfs/boxo/pinning/pinner/dspinner"
+	"github.com/ipfs/go-cid"
 	"github.com/ipfs/go-datastore"
 	"github.com/ipfs/go-datastore/namespace"
 	ipld "github.com/ipfs/go-ipld-format"
@@ -104,6 +105,12 @@ type Config struct {
 	// failed; it goes into the NoDirectConnError of a fetch whose only
 	// providers are reachable through a relay alone.
 	HolePunchFailures func(peer.ID) int
+	// OnUnpin, when set, is called with c once Unpin removed c's pin (its
+	// blocks may go at the next GC), on the goroutine that called Unpin.
+	// It must not block nor call back into the Store. The node uses it to
+	// forget what it remembers in memory as held here (the imports of
+	// url inputs), so that a bid never claims content that GC may take.
+	OnUnpin func(c cid.Cid)
 }
 
 // Store is a node's content store. Its methods are safe for concurrent use.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -237,9 +238,10 @@ func TestWriteToRefusesExisting(t *testing.T) {
 }
 
 // TestGCKeepsPinned: GC removes an unpinned tree and keeps a pinned one
-// fully readable with no network.
+// fully readable with no network; Config.OnUnpin hears of each unpin.
 func TestGCKeepsPinned(t *testing.T) {
-	n := newTestNode(t, testOpts{noRouter: true})
+	var heard []cid.Cid
+	n := newTestNode(t, testOpts{noRouter: true, onUnpin: func(c cid.Cid) { heard = append(heard, c) }})
 	s := n.store
 	ctx := testCtx(t, time.Minute)
 	src := makeTree(t)
@@ -297,6 +299,9 @@ func TestGCKeepsPinned(t *testing.T) {
 	}
 	if err := s.Unpin(ctx, pinned); !errors.Is(err, ErrNotPinned) {
 		t.Errorf("second unpin: %v, want ErrNotPinned", err)
+	}
+	if !slices.Equal(heard, []cid.Cid{pinned}) {
+		t.Errorf("OnUnpin heard %v, want %s once (the second unpin failed)", heard, pinned)
 	}
 	if _, err := s.GC(ctx); err != nil {
 		t.Fatal(err)

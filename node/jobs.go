@@ -278,6 +278,11 @@ func (n *Node) startMarket(ctx context.Context) error {
 	if !n.cfg.Jobs.DisableMemo {
 		memo = &dhtMemo{n: n, net: bidding.NetworkID(n.psk)}
 	}
+	rem := newRemote(n, work, logging.Logger("inputs"))
+	if err := rem.loadHeld(ctx); err != nil {
+		// Bids then count only the imports made from now on.
+		rem.log.Warn("cannot load the imports of url inputs", "err", err)
+	}
 	caps := n.capabilities()
 	capacity := jobspec.Resources{MilliCPU: int64(caps.CPU * 1000), Memory: caps.Memory, Disk: caps.Disk}
 	m, err := market.New(ctx, market.Config{
@@ -288,7 +293,7 @@ func (n *Node) startMarket(ctx context.Context) error {
 		Content:       &contentAdapter{n: n},
 		Runner:        eng,
 		PeerRouting:   n.DHT,
-		Remote:        newRemote(n, work, logging.Logger("inputs")),
+		Remote:        rem,
 		Labels:        n.cfg.Capabilities.Labels,
 		Capacity:      capacity,
 		Slots:         n.cfg.Jobs.Slots,

@@ -130,8 +130,9 @@ type Node struct {
 	Metrics *metrics.Metrics
 
 	caps      *p2p.CapPublisher
-	nat       *natState // reachability, hole punches, relay counters (reach.go)
-	guard     *guard    // trust and admission policy (policy.go)
+	nat       *natState    // reachability, hole punches, relay counters (reach.go)
+	guard     *guard       // trust and admission policy (policy.go)
+	held      *heldImports // imports of url inputs bids count as local (held.go)
 	bootstrap []peer.AddrInfo
 	engines   []string
 	started   time.Time
@@ -176,7 +177,7 @@ func New(ctx context.Context, cfg *Config, opts ...Option) (n *Node, err error) 
 
 	nctx, cancel := context.WithCancel(context.Background())
 	n = &Node{cfg: cfg, repoPath: o.repoPath, key: o.key, psk: o.psk, docker: o.docker, wasmWorker: o.wasmWorker, bootstrap: boot, started: time.Now(), ctx: nctx, cancel: cancel,
-		Metrics: metrics.New()}
+		Metrics: metrics.New(), held: newHeldImports(maxHeldImports)}
 	defer func() {
 		if err != nil {
 			n.Close()
@@ -243,6 +244,7 @@ func New(ctx context.Context, cfg *Config, opts ...Option) (n *Node, err error) 
 		ReprovideInterval:    cfg.Content.ReprovideInterval.D(),
 		Logger:               logging.Logger("content"),
 		HolePunchFailures:    n.nat.holePunches.Failures,
+		OnUnpin:              n.held.forget,
 	})
 	if err != nil {
 		return nil, err

@@ -12,11 +12,13 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/ipfs/go-cid"
 	ds "github.com/ipfs/go-datastore"
+	"github.com/ipfs/go-datastore/query"
 
 	"github.com/shoalnet/shoal/bidding/jobspec"
 	"github.com/shoalnet/shoal/bidding/market"
@@ -31,7 +33,9 @@ import (
 // them as UnixFS with the default settings and pins them, and publishes
 // outputs to S3 and remote kubo nodes. It remembers, per URL, the CID and
 // validators of the last import, so a URL whose ETag (or Last-Modified)
-// is unchanged is not downloaded again while its content is still pinned.
+// is unchanged is not downloaded again while its content is still pinned,
+// and keeps the reusable ones in the node's heldImports, so that bids on
+// later jobs over the URL count it as local.
 type remote struct {
 	n    *Node
 	log  *slog.Logger
@@ -50,10 +54,13 @@ type remote struct {
 
 var _ market.Remote = (*remote)(nil)
 
+// sourcesPrefix is the datastore prefix of the import records.
+const sourcesPrefix = "/inputs/sources"
+
 // urlCacheKey is where the last import of a source is remembered.
 func urlCacheKey(source string) ds.Key {
 	h := sha256.Sum256([]byte(source))
-	return ds.NewKey("/inputs/sources/" + hex.EncodeToString(h[:]))
+	return ds.NewKey(sourcesPrefix + "/" + hex.EncodeToString(h[:]))
 }
 
 // sourceRecord is the stored record of an import.
@@ -107,8 +114,12 @@ func (r *remote) Import(ctx context.Context, in jobspec.Input, limit market.Fetc
 	default:
 		return got, fmt.Errorf("input at %s is not a url or s3 input", in.Path)
 	}
-	if err != nil || got.Reused {
+	if err != nil {
 		return got, err
+	}
+	if got.Reused {
+		r.hold(ctx, in, got)
+		return got, nil
 	}
 	node, err := content.OpenPath(dst, true)
 	if err != nil {
@@ -122,7 +133,67 @@ func (r *remote) Import(ctx context.Context, in jobspec.Input, limit market.Fetc
 	}
 	got.CID = c
 	r.remember(ctx, source, got)
+	r.hold(ctx, in, got)
 	return got, nil
+}
+
+// HeldImport implements market.Remote, from memory (heldImports).
+func (r *remote) HeldImport(in jobspec.Input) (cid.Cid, int64) {
+	if in.URL == "" {
+		return cid.Undef, 0 // s3 imports are downloaded again: nothing to reuse
+	}
+	return r.n.held.get(in.URL)
+}
+
+// hold lets later bids count the import got of in as local: a url input
+// whose server gave validators (Import revalidates it instead of
+// downloading), still pinned. The pin is checked after the import is
+// remembered, so an Unpin racing with the import cannot leave it counted:
+// either the check sees the pin gone or OnUnpin sees the entry.
+func (r *remote) hold(ctx context.Context, in jobspec.Input, got market.Imported) {
+	if in.URL == "" {
+		return
+	}
+	if got.ETag == "" && got.LastModified.IsZero() {
+		r.n.held.drop(in.URL)
+		return
+	}
+	r.n.held.put(in.URL, got.CID, got.Size)
+	if pinned, err := r.n.Content.IsPinned(ctx, got.CID); err != nil || !pinned {
+		r.n.held.drop(in.URL)
+	}
+}
+
+// loadHeld fills the node's heldImports from the records of earlier
+// imports of url inputs that are still pinned, at most maxHeldImports of
+// them. It runs once, at start, before the market bids.
+func (r *remote) loadHeld(ctx context.Context) error {
+	res, err := r.n.Store.Query(ctx, query.Query{Prefix: sourcesPrefix})
+	if err != nil {
+		return fmt.Errorf("list imported sources: %w", err)
+	}
+	defer res.Close()
+	for e := range res.Next() {
+		if e.Error != nil {
+			return fmt.Errorf("list imported sources: %w", e.Error)
+		}
+		if r.n.held.len() >= maxHeldImports {
+			break
+		}
+		var rec sourceRecord
+		if json.Unmarshal(e.Value, &rec) != nil || ds.NewKey(e.Key) != urlCacheKey(rec.Source) {
+			continue
+		}
+		if c, ok := r.reusable(ctx, rec); ok && isURL(rec.Source) {
+			r.n.held.put(rec.Source, c, rec.Size)
+		}
+	}
+	return nil
+}
+
+// isURL tells a url source from an s3 one (s3://bucket/key).
+func isURL(source string) bool {
+	return strings.HasPrefix(source, "http://") || strings.HasPrefix(source, "https://")
 }
 
 func (r *remote) importURL(ctx context.Context, u, dst string, limit market.FetchLimit) (market.Imported, error) {
@@ -186,17 +257,31 @@ func (r *remote) recall(ctx context.Context, source string) (sourceRecord, bool)
 		return sourceRecord{}, false
 	}
 	var rec sourceRecord
-	if json.Unmarshal(b, &rec) != nil || rec.Source != source || (rec.ETag == "" && rec.LastModified == "") {
+	if json.Unmarshal(b, &rec) != nil || rec.Source != source {
 		return sourceRecord{}, false
 	}
-	c, err := cid.Decode(rec.CID)
-	if err != nil {
-		return sourceRecord{}, false
-	}
-	if pinned, err := r.n.Content.IsPinned(ctx, c); err != nil || !pinned {
+	if _, ok := r.reusable(ctx, rec); !ok {
+		r.n.held.drop(source)
 		return sourceRecord{}, false
 	}
 	return rec, true
+}
+
+// reusable returns the root of the import rec when a request with its
+// validators could reuse it: it has an ETag or Last-Modified and its root
+// is still pinned here.
+func (r *remote) reusable(ctx context.Context, rec sourceRecord) (cid.Cid, bool) {
+	if rec.ETag == "" && rec.LastModified == "" {
+		return cid.Undef, false
+	}
+	c, err := cid.Decode(rec.CID)
+	if err != nil {
+		return cid.Undef, false
+	}
+	if pinned, err := r.n.Content.IsPinned(ctx, c); err != nil || !pinned {
+		return cid.Undef, false
+	}
+	return c, true
 }
 
 func (r *remote) remember(ctx context.Context, source string, got market.Imported) {

@@ -72,9 +72,28 @@ type IPFSTarget struct {
 }
 
 // Remote reports whether the input is downloaded by the executor (URL or
-// S3) rather than fetched by CID. A remote input has no CID in the spec and
-// no holder: locality counts only CID inputs.
+// S3) rather than fetched by CID. A remote input has no CID in the spec;
+// only an executor that imported the same URL before can hold its content
+// (see Placed).
 func (in Input) Remote() bool { return in.URL != "" || in.S3 != nil }
+
+// Placed reports whether some node may already hold the input, so that
+// where the job runs matters for it: a CID input, or a url input (an
+// executor that imported the URL keeps its content pinned and reuses it
+// while the server's ETag is unchanged). An s3 input is downloaded again by
+// every executor, so no node is ever local for it.
+func (in Input) Placed() bool { return in.CID.Defined() || in.URL != "" }
+
+// Stateless reports whether no input of the job can be held by a node
+// (none is Placed): every idle bidder is then as local as any other.
+func (s *Spec) Stateless() bool {
+	for _, in := range s.Inputs {
+		if in.Placed() {
+			return false
+		}
+	}
+	return true
+}
 
 // Source describes where an input comes from, for messages and receipts:
 // the CID, the URL, or s3://bucket/key.

@@ -27,6 +27,12 @@ type Remote interface {
 	// Publish puts the outputs (root outputs, also on disk at dir) of job
 	// at target.
 	Publish(ctx context.Context, target jobspec.Publish, job, outputs cid.Cid, dir string) error
+	// HeldImport returns, from memory and without blocking, the root and
+	// size of the last import of the url input in when Import would ask
+	// the server to revalidate it (it has an ETag or Last-Modified) and it
+	// is still pinned here; cid.Undef otherwise. Admission counts it as
+	// local bytes (bidding.NodeView.HeldImport).
+	HeldImport(in jobspec.Input) (root cid.Cid, size int64)
 }
 
 // Imported is the result of Remote.Import.

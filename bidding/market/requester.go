@@ -539,9 +539,14 @@ func (m *Market) announce(ctx context.Context, id cid.Cid, spec *jobspec.Spec, a
 // of its inputs (they bid best); for a job without inputs or that may run
 // anywhere, also SolicitFanout peers of the topic at random (the requester
 // bids too), or its named executors. Nil means: ask everyone. Ops jobs,
-// which want every node, are never solicited.
+// which want every node, are never solicited; nor are jobs with a url input
+// unless they may run anywhere: the nodes that imported the URL are the
+// best bidders, and no lookup names them.
 func (m *Market) solicitTargets(ctx context.Context, spec *jobspec.Spec) []peer.AddrInfo {
 	if spec.Type == jobspec.Ops {
+		return nil
+	}
+	if spec.Constraints.Locality != jobspec.Anywhere && slices.ContainsFunc(spec.Inputs, func(in jobspec.Input) bool { return in.URL != "" }) {
 		return nil
 	}
 	seen := map[peer.ID]bool{m.self: true}

@@ -14,8 +14,15 @@ import (
 // ranking. An input whose root the requester does not hold makes it
 // bidding.UnknownTotal (the ranking then takes the median of the totals
 // claimed): fetching the root to size it would make the requester a holder
-// of small inputs, and delay the first announcement.
+// of small inputs, and delay the first announcement. A job with a url
+// input is UnknownTotal too: the requester cannot size a URL, and the
+// executors that imported it claim its size.
 func (m *Market) inputsTotal(ctx context.Context, spec *jobspec.Spec) int64 {
+	for _, in := range spec.Inputs {
+		if in.URL != "" {
+			return bidding.UnknownTotal
+		}
+	}
 	var total int64
 	for _, c := range spec.InputCIDs() {
 		lctx, cancel := context.WithTimeout(ctx, localBytesTimeout)

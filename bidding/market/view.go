@@ -52,3 +52,11 @@ func (v *view) LocalBytes(c cid.Cid) (held, total int64) {
 	defer cancel()
 	return v.ex.cfg.Content.LocalBytes(ctx, c)
 }
+
+// HeldImport answers from the Remote's memory: no I/O while bidding.
+func (v *view) HeldImport(in jobspec.Input) (cid.Cid, int64) {
+	if v.ex.cfg.Remote == nil {
+		return cid.Undef, 0
+	}
+	return v.ex.cfg.Remote.HeldImport(in)
+}

@@ -173,3 +173,93 @@ func onlyImport(t *testing.T, j *api.Job) api.Import {
 	}
 	return j.Receipts[0].Imports[0]
 }
+
+// Placement follows an imported URL: the executor that ran a job over a
+// URL holds its content, and its bid on a second job over the same URL (a
+// different spec) counts it as local, so that job goes to it and reuses
+// the import (the server answers 304). Two workers could run both jobs;
+// without the imported bytes in the bid, which one runs the second is a
+// coin toss, and the bid's local bytes would be 0.
+func TestURLInputPlacement(t *testing.T) {
+	var full atomic.Int64
+	corpus := []byte(strings.Repeat("placement follows the imported url\n", 300))
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("ETag", `"corpus-v1"`)
+		if r.Header.Get("If-None-Match") == `"corpus-v1"` {
+			w.WriteHeader(http.StatusNotModified)
+			return
+		}
+		full.Add(1)
+		w.Header().Set("Content-Length", fmt.Sprint(len(corpus)))
+		w.Write(corpus)
+	}))
+	defer srv.Close()
+	conf := func(worker bool) func(string) error {
+		return testnet.EditConfig(func(c *node.Config) {
+			c.Jobs.DisableDocker = true
+			c.Jobs.BidWindow = node.Duration(2 * time.Second)
+			c.Inputs.AllowPrivate = worker // the server is on loopback
+		})
+	}
+	// a submits (no worker label: it declines); b and c are the workers.
+	a := testnet.Start(t, testnet.Options{Configure: conf(false)})
+	workers := map[string]*testnet.Daemon{}
+	for range 2 {
+		w := testnet.Start(t, testnet.Options{Bootstrap: []string{a.TCPAddr()}, InitArgs: []string{"--label", "role=worker"}, Configure: conf(true)})
+		workers[w.ID] = w
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, d := range []*testnet.Daemon{a} {
+		if _, err := d.Client.Peers(ctx, api.WaitOptions{Min: 2, Timeout: 30 * time.Second, Topic: true}); err != nil {
+			t.Fatalf("%s: %v", d.ID, err)
+		}
+	}
+	for _, w := range workers {
+		if _, err := w.Client.Peers(ctx, api.WaitOptions{Min: 1, Timeout: 30 * time.Second, Topic: true}); err != nil {
+			t.Fatalf("%s: %v", w.ID, err)
+		}
+	}
+	wc := testnet.WasmModule(t, "examples/wordcount")
+	url := srv.URL + "/corpus.txt"
+
+	first, err := runJSON(t, a, "run", "wasm", wc, "--input", url+":/inputs/corpus.txt", "--label", "role=worker", "--name", "placed-1")
+	if err != nil || first.State != api.JobCompleted || len(first.Receipts) != 1 {
+		t.Fatalf("first url job: %v %+v", err, first)
+	}
+	importer := first.Receipts[0].Executor
+	if workers[importer] == nil {
+		t.Fatalf("first job ran on %s, not a worker", importer)
+	}
+	im := onlyImport(t, first)
+
+	second, err := runJSON(t, a, "run", "wasm", wc, "--input", url+":/inputs/corpus.txt", "--label", "role=worker", "--name", "placed-2")
+	if err != nil || second.State != api.JobCompleted || len(second.Receipts) != 1 {
+		t.Fatalf("second url job: %v %+v", err, second)
+	}
+	var bid *api.Bid
+	for i, b := range second.Bids {
+		if b.Peer == importer {
+			bid = &second.Bids[i]
+		} else if b.LocalBytes != 0 {
+			t.Errorf("bid of %s, which never imported the url, claims %d local bytes", b.Peer, b.LocalBytes)
+		}
+	}
+	if bid == nil {
+		t.Fatalf("no bid from the importer %s: %+v", importer, second.Bids)
+	}
+	if want := int64(len(corpus)); bid.LocalBytes != want || bid.TotalBytes != want {
+		t.Fatalf("importer's bid: local %d of %d bytes, want all %d (the import counts as local)", bid.LocalBytes, bid.TotalBytes, want)
+	}
+	if got := second.Receipts[0].Executor; got != importer {
+		t.Fatalf("second job ran on %s, want the importer %s (bids %+v)", got, importer, second.Bids)
+	}
+	// The hint changed nothing of the checks: the executor revalidated the
+	// import with the server (304) and its receipt says it reused it.
+	if im2 := onlyImport(t, second); !im2.Reused || im2.CID != im.CID {
+		t.Fatalf("second import %+v, want the first (%s) reused", im2, im.CID)
+	}
+	if n := full.Load(); n != 1 {
+		t.Fatalf("the server sent the corpus %d times, want 1", n)
+	}
+}

@@ -28,7 +28,7 @@ run "exec: sha256 over 64 MiB through exec/wasm (in process and in a worker) vs 
 run "exec: docker hello create->exit->removed" -bench . -benchtime 10x ./exec/docker/
 run "jobs: submit->result via API and CLI, 3 nodes (goals p50 <= 5 / 12 ms; were 9.3 / 18.0 ms before issue 12; vs Bacalhau 79.5 / 598 ms)" -bench 'SubmitToResult' -benchtime 200x ./cmd/shoal/
 run "jobs: memo hit (reused receipt) from a node that never saw the job vs a fresh run of it, 5 nodes (goal hit p50 <= 20 ms, lookup included)" -bench 'MemoHit' -benchtime 30x ./cmd/shoal/
-run "jobs: --verify 3 (3 replicas, quorum 2) vs a single run of the same job, 4 nodes, submit->result p50 (goal ratio <= 1.3x)" -bench 'Verify$' -benchtime 20x ./cmd/shoal/
+run "jobs: --verify 3 (3 replicas, quorum 2) vs a single run of the same job, 4 nodes, submit->result p50, a CPU-bound job (hello) and a waiting one (sleep 200ms) (goal ratio <= 1.3x)" -bench 'Verify$' -benchtime 10x ./cmd/shoal/
 run "jobs: throughput across 5 nodes, tiny hello (goals >= 800 jobs/s, <= 2 cpu-ms/job; were 406 jobs/s, 4.3 cpu-ms/job before issue 12; vs Bacalhau 19-65 jobs/s)" -bench 'Throughput' -benchtime 1x ./cmd/shoal/
 run "jobs: daemon RSS and fds after 100 and many jobs" -bench 'MemoryPerJob' -benchtime 1x ./cmd/shoal/
 run "jobs: failover, executor kill -9 -> re-award (goal <= 0.5 s p50; was 2.99 s before issue 12; vs Bacalhau ~77 s)" -bench 'Failover$' -benchtime 3x ./cmd/shoal/

@@ -57,14 +57,7 @@ func benchNet(b *testing.B, n int, labels ...[]string) ([]*testnet.Daemon, strin
 // steady-state figures leave out). It returns the module's CID.
 func addModule(b *testing.B, ds []*testnet.Daemon, path string) string {
 	b.Helper()
-	var mod string
-	for _, d := range ds {
-		out, err := d.Run("add", "-q", path)
-		if err != nil {
-			b.Fatal(err)
-		}
-		mod = strings.TrimSpace(out)
-	}
+	mod := addModuleOnly(b, ds, path)
 	for i, d := range ds {
 		spec := fmt.Sprintf("%sconstraints:\n  executors:\n    peers: [%s]\n", helloSpec(mod, fmt.Sprintf("warm-%d-%d", i, time.Now().UnixNano())), d.ID)
 		if _, err := submitWait(context.Background(), d, []byte(spec)); err != nil {

@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -36,11 +35,7 @@ func BenchmarkSpinAPILatency(b *testing.B) {
 	if err := os.WriteFile(path, spinWasm, 0o644); err != nil {
 		b.Fatal(err)
 	}
-	out, err := d.Run("add", "-q", path)
-	if err != nil {
-		b.Fatal(err)
-	}
-	mod := strings.TrimSpace(out)
+	mod := addModuleOnly(b, ds, path)
 	ctx := context.Background()
 	// sample calls GET /id back to back until stop is closed.
 	sample := func(stop <-chan struct{}) []time.Duration {

@@ -39,6 +39,12 @@ func TestRunConfig(t *testing.T) {
 	if err := applyRunConfig(&cfg, map[string]any{"jitter": "1ms"}); err == nil {
 		t.Fatal("unknown key accepted")
 	}
+	if err := applyRunConfig(&cfg, map[string]any{"nat": map[string]any{"site-a": "symmetric"}}); err != nil || cfg.NAT["site-a"] != "symmetric" {
+		t.Fatalf("nat table: %v, config %v", err, cfg.NAT)
+	}
+	if err := applyRunConfig(&cfg, map[string]any{"nat": "symmetric"}); err == nil {
+		t.Fatal("nat that is not a table accepted")
+	}
 }
 
 // TestRunAndReport runs a small plan through the CLI, then reports it.

@@ -156,7 +156,7 @@ func holder(ctx context.Context, n *planutil.Node) error {
 			req = id
 		}
 	}
-	return judgeConn(n, req, "requester")
+	return judgeConn(ctx, n, req, "requester")
 }
 
 func requester(ctx context.Context, n *planutil.Node) error {
@@ -231,7 +231,7 @@ func requester(ctx context.Context, n *planutil.Node) error {
 	if at := direct.first(); !at.IsZero() {
 		env.RecordPoint("first_direct_ms", planutil.Ms(at.Sub(o.Submitted)))
 	}
-	errs = append(errs, judgeConn(n, holderID, "holder"))
+	errs = append(errs, judgeConn(ctx, n, holderID, "holder"))
 	if err := n.Wait("job-done"); err != nil {
 		errs = append(errs, err)
 	}
@@ -240,9 +240,26 @@ func requester(ctx context.Context, n *planutil.Node) error {
 
 // judgeConn records whether this node's connection to p is direct and
 // its hole-punch attempts with p, and checks the connection against
-// expect_direct.
-func judgeConn(n *planutil.Node, p peer.ID, name string) error {
+// expect_direct. While the connection is still relayed it first waits for
+// a hole punch with p to end (DCUtR runs in the background after the
+// relayed connection opened), at most punch_wait.
+func judgeConn(ctx context.Context, n *planutil.Node, p peer.ID, name string) error {
 	env := n.Env
+	wctx, cancel := context.WithTimeout(ctx, env.DurationParam("punch_wait"))
+	defer cancel()
+	for p2p.ConnType(n.Host, p) != p2p.ConnDirect && !punchEnded(n, p) {
+		changed := n.HolePunchesChanged()
+		if punchEnded(n, p) {
+			break
+		}
+		select {
+		case <-changed:
+			continue
+		case <-wctx.Done():
+		}
+		env.RecordMessage("no hole punch with the %s ended within punch_wait=%s", name, env.DurationParam("punch_wait"))
+		break
+	}
 	ct := p2p.ConnType(n.Host, p)
 	env.RecordPoint("direct", b2f(ct == p2p.ConnDirect))
 	punches := 0
@@ -263,6 +280,17 @@ func judgeConn(n *planutil.Node, p peer.ID, name string) error {
 		return fmt.Errorf("the connection to the %s became direct, but expect_direct=false (symmetric NATs cannot be punched: is the NAT symmetric?)", name)
 	}
 	return nil
+}
+
+// punchEnded reports whether this node recorded the end of a hole punch
+// with p, whatever its outcome.
+func punchEnded(n *planutil.Node, p peer.ID) bool {
+	for _, h := range n.HolePunches() {
+		if h.Peer == p && h.Kind == "hole_punch" {
+			return true
+		}
+	}
+	return false
 }
 
 // waitRelayed waits until the node advertises a /p2p-circuit address:
@@ -331,4 +359,3 @@ func b2f(b bool) float64 {
 	}
 	return 0
 }
-

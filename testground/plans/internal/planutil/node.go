@@ -228,11 +228,18 @@ func natConfig(env *runtime.RunEnv, cfg *node.Config) {
 		fmt.Sprintf("/ip4/%s/tcp/%d", env.ListenIP, port),
 		fmt.Sprintf("/ip4/%s/udp/%d/quic-v1", env.ListenIP, port),
 	}
+	// A public node says it is reachable, so its relay serves from the
+	// start instead of once AutoNAT agreed. A site node is left to
+	// AutoNAT (about 16 s here to find it private): forced private, it
+	// asks its peer source for relays before it is connected to any, and
+	// autorelay asks again only 30 s later. Test topology configuration,
+	// like the rest of natConfig.
 	if env.NAT == runtime.NATPublic {
 		natnet.ConfigurePublic(cfg)
-	} else {
-		natnet.ConfigureSite(cfg)
+		cfg.Swarm.Reachability = p2p.ReachabilityPublic
+		return
 	}
+	natnet.ConfigureSite(cfg)
 }
 
 // realAddrs picks listen and announce addresses outside the sim runner.

@@ -86,15 +86,15 @@ type Lab struct {
 // Available says why a lab cannot be built here, "" when it can.
 func Available() string {
 	if os.Geteuid() != 0 {
-		return "the NAT lab needs root (network namespaces, nftables)"
+		return "a NAT topology needs root (network namespaces, nftables)"
 	}
 	for _, tool := range []string{"ip", "nft"} {
 		if _, err := exec.LookPath(tool); err != nil {
-			return "the NAT lab needs the " + tool + " tool"
+			return "a NAT topology needs the " + tool + " tool"
 		}
 	}
 	if err := exec.Command("ip", "netns", "list").Run(); err != nil {
-		return "the NAT lab needs `ip netns`: " + err.Error()
+		return "a NAT topology needs `ip netns`: " + err.Error()
 	}
 	return ""
 }

@@ -118,8 +118,8 @@ func relay(ctx context.Context, n *planutil.Node) error {
 	if !st.Active || st.Reservations == 0 {
 		errs = append(errs, fmt.Errorf("the relay service took no reservation (active %v): the sites were not private or did not find the relay", st.Active))
 	}
-	if max := int64(env.IntParam("max_relay_bytes")); st.Bytes > max {
-		errs = append(errs, fmt.Errorf("%d bytes crossed the relay, more than max_relay_bytes=%d: data went over the relay", st.Bytes, max))
+	if limit := int64(env.IntParam("max_relay_bytes")); st.Bytes > limit {
+		errs = append(errs, fmt.Errorf("%d bytes crossed the relay, more than max_relay_bytes=%d: data went over the relay", st.Bytes, limit))
 	}
 	return errors.Join(errs...)
 }

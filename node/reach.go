@@ -134,5 +134,9 @@ func (n *Node) Reachability() (reach string, reachable, unreachable []string) {
 // HolePunches lists the node's recent hole-punch attempts, oldest first.
 func (n *Node) HolePunches() []p2p.HolePunch { return n.nat.holePunches.Recent() }
 
+// HolePunchesChanged is closed when the next hole-punch attempt is
+// recorded: a caller waits on it, then reads HolePunches.
+func (n *Node) HolePunchesChanged() <-chan struct{} { return n.nat.holePunches.Changed() }
+
 // RelayStats is what this node's relay service carried.
 func (n *Node) RelayStats() p2p.RelayStatsSnapshot { return n.nat.relayed.Snapshot() }

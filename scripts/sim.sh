@@ -4,7 +4,9 @@
 #   sim          placement on 500 nodes (1000 jobs, fails below 99% of jobs
 #                on a holder of their input), placement on 100 nodes (1000 jobs), churn on 50 nodes (20% of executors killed),
 #                discovery and throughput at several sizes
-#   local:exec   churn with 30 processes (6 executors get SIGKILL)
+#   local:exec   churn with 30 processes (6 executors get SIGKILL); as root
+#                with ip and nft, the nat plan behind endpoint-independent
+#                and behind symmetric NATs (network namespaces)
 #   local:docker partition and heal with 10 containers
 #
 # Results go to testground/runs/<run-id>/ (results.json, plot.svg, every
@@ -12,7 +14,8 @@
 #   SIM_QUICK=1       skip the 500-node run (it needs ~13 GB of memory and
 #                     ~1.5 minutes on 2 cores)
 #   SIM_OUTPUTS=DIR   where runs go (default testground/runs)
-# Docker runs are skipped, with a message, when no Docker Engine answers.
+# Docker runs are skipped, with a message, when no Docker Engine answers;
+# NAT runs, with a message, without root, ip or nft.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,7 +30,7 @@ say() { printf '\n== %s\n' "$*" >&2; }
 
 say "building shoal-sim and the plan binaries (static, for local:exec and local:docker)"
 $GO build -o "$BIN" ./cmd/shoal-sim || exit 1
-for p in churn partition; do
+for p in churn partition nat; do
 	"$BIN" build --plan "$p" --out "$PLANBIN" >/dev/null || exit 1
 done
 
@@ -67,6 +70,16 @@ for n in 10 50; do
 done
 run "local:exec: churn, 30 processes" "$BIN" run --composition testground/compositions/churn-exec-30.toml \
 	--binary "$PLANBIN/churn"
+nat_ok() { [ "$(id -u)" = 0 ] && command -v ip >/dev/null && command -v nft >/dev/null; }
+
+if nat_ok; then
+	run "local:exec: nat, 3 processes behind endpoint-independent NATs" "$BIN" run \
+		--composition testground/compositions/nat-exec.toml --binary "$PLANBIN/nat"
+	run "local:exec: nat, 3 processes behind symmetric NATs" "$BIN" run \
+		--composition testground/compositions/nat-symmetric-exec.toml --binary "$PLANBIN/nat"
+else
+	say "local:exec NAT runs skipped: they need root, ip and nft (network namespaces)"
+fi
 if docker_ok; then
 	run "local:docker: partition and heal, 10 containers" "$BIN" run \
 		--composition testground/compositions/partition-docker-10.toml --binary "$PLANBIN/partition"

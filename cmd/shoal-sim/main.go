@@ -278,12 +278,27 @@ func config(c *cli.Context) (*runner.Config, error) {
 	return cfg, nil
 }
 
-// applyRunConfig reads [global.run_config]: latency, bandwidth, timeout.
+// applyRunConfig reads [global.run_config]: latency, bandwidth, timeout,
+// and the table nat (group ID = "public" | "endpoint-independent" |
+// "symmetric").
 func applyRunConfig(cfg *runner.Config, rc map[string]any) error {
 	for k, v := range rc {
 		s := fmt.Sprint(v)
 		var err error
 		switch k {
+		case "nat":
+			t, ok := v.(map[string]any)
+			if !ok {
+				return fmt.Errorf("nat = %q: want a table of group = NAT, like [global.run_config.nat] site-a = %q", s, runner.NATEndpointIndependent)
+			}
+			cfg.NAT = map[string]string{}
+			for g, kind := range t {
+				ks, ok := kind.(string)
+				if !ok {
+					return fmt.Errorf("nat.%s = %v: want a string (%q, %q or %q)", g, kind, runner.NATPublic, runner.NATEndpointIndependent, runner.NATSymmetric)
+				}
+				cfg.NAT[g] = ks
+			}
 		case "latency":
 			cfg.Latency, err = time.ParseDuration(s)
 		case "timeout":
@@ -291,7 +306,7 @@ func applyRunConfig(cfg *runner.Config, rc map[string]any) error {
 		case "bandwidth":
 			cfg.Bandwidth, err = parseBandwidth(s)
 		default:
-			return fmt.Errorf("unknown key %q (latency, bandwidth, timeout)", k)
+			return fmt.Errorf("unknown key %q (latency, bandwidth, timeout, nat)", k)
 		}
 		if err != nil {
 			return fmt.Errorf("%s = %q: %w", k, s, err)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/shoalnet/shoal/internal/natnet"
 	"github.com/shoalnet/shoal/testground/report"
 	"github.com/shoalnet/shoal/testground/runner"
 )
@@ -38,6 +39,12 @@ func TestRunConfig(t *testing.T) {
 	}
 	if err := applyRunConfig(&cfg, map[string]any{"jitter": "1ms"}); err == nil {
 		t.Fatal("unknown key accepted")
+	}
+	if err := applyRunConfig(&cfg, map[string]any{"nat": map[string]any{"site-a": "symmetric"}}); err != nil || cfg.NAT["site-a"] != "symmetric" {
+		t.Fatalf("nat table: %v, config %v", err, cfg.NAT)
+	}
+	if err := applyRunConfig(&cfg, map[string]any{"nat": "symmetric"}); err == nil {
+		t.Fatal("nat that is not a table accepted")
 	}
 }
 
@@ -70,4 +77,54 @@ func TestRunAndReport(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), `no plan "nope"`) {
 		t.Fatalf("unknown plan: %v", err)
 	}
+}
+
+// TestCompositionNATExec runs testground/compositions/nat-exec.toml as
+// make sim does: local:exec in a NAT topology of network namespaces. The
+// job over the holder's data runs at the holder, the hole punch makes the
+// requester↔holder connection direct, and less than 64 KiB cross the
+// relay. It needs root, ip and nft, and is skipped without them.
+func TestCompositionNATExec(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts nodes in network namespaces: not in -short")
+	}
+	if why := natnet.Available(); why != "" {
+		t.Skip("nat-exec.toml not run: " + why + " (run the tests as root)")
+	}
+	app := newApp()
+	app.ExitErrHandler = func(*cli.Context, error) {}
+	out := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	args := []string{"shoal-sim", "run", "--composition", "../../testground/compositions/nat-exec.toml", "--outputs", out}
+	if !testing.Verbose() {
+		args = append(args, "--quiet")
+	}
+	if err := app.RunContext(ctx, args); err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	entries, err := os.ReadDir(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := ""
+	for _, e := range entries {
+		if !strings.HasPrefix(e.Name(), ".") { // .bin holds the plan binary
+			id = e.Name()
+		}
+	}
+	r, _, err := report.Read(id, out)
+	if err != nil || r.Outcome != "success" {
+		t.Fatalf("results of run %q: %v %+v", id, err, r)
+	}
+	for name, want := range map[string]float64{"direct": 1, "placed_at_holder": 1} {
+		if s := r.Metrics[name]; s.Count == 0 || s.Min != want {
+			t.Errorf("metric %s = %+v, want every value %v", name, s, want)
+		}
+	}
+	if s := r.Metrics["relay_kib"]; s.Count != 1 || s.Max >= 64 {
+		t.Errorf("relay_kib = %+v, want one value under 64", s)
+	}
+	t.Logf("first direct connection %.0f ms after submission, relay reservations after %.1f s, %.1f KiB over the relay",
+		r.Metrics["first_direct_ms"].Mean, r.Metrics["relayed_ms"].Max/1000, r.Metrics["relay_kib"].Max)
 }

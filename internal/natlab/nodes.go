@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shoalnet/shoal/internal/natnet"
 	"github.com/shoalnet/shoal/internal/testnet"
 	"github.com/shoalnet/shoal/node"
 	"github.com/shoalnet/shoal/node/api"
@@ -16,18 +17,14 @@ import (
 
 // SwarmPort is the port every lab daemon listens on (TCP and QUIC), in
 // its own namespace.
-const SwarmPort = 4280
-
-// FindProvidersTimeout bounds a lab daemon's wait for content, so that a
-// fetch that cannot succeed fails within a test's patience.
-const FindProvidersTimeout = 20 * time.Second
+const SwarmPort = natnet.SwarmPort
 
 // StartPublic starts the public node: bootstrap and relay (relay.service
 // on, as in the public profile) in the public segment.
 func (l *Lab) StartPublic(t testing.TB, edit func(*node.Config)) *testnet.Daemon {
 	t.Helper()
 	return l.start(t, l.Public, l.PublicIP, nil, func(c *node.Config) {
-		c.Relay.Service = true
+		natnet.ConfigurePublic(c)
 		if edit != nil {
 			edit(c)
 		}
@@ -39,12 +36,7 @@ func (l *Lab) StartSite(t testing.TB, i int, boot []string, edit func(*node.Conf
 	t.Helper()
 	s := l.Sites[i]
 	return l.start(t, s.Host, s.HostIP, boot, func(c *node.Config) {
-		// A site node advertises its LAN address and its /p2p-circuit
-		// addresses, not the router's address identify observed: that is
-		// what AutoNAT v2 leaves once two dial-backs failed, and a lab
-		// with one public node has one AutoNAT server. Hole punching
-		// still uses the observed address.
-		c.Swarm.Announce = append([]string(nil), c.Swarm.Listen...)
+		natnet.ConfigureSite(c)
 		if edit != nil {
 			edit(c)
 		}
@@ -61,9 +53,7 @@ func (l *Lab) start(t testing.TB, ns, ip string, boot []string, edit func(*node.
 				fmt.Sprintf("/ip4/%s/tcp/%d", ip, SwarmPort),
 				fmt.Sprintf("/ip4/%s/udp/%d/quic-v1", ip, SwarmPort),
 			}
-			c.Content.FindProvidersTimeout = node.Duration(FindProvidersTimeout)
-			c.Capabilities.Refresh = node.Duration(5 * time.Second)
-			c.Capabilities.TTL = node.Duration(time.Minute)
+			natnet.ConfigureNode(c)
 			if edit != nil {
 				edit(c)
 			}

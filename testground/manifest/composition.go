@@ -55,7 +55,15 @@ func ParseComposition(b []byte) (*Composition, error) {
 	if err != nil {
 		return nil, fmt.Errorf("composition: %w", err)
 	}
-	if und := md.Undecoded(); len(und) > 0 {
+	// Keys of tables nested in run_config (run_config.nat) land in the
+	// map but are reported undecoded; the runner checks them.
+	var und []toml.Key
+	for _, k := range md.Undecoded() {
+		if len(k) < 3 || k[0] != "global" || k[1] != "run_config" {
+			und = append(und, k)
+		}
+	}
+	if len(und) > 0 {
 		return nil, fmt.Errorf("composition: unknown keys %v", und)
 	}
 	if c.Global.Plan == "" {

@@ -105,6 +105,14 @@ instances = { count = 8 }
 			t.Errorf("accepted %q", bad)
 		}
 	}
+	// A table nested in run_config (Shoal's nat) is the runner's to check.
+	nat, err := manifest.ParseComposition([]byte("[global]\nplan = \"p\"\ntotal_instances = 3\n[global.run_config.nat]\nsingle = \"symmetric\""))
+	if err != nil {
+		t.Fatalf("nested run_config table refused: %v", err)
+	}
+	if tbl, ok := nat.Global.RunConfig["nat"].(map[string]any); !ok || tbl["single"] != "symmetric" {
+		t.Fatalf("run_config.nat = %#v", nat.Global.RunConfig["nat"])
+	}
 	single, err := manifest.ParseComposition([]byte("[global]\nplan = \"p\"\ntotal_instances = 3"))
 	if err != nil || len(single.Groups) != 1 || single.Groups[0].ID != "single" || single.Groups[0].Instances.Count != 3 {
 		t.Fatalf("no groups: %v %+v", err, single)

@@ -10,6 +10,7 @@ import (
 	"github.com/shoalnet/shoal/testground/manifest"
 	"github.com/shoalnet/shoal/testground/plans/churn"
 	"github.com/shoalnet/shoal/testground/plans/discovery"
+	"github.com/shoalnet/shoal/testground/plans/nat"
 	"github.com/shoalnet/shoal/testground/plans/partition"
 	"github.com/shoalnet/shoal/testground/plans/placement"
 	"github.com/shoalnet/shoal/testground/plans/throughput"
@@ -31,6 +32,7 @@ var all = []entry{
 	{"discovery", discovery.Manifest, discovery.TestCases},
 	{"throughput", throughput.Manifest, throughput.TestCases},
 	{"partition", partition.Manifest, partition.TestCases},
+	{"nat", nat.Manifest, nat.TestCases},
 }
 
 // Get returns the named plan.

@@ -186,7 +186,7 @@ func TestFailingPlanNamesInstance(t *testing.T) {
 }
 
 func TestPlansAreRegistered(t *testing.T) {
-	for _, name := range []string{"placement", "churn", "discovery", "throughput", "partition"} {
+	for _, name := range []string{"placement", "churn", "discovery", "throughput", "partition", "nat"} {
 		p, err := plans.Get(name)
 		if err != nil {
 			t.Fatal(err)

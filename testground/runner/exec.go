@@ -15,15 +15,18 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/shoalnet/shoal/internal/natnet"
 	"github.com/shoalnet/shoal/testground/sdk/netctl"
 	"github.com/shoalnet/shoal/testground/sdk/runtime"
 	tgsync "github.com/shoalnet/shoal/testground/sdk/sync"
 )
 
 // execBackend runs every instance as a process of the plan binary on its
-// own loopback address.
+// own loopback address, or with Config.NAT in its group's namespace of a
+// NAT topology.
 type execBackend struct {
 	rs    *runState
+	nat   *natTopology // nil without Config.NAT
 	srv   *http.Server
 	mu    gosync.Mutex
 	procs []*proc
@@ -57,13 +60,35 @@ func (b *execBackend) start(ctx context.Context, rs *runState) (<-chan struct{},
 	if err != nil {
 		return nil, err
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, fmt.Errorf("local:exec: sync service: %w", err)
+	// ip netns exec and the instance's working directory must not change
+	// what a relative path names.
+	if bin, err = filepath.Abs(bin); err != nil {
+		return nil, err
+	}
+	// syncEnv tells every instance where the sync service is.
+	var syncEnv []string
+	var l net.Listener
+	if len(rs.cfg.NAT) > 0 {
+		// Instances in network namespaces cannot reach the runner's
+		// 127.0.0.1; they share its filesystem, so the service listens on
+		// a Unix socket.
+		if b.nat, err = buildNAT(rs.cfg); err != nil {
+			return nil, err
+		}
+		rs.logf("local:exec: NAT topology %s: %s", b.nat.lab.Name, b.nat.describe())
+		if l, err = net.Listen("unix", b.nat.socket()); err != nil {
+			return nil, fmt.Errorf("local:exec: sync service: %w", err)
+		}
+		syncEnv = []string{runtime.EnvSyncServiceSocket + "=" + b.nat.socket()}
+	} else {
+		if l, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+			return nil, fmt.Errorf("local:exec: sync service: %w", err)
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		syncEnv = []string{runtime.EnvSyncServiceHost + "=127.0.0.1", runtime.EnvSyncServicePort + "=" + strconv.Itoa(port)}
 	}
 	b.srv = &http.Server{Handler: tgsync.Handler(rs.svc, rs.log), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = b.srv.Serve(l) }()
-	port := l.Addr().(*net.TCPAddr).Port
 	rs.logf("local:exec: sync service on %s", l.Addr())
 
 	done := make(chan struct{})
@@ -72,12 +97,19 @@ func (b *execBackend) start(ctx context.Context, rs *runState) (<-chan struct{},
 		env := in.Env
 		env.TestSubnet = "127.0.0.0/8"
 		env.ListenIP = LoopbackIP(i)
+		var argv []string
+		if b.nat != nil {
+			p := b.nat.groups[in.Group]
+			env.TestSubnet, env.ListenIP, env.NAT = p.subnet, p.ip, p.kind
+			argv = natnet.Exec(p.ns)
+		}
 		if err := os.MkdirAll(env.TestTempPath, 0o755); err != nil {
 			return nil, err
 		}
-		cmd := exec.Command(bin)
+		argv = append(argv, bin)
+		cmd := exec.Command(argv[0], argv[1:]...)
 		cmd.Env = append(baseEnv(env.TestTempPath), env.Env()...)
-		cmd.Env = append(cmd.Env, runtime.EnvSyncServiceHost+"=127.0.0.1", runtime.EnvSyncServicePort+"="+strconv.Itoa(port))
+		cmd.Env = append(cmd.Env, syncEnv...)
 		cmd.Dir = in.Dir
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 		stdout, err := os.Create(filepath.Join(in.Dir, "stdout.log"))
@@ -170,6 +202,11 @@ func (b *execBackend) close() error {
 		defer cancel()
 		_ = b.srv.Shutdown(ctx)
 		_ = b.srv.Close()
+	}
+	if b.nat != nil {
+		if err := b.nat.close(); err != nil {
+			return fmt.Errorf("local:exec: removing the NAT topology: %w", err)
+		}
 	}
 	return nil
 }

@@ -4,7 +4,8 @@
 //   - sim: every instance a goroutine of this process, each node on a host
 //     of go-libp2p's in-memory mock network with shaped links;
 //   - local:exec: every instance a process of the plan's standalone
-//     binary, listening on its own loopback address 127.0.x.y;
+//     binary, listening on its own loopback address 127.0.x.y, or, with
+//     Config.NAT, in the network namespaces of a NAT topology (nat.go);
 //   - local:docker: every instance a container (the binary FROM scratch)
 //     on private Docker networks the runner creates and removes.
 //
@@ -95,6 +96,11 @@ type Config struct {
 	// runner's links.
 	Latency   time.Duration
 	Bandwidth float64
+	// NAT places groups behind NATs (local:exec only, as root): group ID
+	// to NATPublic, NATEndpointIndependent or NATSymmetric; groups not
+	// named are public. Empty: no NAT topology, every instance on
+	// loopback. A composition sets it in [global.run_config.nat].
+	NAT map[string]string
 	// Binary is a prebuilt static plan binary for local:exec and
 	// local:docker; empty means build Plan.Package with `go build`.
 	Binary string
@@ -329,6 +335,9 @@ func prepare(cfg *Config) (*runState, error) {
 	if total < tc.Instances.Min || total > tc.Instances.Max {
 		return nil, fmt.Errorf("runner: case %s runs %d to %d instances, not %d", tc.Name, tc.Instances.Min, tc.Instances.Max, total)
 	}
+	if err := checkNAT(cfg); err != nil {
+		return nil, err
+	}
 	if cfg.Outputs == "" {
 		cfg.Outputs = DefaultOutputs
 	}
@@ -383,7 +392,7 @@ func prepare(cfg *Config) (*runState, error) {
 	if err := writeJSON(filepath.Join(dir, "config.json"), map[string]any{
 		"plan": m.Name, "case": tc.Name, "runner": cfg.Runner, "groups": cfg.Groups,
 		"global_params": cfg.GlobalParams, "params": cfg.Params, "timeout": cfg.Timeout.String(),
-		"latency": cfg.Latency.String(), "bandwidth": cfg.Bandwidth,
+		"latency": cfg.Latency.String(), "bandwidth": cfg.Bandwidth, "nat": cfg.NAT,
 	}); err != nil {
 		return nil, err
 	}

@@ -32,6 +32,12 @@ const (
 	// (Testground's names; the port defaults to 5050).
 	EnvSyncServiceHost = "SYNC_SERVICE_HOST"
 	EnvSyncServicePort = "SYNC_SERVICE_PORT"
+	// EnvSyncServiceSocket is Shoal's extension: the path of a Unix
+	// socket the sync service listens on, used instead of host and port
+	// when set. local:exec's NAT topology sets it: an instance in a
+	// network namespace cannot reach the runner's 127.0.0.1, but every
+	// namespace shares the filesystem.
+	EnvSyncServiceSocket = "SHOAL_SYNC_SERVICE_SOCKET"
 	// EnvInstanceIndex is Shoal's extension to the contract: the runner's
 	// 0-based index of this instance in the run (groups in composition
 	// order). Runner actions (kill, partition) name instances by it.
@@ -39,6 +45,18 @@ const (
 	// EnvListenIP is Shoal's extension for local:exec: the loopback address
 	// (127.0.0.x) this instance listens on.
 	EnvListenIP = "SHOAL_SIM_LISTEN_IP"
+	// EnvNAT is Shoal's extension for local:exec's NAT topology: where the
+	// instance's namespace is, NATPublic (the public segment) or a site
+	// router's mapping behaviour (NATEndpointIndependent, NATSymmetric).
+	// Unset outside that topology.
+	EnvNAT = "SHOAL_SIM_NAT"
+)
+
+// Values of EnvNAT.
+const (
+	NATPublic              = "public"
+	NATEndpointIndependent = "endpoint-independent"
+	NATSymmetric           = "symmetric"
 )
 
 // DefaultSyncServicePort is Testground's sync service port.
@@ -62,6 +80,8 @@ type RunParams struct {
 	InstanceIndex int `json:"instance_index"`
 	// ListenIP is EnvListenIP ("" when unset).
 	ListenIP string `json:"listen_ip,omitempty"`
+	// NAT is EnvNAT ("" when unset).
+	NAT string `json:"nat,omitempty"`
 }
 
 // ParseRunParams reads the contract from env (os.Environ form). Missing
@@ -83,6 +103,7 @@ func ParseRunParams(env []string) (*RunParams, error) {
 		TestTempPath:    m[EnvTestTempPath],
 		TestSubnet:      m[EnvTestSubnet],
 		ListenIP:        m[EnvListenIP],
+		NAT:             m[EnvNAT],
 		InstanceIndex:   -1,
 	}
 	for _, req := range []string{EnvTestPlan, EnvTestCase, EnvTestRun, EnvTestInstanceCount} {
@@ -109,6 +130,11 @@ func ParseRunParams(env []string) (*RunParams, error) {
 		}
 	}
 	rp.TestSidecar, _ = strconv.ParseBool(m[EnvTestSidecar])
+	switch rp.NAT {
+	case "", NATPublic, NATEndpointIndependent, NATSymmetric:
+	default:
+		return nil, fmt.Errorf("runtime: %s=%q: want %s, %s or %s", EnvNAT, rp.NAT, NATPublic, NATEndpointIndependent, NATSymmetric)
+	}
 	if rp.TestSubnet != "" {
 		if _, _, err := net.ParseCIDR(rp.TestSubnet); err != nil {
 			return nil, fmt.Errorf("runtime: %s=%q is not a CIDR: %w", EnvTestSubnet, rp.TestSubnet, err)
@@ -150,6 +176,9 @@ func (rp *RunParams) Env() []string {
 	}
 	if rp.ListenIP != "" {
 		m[EnvListenIP] = rp.ListenIP
+	}
+	if rp.NAT != "" {
+		m[EnvNAT] = rp.NAT
 	}
 	out := make([]string, 0, len(m))
 	for k, v := range m {

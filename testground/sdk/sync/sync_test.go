@@ -7,18 +7,21 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/coder/websocket"
 
+	"github.com/shoalnet/shoal/testground/sdk/runtime"
 	tgsync "github.com/shoalnet/shoal/testground/sdk/sync"
 )
 
 var scope = tgsync.Scope{Run: "r1", Plan: "p", Case: "c"}
 
 // clients runs each test against the in-process client and the websocket
-// client of one service.
+// client of one service, over TCP and over a Unix socket.
 func clients(t *testing.T) map[string]func(t *testing.T) (tgsync.Client, *tgsync.Service) {
 	return map[string]func(t *testing.T) (tgsync.Client, *tgsync.Service){
 		"inmem": func(t *testing.T) (tgsync.Client, *tgsync.Service) {
@@ -35,7 +38,33 @@ func clients(t *testing.T) map[string]func(t *testing.T) (tgsync.Client, *tgsync
 			t.Cleanup(func() { c.Close() })
 			return c, svc
 		},
+		"websocket-unix": func(t *testing.T) (tgsync.Client, *tgsync.Service) {
+			sock := filepath.Join(shortTempDir(t), "sync.sock")
+			t.Setenv(runtime.EnvSyncServiceSocket, sock)
+			addr, err := tgsync.AddrFromEnv()
+			if err != nil || addr != sock {
+				t.Fatalf("AddrFromEnv with %s set = %q, %v; want the socket", runtime.EnvSyncServiceSocket, addr, err)
+			}
+			svc := serveOn(t, "unix", sock)
+			c, err := tgsync.DialWS(context.Background(), addr, scope)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { c.Close() })
+			return c, svc
+		},
 	}
+}
+
+// shortTempDir is a temporary directory with a path short enough for a
+// Unix socket (108 bytes), which t.TempDir's may not be.
+func shortTempDir(t *testing.T) string {
+	d, err := os.MkdirTemp("", "sync")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(d) })
+	return d
 }
 
 func serve(t *testing.T) (*tgsync.Service, string) {
@@ -45,13 +74,28 @@ func serve(t *testing.T) (*tgsync.Service, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	serveListener(t, svc, l)
+	return svc, l.Addr().String()
+}
+
+func serveOn(t *testing.T, network, addr string) *tgsync.Service {
+	t.Helper()
+	svc := tgsync.NewService()
+	l, err := net.Listen(network, addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	serveListener(t, svc, l)
+	return svc
+}
+
+func serveListener(t *testing.T, svc *tgsync.Service, l net.Listener) {
 	srv := &http.Server{Handler: tgsync.Handler(svc, nil)}
 	go srv.Serve(l)
 	t.Cleanup(func() {
 		svc.Close()
 		srv.Close()
 	})
-	return svc, l.Addr().String()
 }
 
 func ctxT(t *testing.T) context.Context {

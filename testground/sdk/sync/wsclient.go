@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
+	"path/filepath"
 	"strconv"
 	gosync "sync"
 	"time"
@@ -43,9 +45,17 @@ type call struct {
 
 var _ Client = (*WSClient)(nil)
 
-// AddrFromEnv returns host:port from SYNC_SERVICE_HOST and
+// AddrFromEnv returns where the sync service is: the path of its Unix
+// socket from SHOAL_SYNC_SERVICE_SOCKET (Shoal's extension, for instances
+// in network namespaces), else host:port from SYNC_SERVICE_HOST and
 // SYNC_SERVICE_PORT (default 5050).
 func AddrFromEnv() (string, error) {
+	if sock := os.Getenv("SHOAL_SYNC_SERVICE_SOCKET"); sock != "" {
+		if !filepath.IsAbs(sock) {
+			return "", fmt.Errorf("sync: SHOAL_SYNC_SERVICE_SOCKET=%q is not an absolute path", sock)
+		}
+		return sock, nil
+	}
 	host := os.Getenv("SYNC_SERVICE_HOST")
 	if host == "" {
 		return "", errors.New("sync: SYNC_SERVICE_HOST is not set: the runner did not say where its sync service is")
@@ -60,16 +70,28 @@ func AddrFromEnv() (string, error) {
 	return net.JoinHostPort(host, port), nil
 }
 
-// DialWS connects to the service at addr (host:port), retrying until
-// DialTimeout, and scopes the client to a run.
+// DialWS connects to the service at addr, host:port or the absolute path
+// of a Unix socket, retrying until DialTimeout, and scopes the client to a
+// run.
 func DialWS(ctx context.Context, addr string, scope Scope) (*WSClient, error) {
 	dctx, cancel := context.WithTimeout(ctx, DialTimeout)
 	defer cancel()
+	url, opts := "ws://"+addr+"/", (*websocket.DialOptions)(nil)
+	if filepath.IsAbs(addr) {
+		// The host in the URL is a placeholder: the transport dials the
+		// socket whatever the request names.
+		var d net.Dialer
+		tr := &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return d.DialContext(ctx, "unix", addr)
+		}}
+		defer tr.CloseIdleConnections()
+		url, opts = "ws://sync-service/", &websocket.DialOptions{HTTPClient: &http.Client{Transport: tr}}
+	}
 	var ws *websocket.Conn
 	backoff := 50 * time.Millisecond
 	for {
 		var err error
-		ws, _, err = websocket.Dial(dctx, "ws://"+addr+"/", nil)
+		ws, _, err = websocket.Dial(dctx, url, opts)
 		if err == nil {
 			break
 		}

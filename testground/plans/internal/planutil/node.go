@@ -1,7 +1,7 @@
 // Package planutil is what Shoal's plans share: a Shoal node for the
 // instance under whichever runner runs it (a mocknet host under sim, a TCP
-// host on 127.0.x.y under local:exec, on the run's data networks under
-// local:docker), the exchange of peer records over the sync service, the
+// host on 127.0.x.y under local:exec, or in its namespace of local:exec's
+// NAT topology, on the run's data networks under local:docker), the exchange of peer records over the sync service, the
 // connection to a few peers with one staggered DHT refresh, and job
 // helpers.
 package planutil
@@ -13,6 +13,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -23,7 +24,9 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/shoalnet/shoal/exec/wasm"
+	"github.com/shoalnet/shoal/internal/natnet"
 	"github.com/shoalnet/shoal/node"
+	"github.com/shoalnet/shoal/p2p"
 	"github.com/shoalnet/shoal/testground/sdk/run"
 	"github.com/shoalnet/shoal/testground/sdk/runtime"
 	tgsync "github.com/shoalnet/shoal/testground/sdk/sync"
@@ -59,6 +62,10 @@ type Options struct {
 	Labels map[string]string
 	// QueueLimit bounds the executor's queue (0: default).
 	QueueLimit int
+	// DialGroups, when set, replaces Degree: the node dials every
+	// instance of these groups and no other (behind a NAT, only the
+	// public segment can be dialled).
+	DialGroups []string
 }
 
 // CommonOptions reads degree, slots, bid_window, refresh_spread, settle,
@@ -183,6 +190,8 @@ func start(ctx context.Context, env *runtime.RunEnv, ic *run.InitContext, opts O
 	nopts := []node.Option{node.WithDHTOptions(dopts...)}
 	if p := simhost.From(ctx); p != nil {
 		nopts = append(nopts, node.WithHost(p.Host), node.WithKey(p.Key))
+	} else if env.NAT != "" {
+		natConfig(env, cfg)
 	} else {
 		listen, announce, err := realAddrs(env)
 		if err != nil {
@@ -200,6 +209,37 @@ func start(ctx context.Context, env *runtime.RunEnv, ic *run.InitContext, opts O
 		return nil, err
 	}
 	return n, nil
+}
+
+// treatSharedSpace makes this process count the NAT topology's public
+// segment as public, once, before its host is built.
+var treatSharedSpace sync.Once
+
+// natConfig configures a node in local:exec's NAT topology (env.NAT set)
+// as internal/natlab configures its daemons: the shared address space
+// counts as public in this process, the node listens on fixed TCP and
+// QUIC ports of its namespace's address (one per instance, as a group's
+// instances share the namespace), a public node offers the relay, a
+// NAT'd one announces its LAN and relay addresses.
+func natConfig(env *runtime.RunEnv, cfg *node.Config) {
+	treatSharedSpace.Do(p2p.TreatSharedSpaceAsPublic)
+	port := natnet.SwarmPort + env.InstanceIndex
+	cfg.Swarm.Listen = []string{
+		fmt.Sprintf("/ip4/%s/tcp/%d", env.ListenIP, port),
+		fmt.Sprintf("/ip4/%s/udp/%d/quic-v1", env.ListenIP, port),
+	}
+	// A public node says it is reachable, so its relay serves from the
+	// start instead of once AutoNAT agreed. A site node is left to
+	// AutoNAT (about 16 s here to find it private): forced private, it
+	// asks its peer source for relays before it is connected to any, and
+	// autorelay asks again only 30 s later. Test topology configuration,
+	// like the rest of natConfig.
+	if env.NAT == runtime.NATPublic {
+		natnet.ConfigurePublic(cfg)
+		cfg.Swarm.Reachability = p2p.ReachabilityPublic
+		return
+	}
+	natnet.ConfigureSite(cfg)
 }
 
 // realAddrs picks listen and announce addresses outside the sim runner.
@@ -268,6 +308,14 @@ func (n *Node) join(ctx context.Context) error {
 		n.Peers[r.Index] = r
 	}
 	n.Dialled = Neighbours(n.Self.Index, total, n.Opts.Degree)
+	if len(n.Opts.DialGroups) > 0 {
+		n.Dialled = nil
+		for _, r := range n.Peers {
+			if r.Index != n.Self.Index && slices.Contains(n.Opts.DialGroups, r.Group) {
+				n.Dialled = append(n.Dialled, r.Index)
+			}
+		}
+	}
 	if err := n.ConnectTo(ctx, n.Dialled); err != nil {
 		return err
 	}

@@ -87,16 +87,7 @@ func testReattachByDHT(t *testing.T, freshDHT bool) {
 		return reqDHT.RoutingTable().Find(boot.ID()) != "" && reqDHT.RoutingTable().Find(ex.h.ID()) != ""
 	})
 	waitTopic(t, first, 1)
-	id, _, err := first.Submit(context.Background(), testJobSpec("reattach-by-dht", func(s *jobspec.Spec) { s.Timeout = time.Minute }))
-	if err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-started:
-	case <-time.After(30 * time.Second):
-		t.Fatal("the job never ran on the executor")
-	}
-	waitState(t, first, id.String(), Running)
+	id := submitRunning(t, first, "reattach-by-dht", started)
 	if n := routes.calls.Load(); n != 0 {
 		t.Fatalf("%d lookup(s) of the executor while it was connected", n)
 	}

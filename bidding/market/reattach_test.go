@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ipfs/go-cid"
 	ds "github.com/ipfs/go-datastore"
 	dssync "github.com/ipfs/go-datastore/sync"
 
@@ -47,16 +48,7 @@ func TestReattachRetryWakesOnConnection(t *testing.T) {
 	}
 	connect(t, h, ex.h)
 	waitTopic(t, first, 1)
-	id, _, err := first.Submit(context.Background(), testJobSpec("reattach-on-connection", func(s *jobspec.Spec) { s.Timeout = time.Minute }))
-	if err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-started:
-	case <-time.After(30 * time.Second):
-		t.Fatal("the job never ran on the executor")
-	}
-	waitState(t, first, id.String(), Running)
+	id := submitRunning(t, first, "reattach-on-connection", started)
 
 	// The requester stops; the restarted one has no connection to the
 	// executor and no address for it, as after a kill -9 and a start.
@@ -120,4 +112,22 @@ func waitRecord(t *testing.T, m *Market, id string, ok func(*Job) bool, what str
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// submitRunning submits a one-minute test job named name on m and waits
+// until the executor's run started (started receives) and m's record
+// says running.
+func submitRunning(t *testing.T, m *Market, name string, started <-chan struct{}) cid.Cid {
+	t.Helper()
+	id, _, err := m.Submit(context.Background(), testJobSpec(name, func(s *jobspec.Spec) { s.Timeout = time.Minute }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-started:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the job never ran on the executor")
+	}
+	waitState(t, m, id.String(), Running)
+	return id
 }

@@ -29,16 +29,7 @@ func TestURLInputs(t *testing.T) {
 	var full atomic.Int64
 	corpus := []byte(strings.Repeat("the quick brown fox jumps over the lazy dog\n", 200))
 	mux := http.NewServeMux()
-	mux.HandleFunc("/corpus.txt", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("ETag", `"corpus-v1"`)
-		if r.Header.Get("If-None-Match") == `"corpus-v1"` {
-			w.WriteHeader(http.StatusNotModified)
-			return
-		}
-		full.Add(1)
-		w.Header().Set("Content-Length", fmt.Sprint(len(corpus)))
-		w.Write(corpus)
-	})
+	mux.HandleFunc("/corpus.txt", etagServer(corpus, &full))
 	mux.HandleFunc("/big.bin", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Length", fmt.Sprint(2<<20))
 		w.Write(make([]byte, 2<<20))
@@ -183,16 +174,7 @@ func onlyImport(t *testing.T, j *api.Job) api.Import {
 func TestURLInputPlacement(t *testing.T) {
 	var full atomic.Int64
 	corpus := []byte(strings.Repeat("placement follows the imported url\n", 300))
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("ETag", `"corpus-v1"`)
-		if r.Header.Get("If-None-Match") == `"corpus-v1"` {
-			w.WriteHeader(http.StatusNotModified)
-			return
-		}
-		full.Add(1)
-		w.Header().Set("Content-Length", fmt.Sprint(len(corpus)))
-		w.Write(corpus)
-	}))
+	srv := httptest.NewServer(etagServer(corpus, &full))
 	defer srv.Close()
 	conf := func(worker bool) func(string) error {
 		return testnet.EditConfig(func(c *node.Config) {
@@ -261,5 +243,20 @@ func TestURLInputPlacement(t *testing.T) {
 	}
 	if n := full.Load(); n != 1 {
 		t.Fatalf("the server sent the corpus %d times, want 1", n)
+	}
+}
+
+// etagServer serves body with the ETag "corpus-v1", answering 304 to a
+// request that names it; full counts the full responses.
+func etagServer(body []byte, full *atomic.Int64) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("ETag", `"corpus-v1"`)
+		if r.Header.Get("If-None-Match") == `"corpus-v1"` {
+			w.WriteHeader(http.StatusNotModified)
+			return
+		}
+		full.Add(1)
+		w.Header().Set("Content-Length", fmt.Sprint(len(body)))
+		w.Write(body)
 	}
 }

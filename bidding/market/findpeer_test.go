@@ -20,7 +20,6 @@ import (
 
 	"github.com/shoalnet/shoal/bidding"
 	"github.com/shoalnet/shoal/bidding/jobspec"
-	"github.com/shoalnet/shoal/exec"
 )
 
 // TestReattachFindsExecutorByDHT: a requester that restarts with no
@@ -49,19 +48,8 @@ func TestReattachFindsExecutorByDHT(t *testing.T) {
 }
 
 func testReattachByDHT(t *testing.T, freshDHT bool) {
-	started := make(chan struct{}, 1)
-	release := make(chan struct{})
-	var runs atomic.Int64
-	ex := newTestPeer(t, &testRunner{engines: []string{exec.EngineWASM}, run: func(ctx context.Context, _ *exec.Task) (*exec.Result, error) {
-		runs.Add(1)
-		started <- struct{}{}
-		select {
-		case <-release:
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
-		return &exec.Result{Stdout: []byte("ok\n")}, nil
-	}}, nil)
+	run := newHeldRun()
+	ex := newTestPeer(t, run.runner(), nil)
 	boot, _ := newTestHost(t)
 	bootDHT, _ := newTestDHT(t, boot, dht.ModeServer)
 	newTestDHT(t, ex.h, dht.ModeServer)
@@ -87,7 +75,7 @@ func testReattachByDHT(t *testing.T, freshDHT bool) {
 		return reqDHT.RoutingTable().Find(boot.ID()) != "" && reqDHT.RoutingTable().Find(ex.h.ID()) != ""
 	})
 	waitTopic(t, first, 1)
-	id := submitRunning(t, first, "reattach-by-dht", started)
+	id := submitRunning(t, first, "reattach-by-dht", run.started)
 	if n := routes.calls.Load(); n != 0 {
 		t.Fatalf("%d lookup(s) of the executor while it was connected", n)
 	}
@@ -119,7 +107,7 @@ func testReattachByDHT(t *testing.T, freshDHT bool) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { second.Close() })
-	close(release) // the receipt comes back on the re-attach Query
+	close(run.release) // the receipt comes back on the re-attach Query
 	// Done when the job ends, or at once when the first Query failed.
 	waitRecord(t, second, id.String(), func(j *Job) bool { return j.State.Terminal() || hasEvent(j, "re-attach to ") }, "end or failed re-attach")
 	j, err := second.Jobs().Get(id.String())
@@ -132,8 +120,8 @@ func testReattachByDHT(t *testing.T, freshDHT bool) {
 	if routes.calls.Load() == 0 {
 		t.Fatalf("the restarted requester re-attached without looking the executor up: the test's premise (no way to the executor) broke; events:\n%s", eventsText(j))
 	}
-	if j.State != Completed || len(j.Receipts) != 1 || len(j.Late) != 0 || len(j.Awards) != 1 || runs.Load() != 1 {
-		t.Fatalf("job %s, %d receipt(s), %d late, %d award(s), %d run(s); events:\n%s", j.State, len(j.Receipts), len(j.Late), len(j.Awards), runs.Load(), eventsText(j))
+	if j.State != Completed || len(j.Receipts) != 1 || len(j.Late) != 0 || len(j.Awards) != 1 || run.runs.Load() != 1 {
+		t.Fatalf("job %s, %d receipt(s), %d late, %d award(s), %d run(s); events:\n%s", j.State, len(j.Receipts), len(j.Late), len(j.Awards), run.runs.Load(), eventsText(j))
 	}
 	if aw := j.Awards[0]; aw.State == "lost" {
 		t.Fatalf("award %s lost (%s): the restarted requester failed over; events:\n%s", aw.ID, aw.Error, eventsText(j))

@@ -1,6 +1,7 @@
 package market
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -170,8 +171,22 @@ func (d *jobDriver) lookupMemo() (*bidding.MemoHit, []*ReceiptInfo, string) {
 	// verified job wants a verified set: one executor's receipt, found
 	// first (this node's own replica's record in its cache, or the first
 	// DHT answer), must not end the search before the set is found.
+	// open remembers the last record it checked: the one the search ends
+	// on is then not verified a second time.
+	var last struct {
+		b   []byte
+		r   *bidding.ReceiptRecord
+		err error
+	}
+	open := func(b []byte) (*bidding.ReceiptRecord, error) {
+		if last.b == nil || !bytes.Equal(last.b, b) {
+			last.r, last.err = bidding.OpenReceiptRecord(b, key, net)
+			last.b = b
+		}
+		return last.r, last.err
+	}
 	usable := func(b []byte) bool {
-		r, err := bidding.OpenReceiptRecord(b, key, net)
+		r, err := open(b)
 		return err == nil && r.Receipt().Succeeded() && (r.Set() || !verify)
 	}
 	rec, from := m.exec.memo.get(d.id), "this node"
@@ -188,7 +203,7 @@ func (d *jobDriver) lookupMemo() (*bidding.MemoHit, []*ReceiptInfo, string) {
 		}
 		from = "the network"
 	}
-	r, err := bidding.OpenReceiptRecord(rec, key, net)
+	r, err := open(rec)
 	if err != nil {
 		return nil, nil, fmt.Sprintf("record from %s refused: %v", from, err)
 	}

@@ -3,6 +3,7 @@ package market
 import (
 	"context"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -22,19 +23,8 @@ import (
 // every deadline are on that clock): without the wake-up the job never
 // ends. It completes with the one run's receipt and no failover.
 func TestReattachRetryWakesOnConnection(t *testing.T) {
-	started := make(chan struct{}, 1)
-	release := make(chan struct{})
-	runs := 0
-	ex := newTestPeer(t, &testRunner{engines: []string{exec.EngineWASM}, run: func(ctx context.Context, _ *exec.Task) (*exec.Result, error) {
-		runs++
-		started <- struct{}{}
-		select {
-		case <-release:
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
-		return &exec.Result{Stdout: []byte("ok\n")}, nil
-	}}, nil)
+	run := newHeldRun()
+	ex := newTestPeer(t, run.runner(), nil)
 
 	h, k := newTestHost(t)
 	ps := newTestPubSub(t, h)
@@ -48,7 +38,7 @@ func TestReattachRetryWakesOnConnection(t *testing.T) {
 	}
 	connect(t, h, ex.h)
 	waitTopic(t, first, 1)
-	id := submitRunning(t, first, "reattach-on-connection", started)
+	id := submitRunning(t, first, "reattach-on-connection", run.started)
 
 	// The requester stops; the restarted one has no connection to the
 	// executor and no address for it, as after a kill -9 and a start.
@@ -64,10 +54,10 @@ func TestReattachRetryWakesOnConnection(t *testing.T) {
 	t.Cleanup(func() { second.Close() })
 	waitEvent(t, second, id.String(), "re-attach to ")
 	connect(t, h, ex.h) // back on the network: the retry goes out now
-	close(release)      // the receipt comes back on the retried Query
+	close(run.release)  // the receipt comes back on the retried Query
 	j := waitJob(t, second, id, 30*time.Second)
-	if j.State != Completed || len(j.Receipts) != 1 || len(j.Late) != 0 || runs != 1 {
-		t.Fatalf("job %s, %d receipt(s), %d late, %d run(s); events:\n%s", j.State, len(j.Receipts), len(j.Late), runs, eventsText(j))
+	if j.State != Completed || len(j.Receipts) != 1 || len(j.Late) != 0 || run.runs.Load() != 1 {
+		t.Fatalf("job %s, %d receipt(s), %d late, %d run(s); events:\n%s", j.State, len(j.Receipts), len(j.Late), run.runs.Load(), eventsText(j))
 	}
 	for _, aw := range j.Awards {
 		if aw.State == "lost" {
@@ -117,6 +107,31 @@ func waitRecord(t *testing.T, m *Market, id string, ok func(*Job) bool, what str
 // submitRunning submits a one-minute test job named name on m and waits
 // until the executor's run started (started receives) and m's record
 // says running.
+// heldRun is an executor's runner whose runs signal started and then hold
+// until release closes (or their context ends).
+type heldRun struct {
+	started chan struct{}
+	release chan struct{}
+	runs    atomic.Int64
+}
+
+func newHeldRun() *heldRun {
+	return &heldRun{started: make(chan struct{}, 1), release: make(chan struct{})}
+}
+
+func (r *heldRun) runner() *testRunner {
+	return &testRunner{engines: []string{exec.EngineWASM}, run: func(ctx context.Context, _ *exec.Task) (*exec.Result, error) {
+		r.runs.Add(1)
+		r.started <- struct{}{}
+		select {
+		case <-r.release:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		return &exec.Result{Stdout: []byte("ok\n")}, nil
+	}}
+}
+
 func submitRunning(t *testing.T, m *Market, name string, started <-chan struct{}) cid.Cid {
 	t.Helper()
 	id, _, err := m.Submit(context.Background(), testJobSpec(name, func(s *jobspec.Spec) { s.Timeout = time.Minute }))

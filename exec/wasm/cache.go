@@ -179,6 +179,7 @@ func (c *moduleCache) compileCode(ctx context.Context, code []byte) (wazero.Comp
 		before = cacheFiles(c.cacheDir)
 	}
 	c.stats.compiles.Add(1)
+	code = coalesceData(code) // see dataseg.go: fewer segments to instantiate
 	// With one worker wazero does not look at ctx while compiling, so use
 	// at least two: the compilation then stops between functions.
 	cm, err := c.rt.CompileModule(experimental.WithCompilationWorkers(ctx, max(c.workers, 2)), code)

@@ -1,6 +1,7 @@
 package wasm
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"errors"
@@ -223,17 +224,22 @@ func (e *Executor) moduleBytes(spec *exec.WASMSpec) ([]byte, error) {
 			return nil, fmt.Errorf("%w: read module: %w", exec.ErrInvalidTask, err)
 		}
 		defer f.Close()
-		if st, err := f.Stat(); err == nil && st.Size() > max {
-			return nil, tooBig(st.Size())
+		var buf bytes.Buffer
+		if st, err := f.Stat(); err == nil {
+			if st.Size() > max {
+				return nil, tooBig(st.Size())
+			}
+			// One allocation of the file's size (and the read that finds
+			// its end), not io.ReadAll's doubling: a Go module is MiBs.
+			buf.Grow(int(st.Size()) + bytes.MinRead)
 		}
-		b, err := io.ReadAll(io.LimitReader(f, max+1))
-		if err != nil {
+		if _, err := buf.ReadFrom(io.LimitReader(f, max+1)); err != nil {
 			return nil, fmt.Errorf("%w: read module: %w", exec.ErrInvalidTask, err)
 		}
-		if int64(len(b)) > max {
-			return nil, tooBig(int64(len(b)))
+		if int64(buf.Len()) > max {
+			return nil, tooBig(int64(buf.Len()))
 		}
-		return b, nil
+		return buf.Bytes(), nil
 	default:
 		return nil, fmt.Errorf("%w: empty module", exec.ErrInvalidModule)
 	}

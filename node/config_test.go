@@ -82,3 +82,17 @@ func TestConfigRoundTripAndErrors(t *testing.T) {
 		})
 	}
 }
+
+func TestMemoMinRunResolved(t *testing.T) {
+	for _, c := range []struct {
+		set, want time.Duration
+	}{
+		{0, DefaultMemoMinRun},
+		{-1, 0},
+		{time.Second, time.Second},
+	} {
+		if got := (JobsConfig{MemoMinRun: Duration(c.set)}).memoMinRun(); got != c.want {
+			t.Errorf("memo_min_run %v resolves to %v, want %v", c.set, got, c.want)
+		}
+	}
+}

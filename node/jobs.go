@@ -304,6 +304,7 @@ func (n *Node) startMarket(ctx context.Context) error {
 		Trust:         n.guard,
 		Policy:        n.guard,
 		Memo:          memo,
+		MemoMinRun:    n.cfg.Jobs.memoMinRun(),
 		Executors:     market.ExecutorPolicy{MinReputation: n.cfg.Jobs.MinReputation, RefuseDisagreement: time.Duration(n.cfg.Jobs.RefuseDisagreementDays) * 24 * time.Hour},
 		Logger:        logging.Logger("market"),
 		Metrics:       n.Metrics,

@@ -65,6 +65,7 @@ type executor struct {
 	executions atomic.Int64  // runs handed to an engine since start
 	publishing chan struct{} // receipt records being published (memo.go)
 	memoDrops  atomic.Int64  // records not published: publishing full
+	memoShort  atomic.Int64  // records not published: runs under MemoMinRun
 
 	announceSlots chan struct{} // gossip announcements in progress
 	announceDrops atomic.Int64  // announcements dropped (slots full)
@@ -86,7 +87,8 @@ type executorConfig struct {
 	WorkDir       string
 	Trust         Trust
 	Policy        Policy
-	Memo          Memo // nil: no receipt records published
+	Memo          Memo          // nil: no receipt records published
+	MemoMinRun    time.Duration // shorter runs: kept in the memo cache only
 	Logger        *slog.Logger
 	// Now is the decisions' clock (nil: time.Now).
 	Now func() time.Time

@@ -81,6 +81,11 @@ type Config struct {
 	// Memo publishes and finds receipt records (nil: no memoization;
 	// see memo.go).
 	Memo Memo
+	// MemoMinRun: the record of a run shorter than this (the receipt's
+	// finished - started) stays in this node's memo cache and is not
+	// published to the network, whose PutValue and Provide cost more than
+	// running such a job again. 0: every run is published.
+	MemoMinRun time.Duration
 	// Executors is the requester's policy on executors by reputation.
 	Executors ExecutorPolicy
 	// PublishGrace is how long past accept + spec.timeout the requester
@@ -180,7 +185,7 @@ func New(ctx context.Context, cfg Config) (*Market, error) {
 	tr := newTransport(cfg.Host, cfg.PubSub, cfg.Key, cfg.PeerRouting)
 	ex := newExecutor(executorConfig{Key: cfg.Key, Content: cfg.Content, Runner: cfg.Runner, Remote: cfg.Remote, Labels: cfg.Labels, Capacity: cfg.Capacity,
 		Slots: cfg.Slots, QueueLimit: cfg.QueueLimit, MaxInputBytes: cfg.MaxInputBytes, WorkDir: cfg.WorkDir,
-		Trust: cfg.Trust, Policy: cfg.Policy, Memo: cfg.Memo, Logger: cfg.Logger, Metrics: cfg.Metrics}, tr.self, tr, awards)
+		Trust: cfg.Trust, Policy: cfg.Policy, Memo: cfg.Memo, MemoMinRun: cfg.MemoMinRun, Logger: cfg.Logger, Metrics: cfg.Metrics}, tr.self, tr, awards)
 	jobs.observe = observeJobs(cfg.Metrics)
 	mctx, cancel := context.WithCancel(context.Background())
 	m := &Market{

@@ -134,6 +134,11 @@ func (ex *executor) publishRecord(e *execution, state bidding.AwardState, block 
 	if rc.Succeeded() {
 		ex.memo.put(job, rec) // a failure is published, never kept to be reused
 	}
+	if took := rc.FinishedAt.Sub(rc.StartedAt); took < ex.cfg.MemoMinRun {
+		n := ex.memoShort.Add(1)
+		ex.log.Debug("receipt record not published: the run is shorter than jobs.memo_min_run", "job", job, "took", took, "memo_min_run", ex.cfg.MemoMinRun, "short_total", n)
+		return
+	}
 	select {
 	case ex.publishing <- struct{}{}:
 	default:

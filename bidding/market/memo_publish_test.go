@@ -79,3 +79,55 @@ func TestMemoPublishingBounded(t *testing.T) {
 	default:
 	}
 }
+
+// A run shorter than MemoMinRun keeps its record in the memo cache and
+// publishes nothing; with no bound the same run is published.
+func TestMemoMinRun(t *testing.T) {
+	for _, c := range []struct {
+		name    string
+		minRun  time.Duration
+		publish bool
+	}{
+		{"shorter than the bound", time.Hour, false},
+		{"no bound", 0, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			memo := &stuckMemo{started: make(chan cid.Cid, 1), release: make(chan struct{})}
+			defer close(memo.release)
+			h := newExecHarness(t, true, func(e *executorConfig) { e.Memo, e.MemoMinRun = memo, c.minRun })
+			a := h.newAward(t, "min-run")
+			conn := h.send(t, h.ex.serveAward, h.req, a)
+			for {
+				if rc, ok := answer(t, conn).(*bidding.Receipt); ok {
+					if rc.ErrorCode != "" {
+						t.Fatalf("run: %s %s", rc.ErrorCode, rc.Error)
+					}
+					break
+				}
+			}
+			if c.publish {
+				select {
+				case j := <-memo.started:
+					if j != a.JobCID {
+						t.Fatalf("published %s, want %s", j, a.JobCID)
+					}
+				case <-time.After(time.Minute):
+					t.Fatal("the record was not published")
+				}
+				if n := h.ex.memoShort.Load(); n != 0 {
+					t.Fatalf("%d runs counted short with no bound", n)
+				}
+				return
+			}
+			waitFor(t, "the run to be counted short", func() bool { return h.ex.memoShort.Load() == 1 })
+			select {
+			case j := <-memo.started:
+				t.Fatalf("record of %s published; the run is under MemoMinRun", j)
+			default:
+			}
+			if h.ex.memo.get(a.JobCID) == nil {
+				t.Fatal("the record is not in the memo cache")
+			}
+		})
+	}
+}

@@ -519,7 +519,8 @@ func fdKinds(pid int) map[string]int {
 // record, then node 2, 3 or 4 submits the same spec and gets the reused
 // receipt without any execution.
 func BenchmarkMemoHit(b *testing.B) {
-	ds, mod := benchNet(b, 5)
+	ds := jobNetConfig(b, 5, 0, publishAll) // hello runs in a few ms
+	mod := addModule(b, ds, testnet.WasmModule(b, "examples/hello"))
 	run := func(d *testnet.Daemon, args ...string) string {
 		b.Helper()
 		out, err := d.Run(args...)

@@ -33,12 +33,26 @@ func jobNetTB(t testing.TB, n int, labels ...[]string) []*testnet.Daemon {
 // jobNetWindow is jobNetTB with the given bid window (0: the default).
 func jobNetWindow(t testing.TB, n int, window time.Duration, labels ...[]string) []*testnet.Daemon {
 	t.Helper()
+	return jobNetConfig(t, n, window, nil, labels...)
+}
+
+// publishAll makes the daemons publish the receipt record of every run,
+// however short (jobs.memo_min_run), for tests of reuse across nodes.
+func publishAll(c *node.Config) { c.Jobs.MemoMinRun = -1 }
+
+// jobNetConfig is jobNetWindow with edit (if any) applied to every
+// daemon's config after the defaults of the tests.
+func jobNetConfig(t testing.TB, n int, window time.Duration, edit func(*node.Config), labels ...[]string) []*testnet.Daemon {
+	t.Helper()
 	short := testnet.EditConfig(func(c *node.Config) {
 		c.Content.FindProvidersTimeout = node.Duration(2 * time.Second)
 		c.Jobs.DisableDocker = true
 		c.Jobs.BidWindow = node.Duration(window)
 		// Benchmarks compare with memoization off (SHOAL_BENCH_NO_MEMO=1).
 		c.Jobs.DisableMemo = os.Getenv("SHOAL_BENCH_NO_MEMO") != ""
+		if edit != nil {
+			edit(c)
+		}
 	})
 	first := testnet.Start(t, testnet.Options{Configure: short, InitArgs: labelArgs(labels, 0)})
 	ds := []*testnet.Daemon{first}

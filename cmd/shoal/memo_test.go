@@ -89,7 +89,7 @@ func TestMemoAcrossNetwork(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts 4 daemons and runs jobs")
 	}
-	ds := jobNet(t, 4, nil, []string{"role=worker"}, []string{"role=worker"}, nil)
+	ds := jobNetConfig(t, 4, 2*time.Second, publishAll, nil, []string{"role=worker"}, []string{"role=worker"}, nil)
 	a, e, u, d := ds[0], ds[1], ds[2], ds[3]
 	// A administers acme; E is an acme executor; U is in no org; D, the
 	// requester that never saw the jobs, trusts acme.

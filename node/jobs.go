@@ -63,6 +63,9 @@ func (n *Node) startEngines(ctx context.Context) (*engines, error) {
 	}
 	if k := n.wasmWorkers(); k > 0 {
 		wopts = append(wopts, wasm.WithWorkers(k, n.wasmWorker), wasm.WithWorkerNice(n.cfg.WASM.Nice))
+		if n.repoPath != "" {
+			wopts = append(wopts, wasm.WithPreload(filepath.Join(n.repoPath, WasmRecentDir), 0))
+		}
 	}
 	w, err := wasm.New(ctx, append(wopts, wasm.WithLogger(logging.Logger("wasm")))...)
 	if err != nil {

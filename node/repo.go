@@ -28,6 +28,7 @@ const (
 	APIFile        = "api"
 	APITokenFile   = "api.token"
 	WasmCacheDir   = "wasm-cache"
+	WasmRecentDir  = "wasm-recent" // the modules new wasm workers preload
 	EnvRepo        = "SHOAL_PATH"
 	DefaultRepoDir = ".shoal"
 )

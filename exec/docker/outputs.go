@@ -133,6 +133,21 @@ func (o *outputs) mount(target string) mount.Mount {
 // up to 0755, FIFOs and devices skipped), and returns an error wrapping
 // [exec.ErrDiskLimit] when the job filled the volume beyond its limit.
 func (e *Executor) copyOut(ctx context.Context, o *outputs, dir string) error {
+	// The volume is a tmpfs that the engine unmounts, its files gone, when
+	// the last container using it stops: a keeper that is not running now
+	// means the job's files are lost, and the copy would find the volume
+	// empty. Fail the run rather than return no outputs.
+	insp, err := e.cli.ContainerInspect(ctx, o.keeper, client.ContainerInspectOptions{})
+	if err != nil {
+		return engineErr("inspect outputs keeper", err)
+	}
+	if st := insp.Container.State; st == nil || !st.Running {
+		why := "no state"
+		if st != nil {
+			why = fmt.Sprintf("status %s, exit code %d, OOM-killed %v, error %q", st.Status, st.ExitCode, st.OOMKilled, st.Error)
+		}
+		return fmt.Errorf("%w: the outputs were lost: their keeper container %s stopped during the run (%s)", exec.ErrEngineUnavailable, shortID(o.keeper), why)
+	}
 	res, err := e.cli.CopyFromContainer(ctx, o.keeper, client.CopyFromContainerOptions{SourcePath: keeperOutputs + "/."})
 	if err != nil {
 		return engineErr("copy outputs", err)

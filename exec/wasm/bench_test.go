@@ -168,6 +168,32 @@ func BenchmarkHello(b *testing.B) {
 		b.ReportMetric(p50ms(ds)/6, "ratio-to-6ms-goal")
 	})
 
+	// A daemon restart as a job meets it: the new executor's worker has
+	// compiled the module kept for preloading (WithPreload) by the time
+	// the job comes; "worker-restart" above is a job that comes at once.
+	b.Run("job-worker-restart-preloaded", func(b *testing.B) {
+		opts := []wasm.Option{wasm.WithCacheDir(b.TempDir()), wasm.WithPreload(b.TempDir(), 0)}
+		x := newPooled(b, 1, opts...)
+		mustRun(b, x, jt)
+		x.Close()
+		var ds []time.Duration
+		for b.Loop() {
+			x := newPooled(b, 1, opts...)
+			for deadline := time.Now().Add(time.Minute); x.Stats().Preloaded == 0; {
+				if time.Now().After(deadline) {
+					b.Fatalf("no module preloaded: %+v", x.Stats())
+				}
+				time.Sleep(time.Millisecond) // the daemon joining the network meanwhile
+			}
+			start := time.Now()
+			mustRun(b, x, jt)
+			ds = append(ds, time.Since(start))
+			x.Close()
+		}
+		b.ReportMetric(p50ms(ds), "p50-ms/op")
+		b.ReportMetric(p50ms(ds)/30, "ratio-to-30ms-goal")
+	})
+
 	// In process and in a worker alternately, for the ratio of the two.
 	b.Run("compare", func(b *testing.B) {
 		x := newExecutor(b)

@@ -39,10 +39,13 @@ type Stats struct {
 	DiskCacheHits uint64
 	// CachedModules is the number of compiled modules held in memory now.
 	CachedModules int
+	// Preloaded counts the kept modules new workers compiled before their
+	// first task (WithPreload).
+	Preloaded uint64
 }
 
 type counters struct {
-	runs, compiles, hits, diskHits atomic.Uint64
+	runs, compiles, hits, diskHits, preloaded atomic.Uint64
 }
 
 // moduleCache holds compiled modules by digest (sha256 of the bytes). One

@@ -30,6 +30,9 @@ type Executor struct {
 	// (worker processes, one run at a time).
 	mmapMemory bool
 	stats      counters
+	// used: the digests of the modules kept for preloading that ran
+	// since this executor started (each marked used once).
+	used sync.Map
 
 	closeCtx    context.Context // cancelled by Close, stops runs in progress
 	closeCancel context.CancelCauseFunc
@@ -130,6 +133,7 @@ func (e *Executor) Stats() Stats {
 		CacheHits:     e.stats.hits.Load(),
 		DiskCacheHits: e.stats.diskHits.Load(),
 		CachedModules: cached,
+		Preloaded:     e.stats.preloaded.Load(),
 	}
 }
 

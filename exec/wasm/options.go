@@ -43,6 +43,8 @@ type config struct {
 	addressSpace    uint64 // RLIMIT_AS of a worker, 0: none
 	addressSpaceSet bool   // else maxMemory + DefaultWorkerOverhead
 	nice            int    // the workers' nice value, 0: the daemon's
+	preloadDir      string // WithPreload; "": none
+	preloadN        int
 }
 
 func defaultConfig() config {

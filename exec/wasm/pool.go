@@ -223,6 +223,15 @@ func (p *pool) warm() {
 	go func() {
 		defer p.wg.Done()
 		w, err := p.start(p.e.closeCtx)
+		if err == nil {
+			// Before it is idle: a task waits for it, not the other way.
+			if err = p.e.preload(p.e.closeCtx, w); err != nil {
+				p.mu.Lock()
+				delete(p.all, w)
+				p.mu.Unlock()
+				w.kill()
+			}
+		}
 		if err != nil {
 			p.mu.Lock()
 			p.live--
@@ -456,6 +465,9 @@ func (e *Executor) runInWorker(ctx context.Context, t *exec.Task, start time.Tim
 		e.pool.put(w)
 	}
 	e.count(w, rm)
+	if rm.Kind == kindNone {
+		e.remember(digest, code)
+	}
 	if rm.NoResult {
 		return nil, kindError(rm.Kind, rm.Error)
 	}
@@ -616,6 +628,9 @@ func (e *Executor) precompileInWorker(ctx context.Context, digest [32]byte, code
 	}
 	e.pool.put(w)
 	e.count(w, rm)
+	if rm.Kind == kindNone {
+		e.remember(digest, code)
+	}
 	return kindError(rm.Kind, rm.Error)
 }
 

@@ -1,32 +1,13 @@
 package wasm_test
 
+import "github.com/shoalnet/shoal/exec/wasm"
+
 // A tiny encoder of the WebAssembly binary format, for the hand-written
 // hostile modules of the tests (wazero has no text-format parser).
 
-func uleb(v uint64) []byte {
-	var b []byte
-	for {
-		c := byte(v & 0x7f)
-		v >>= 7
-		if v != 0 {
-			b = append(b, c|0x80)
-			continue
-		}
-		return append(b, c)
-	}
-}
+func uleb(v uint64) []byte { return wasm.AppendULEB(nil, v) }
 
-func sleb(v int64) []byte {
-	var b []byte
-	for {
-		c := byte(v & 0x7f)
-		v >>= 7
-		if (v == 0 && c&0x40 == 0) || (v == -1 && c&0x40 != 0) {
-			return append(b, c)
-		}
-		b = append(b, c|0x80)
-	}
-}
+func sleb(v int64) []byte { return wasm.AppendSLEB(nil, v) }
 
 func cat(parts ...[]byte) []byte {
 	var b []byte

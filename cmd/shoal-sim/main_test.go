@@ -94,7 +94,10 @@ func TestCompositionNATExec(t *testing.T) {
 	app := newApp()
 	app.ExitErrHandler = func(*cli.Context, error) {}
 	out := t.TempDir()
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	// The bound covers building the plan first, minutes on a cold build
+	// cache of a busy 2-core machine (a fresh clone's `make test` hit 4);
+	// the composition's own timeout (3m) bounds the run.
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
 	args := []string{"shoal-sim", "run", "--composition", "../../testground/compositions/nat-exec.toml", "--outputs", out}
 	if !testing.Verbose() {

@@ -31,8 +31,10 @@ type Executor struct {
 	mmapMemory bool
 	stats      counters
 	// used: the digests of the modules kept for preloading that ran
-	// since this executor started (each marked used once).
-	used sync.Map
+	// since this executor started (each marked used once; forgotten all
+	// at once past maxUsed, so a module may be marked again).
+	usedMu sync.Mutex
+	used   map[[32]byte]bool
 
 	closeCtx    context.Context // cancelled by Close, stops runs in progress
 	closeCancel context.CancelCauseFunc

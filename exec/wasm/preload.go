@@ -31,6 +31,8 @@ const (
 	DefaultPreloadModules = 4
 	// maxPreloadBytes bounds the module bytes kept for preloading.
 	maxPreloadBytes = 256 << 20
+	// maxUsed bounds the digests an executor remembers having marked.
+	maxUsed = 4096
 )
 
 // WithPreload keeps the bytes of the last n modules the workers compiled in
@@ -64,7 +66,16 @@ func (e *Executor) remember(digest [32]byte, code []byte) {
 	if dir == "" {
 		return
 	}
-	if _, seen := e.used.LoadOrStore(digest, true); seen {
+	e.usedMu.Lock()
+	seen := e.used[digest]
+	if !seen {
+		if e.used == nil || len(e.used) >= maxUsed {
+			e.used = map[[32]byte]bool{}
+		}
+		e.used[digest] = true
+	}
+	e.usedMu.Unlock()
+	if seen {
 		return
 	}
 	name := filepath.Join(dir, hex.EncodeToString(digest[:])+".wasm")

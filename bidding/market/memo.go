@@ -121,6 +121,17 @@ func (ex *executor) publishRecord(e *execution, state bidding.AwardState, block 
 		ex.log.Info("receipt record not published: memoization is off on this node (jobs.disable_memo)", "job", e.award.JobCID, "award", e.rec.ID)
 		return
 	}
+	job := e.award.JobCID
+	took := rc.FinishedAt.Sub(rc.StartedAt)
+	short := took < ex.cfg.MemoMinRun
+	notPublished := func() {
+		n := ex.memoShort.Add(1)
+		ex.log.Debug("receipt record not published: the run is shorter than jobs.memo_min_run", "job", job, "took", took, "memo_min_run", ex.cfg.MemoMinRun, "short_total", n)
+	}
+	if short && !rc.Succeeded() {
+		notPublished() // neither cached nor published: nothing to seal
+		return
+	}
 	var sealed *bidding.SealedRecords
 	if sm, ok := ex.cfg.Memo.(SealedMemo); ok {
 		sealed = sm.Sealed()
@@ -130,13 +141,11 @@ func (ex *executor) publishRecord(e *execution, state bidding.AwardState, block 
 		ex.log.Warn("cannot seal receipt record", "award", e.rec.ID, "err", err)
 		return
 	}
-	job := e.award.JobCID
 	if rc.Succeeded() {
 		ex.memo.put(job, rec) // a failure is published, never kept to be reused
 	}
-	if took := rc.FinishedAt.Sub(rc.StartedAt); took < ex.cfg.MemoMinRun {
-		n := ex.memoShort.Add(1)
-		ex.log.Debug("receipt record not published: the run is shorter than jobs.memo_min_run", "job", job, "took", took, "memo_min_run", ex.cfg.MemoMinRun, "short_total", n)
+	if short {
+		notPublished()
 		return
 	}
 	select {

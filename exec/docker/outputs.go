@@ -106,6 +106,27 @@ func (e *Executor) createOutputs(ctx context.Context, t *exec.Task, image, name 
 	return o, nil
 }
 
+// keeperLost returns an error when o's keeper is not running. The volume
+// is a tmpfs that the engine unmounts, its files gone, when the last
+// container using it stops, and a stopped keeper does not start again: a
+// keeper still running after the copy kept the job's files through the run
+// and the copy; one that is not means the copy may have found the volume
+// empty. The run then fails rather than return no outputs.
+func (e *Executor) keeperLost(ctx context.Context, o *outputs) error {
+	insp, err := e.cli.ContainerInspect(ctx, o.keeper, client.ContainerInspectOptions{})
+	if err != nil {
+		return engineErr("inspect outputs keeper", err)
+	}
+	if st := insp.Container.State; st == nil || !st.Running {
+		why := "no state"
+		if st != nil {
+			why = fmt.Sprintf("status %s, exit code %d, OOM-killed %v, error %q", st.Status, st.ExitCode, st.OOMKilled, st.Error)
+		}
+		return fmt.Errorf("%w: the outputs were lost: their keeper container %s stopped during the run (%s)", exec.ErrEngineUnavailable, shortID(o.keeper), why)
+	}
+	return nil
+}
+
 // tmpfsOptions returns the mount options of an outputs tmpfs of limit
 // bytes, owned by user when it is numeric (else writable by all, sticky).
 func tmpfsOptions(limit int64, user string) string {
@@ -133,28 +154,13 @@ func (o *outputs) mount(target string) mount.Mount {
 // up to 0755, FIFOs and devices skipped), and returns an error wrapping
 // [exec.ErrDiskLimit] when the job filled the volume beyond its limit.
 func (e *Executor) copyOut(ctx context.Context, o *outputs, dir string) error {
-	// The volume is a tmpfs that the engine unmounts, its files gone, when
-	// the last container using it stops: a keeper that is not running now
-	// means the job's files are lost, and the copy would find the volume
-	// empty. Fail the run rather than return no outputs.
-	insp, err := e.cli.ContainerInspect(ctx, o.keeper, client.ContainerInspectOptions{})
-	if err != nil {
-		return engineErr("inspect outputs keeper", err)
-	}
-	if st := insp.Container.State; st == nil || !st.Running {
-		why := "no state"
-		if st != nil {
-			why = fmt.Sprintf("status %s, exit code %d, OOM-killed %v, error %q", st.Status, st.ExitCode, st.OOMKilled, st.Error)
-		}
-		return fmt.Errorf("%w: the outputs were lost: their keeper container %s stopped during the run (%s)", exec.ErrEngineUnavailable, shortID(o.keeper), why)
-	}
 	res, err := e.cli.CopyFromContainer(ctx, o.keeper, client.CopyFromContainerOptions{SourcePath: keeperOutputs + "/."})
 	if err != nil {
 		return engineErr("copy outputs", err)
 	}
-	defer res.Content.Close()
 	root, err := os.OpenRoot(dir)
 	if err != nil {
+		res.Content.Close()
 		return fmt.Errorf("outputs dir: %w", err)
 	}
 	defer root.Close()
@@ -164,6 +170,12 @@ func (e *Executor) copyOut(ctx context.Context, o *outputs, dir string) error {
 		// job's writes failed with ENOSPC (the tmpfs is one page larger).
 		MaxBytes: o.limit, BlockSize: pageSize,
 	})
+	// Closed before the inspection: the engine holds the container while
+	// it streams the archive, and would answer only when the copy ends.
+	res.Content.Close()
+	if lost := e.keeperLost(ctx, o); lost != nil {
+		return lost
+	}
 	if errors.Is(err, untar.ErrTooLarge) {
 		return fmt.Errorf("%w: the job wrote more than its disk limit of %d bytes to its outputs (writes beyond it failed with ENOSPC)", exec.ErrDiskLimit, o.limit)
 	}

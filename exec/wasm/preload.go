@@ -117,6 +117,13 @@ func (e *Executor) recent() []recentModule {
 	}
 	var out []recentModule
 	for _, d := range ents {
+		if strings.HasSuffix(d.Name(), ".wasm.tmp") {
+			// A write a crash cut short (remember renames its own at once).
+			if info, err := d.Info(); err == nil && time.Since(info.ModTime()) > time.Minute {
+				_ = os.Remove(filepath.Join(e.cfg.preloadDir, d.Name()))
+			}
+			continue
+		}
 		hexName, ok := strings.CutSuffix(d.Name(), ".wasm")
 		b, err := hex.DecodeString(hexName)
 		if !ok || err != nil || len(b) != sha256.Size || !d.Type().IsRegular() {
@@ -135,8 +142,9 @@ func (e *Executor) recent() []recentModule {
 }
 
 // preload compiles the kept modules in w, a worker not yet given out. A
-// module whose bytes no longer match its name is removed. It returns an error only when
-// the worker died or ctx ended (the caller then retires w).
+// module above the module bound, or whose bytes no longer match its name,
+// is removed. It returns an error only when the worker died or ctx ended
+// (the caller then retires w).
 func (e *Executor) preload(ctx context.Context, w *worker) error {
 	mods := e.recent()
 	if len(mods) > e.cfg.preloadN {
@@ -145,6 +153,10 @@ func (e *Executor) preload(ctx context.Context, w *worker) error {
 	for _, m := range mods {
 		if ctx.Err() != nil {
 			return context.Cause(ctx)
+		}
+		if m.size > e.cfg.maxModuleBytes {
+			_ = os.Remove(m.path)
+			continue
 		}
 		code, err := os.ReadFile(m.path)
 		if err != nil || int64(len(code)) > e.cfg.maxModuleBytes || sha256.Sum256(code) != m.digest {

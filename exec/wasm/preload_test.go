@@ -48,11 +48,24 @@ func TestPreloadAfterRestart(t *testing.T) {
 		t.Fatalf("%d modules kept for preloading, want 1: %v", len(kept), kept)
 	}
 
+	// A write a crash cut short, left a while ago: removed.
+	stale := kept[0] + ".tmp"
+	if err := os.WriteFile(stale, code[:100], 0o600); err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-time.Hour)
+	if err := os.Chtimes(stale, old, old); err != nil {
+		t.Fatal(err)
+	}
+
 	second := newPooled(t, 1, opts...)
 	waitFor(t, "the new worker to preload the module", func() bool { return second.Stats().Preloaded == 1 })
 	before := second.Stats()
 	if before.Compiles != 1 || before.DiskCacheHits != 1 {
 		t.Fatalf("preload stats %+v, want one compile from the disk cache", before)
+	}
+	if _, err := os.Stat(stale); !os.IsNotExist(err) {
+		t.Fatalf("the stale partial write %s is still there (%v)", stale, err)
 	}
 	if res, err := second.Run(context.Background(), tk); err != nil || res.ExitCode != 0 {
 		t.Fatalf("Run = %+v, %v", res, err)
@@ -73,5 +86,17 @@ func TestPreloadAfterRestart(t *testing.T) {
 	}
 	if s := third.Stats(); s.Preloaded != 0 {
 		t.Fatalf("stats %+v: a module was preloaded from bytes that do not match their digest", s)
+	}
+	third.Close()
+
+	// The run kept the module again; an executor whose module bound it
+	// passes removes it unread.
+	if _, err := os.Stat(kept[0]); err != nil {
+		t.Fatalf("the module is not kept again after its run: %v", err)
+	}
+	small := newPooled(t, 1, append(opts, wasm.WithMaxModuleBytes(int64(len(code)/2)))...)
+	waitFor(t, "the module above the bound to be removed", func() bool { _, err := os.Stat(kept[0]); return os.IsNotExist(err) })
+	if s := small.Stats(); s.Preloaded != 0 {
+		t.Fatalf("stats %+v: a module above the bound was preloaded", s)
 	}
 }

@@ -158,7 +158,7 @@ func (s *Store) AddAll(ctx context.Context, nodes []files.Node, opts AddOptions)
 	if err := batch.Commit(); err != nil {
 		return nil, fmt.Errorf("content: add: write blocks: %w", err)
 	}
-	if err := s.cfg.Datastore.Sync(ctx, blocksNamespace); err != nil {
+	if err := s.syncBlocks(ctx); err != nil {
 		return nil, fmt.Errorf("content: add: sync blocks: %w", err)
 	}
 	if opts.Pin {

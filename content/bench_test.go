@@ -27,8 +27,10 @@ const benchFetchSize = 256 << 20
 // hosts over loopback TCP (new content each round, so every round is a first
 // fetch), and copies the same number of bytes over a plain loopback TCP
 // connection in the same run as the baseline. It reports fetch-MiB/s,
-// tcp-MiB/s and their ratio, with the Stores on pebble (PebbleOptions) and,
-// to separate storage from transfer, on in-memory datastores. With
+// tcp-MiB/s and their ratio, with the Stores laid out as a daemon's repo
+// (pebble/: large blocks as files, the rest in pebble with PebbleOptions),
+// with every block in pebble (pebble-lsm-only/, the layout before) and, to
+// separate storage from transfer, on in-memory datastores. With
 // SHOAL_KUBO set, kubo/ times kubo -> kubo `ipfs cat` of 256 MiB too.
 //
 //	go test -run '^$' -bench Fetch256MiB -benchtime 3x ./content
@@ -36,6 +38,11 @@ func BenchmarkFetch256MiB(b *testing.B) {
 	tcpRate := tcpBaseline(b, benchFetchSize)
 	b.Run("pebble", func(b *testing.B) {
 		nodes := newTestNodes(b, 2, false, testOpts{})
+		benchFetch(b, nodes[0].store, nodes[1].store, nodes[0].info(), tcpRate)
+	})
+	b.Run("pebble-lsm-only", func(b *testing.B) {
+		// Every block in pebble, as before large blocks became files.
+		nodes := newTestNodes(b, 2, false, testOpts{blocksInDatastore: true})
 		benchFetch(b, nodes[0].store, nodes[1].store, nodes[0].info(), tcpRate)
 	})
 	b.Run("memory", func(b *testing.B) {

@@ -241,7 +241,7 @@ func (s *Store) importCAR(ctx context.Context, r io.Reader, opts CAROptions) ([]
 			return nil, fmt.Errorf("%w: the DAG of root %s misses %d blocks that are neither in the CAR nor on this node", ErrBadCAR, c, w.missing)
 		}
 	}
-	if err := s.cfg.Datastore.Sync(ctx, blocksNamespace); err != nil {
+	if err := s.syncBlocks(ctx); err != nil {
 		return nil, fmt.Errorf("sync blocks: %w", err)
 	}
 	if opts.Pin {

@@ -310,7 +310,7 @@ func (s *Store) editDir(ctx context.Context, dir cid.Cid, edit func(context.Cont
 	if err := rec.Add(ctx, nd); err != nil {
 		return cid.Undef, fmt.Errorf("content: dir: store: %w", err)
 	}
-	if err := s.cfg.Datastore.Sync(ctx, blocksNamespace); err != nil {
+	if err := s.syncBlocks(ctx); err != nil {
 		return cid.Undef, fmt.Errorf("content: dir: sync blocks: %w", err)
 	}
 	// The root last, so that it is provided once the shards are pinned.

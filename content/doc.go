@@ -34,21 +34,34 @@
 //
 // # Storage layout
 //
-// Blocks live under /blocks (keyed by multihash, as kubo) and the pinner's
-// state under /pins of the repo datastore. [PebbleOptions] are pebble
-// settings suited to blocks (value separation, larger memtables, no
-// compression); the node may open its datastore with them.
+// With Config.BlockDir set (the daemon sets $REPO/blocks), blocks of
+// [LargeBlockMin] (16 KiB) and more are files there, one per block, named by
+// the multihash in base32 under a directory per its last byte; files are
+// written under tmp/ and renamed into place, so a file is whole or absent
+// after a kill -9, and the first read of a file in a process checks it
+// against its CID (a damaged file is removed and reads as missing). Smaller
+// blocks live under /blocks of the repo datastore (keyed by multihash, as
+// kubo), as do large blocks stored before the BlockDir existed, and the
+// pinner's state under /pins. A 256 MiB fetch ran at 148 MiB/s with every
+// block in pebble and 267 MiB/s with files (BenchmarkFetch256MiB): in
+// pebble each byte was written twice (WAL, blob file) and every memtable
+// flush synced. [PebbleOptions] are pebble settings suited to blocks (value
+// separation, larger memtables, no compression), for a datastore that
+// holds large blocks too.
 //
 // # What is synced when
 //
 // Block writes are not synced one by one (go-ds-pebble writes with
-// pebble.NoSync); the datastore is synced once per operation, before the
-// operation's pin and before it returns:
+// pebble.NoSync; a block file is written without fsync, its write-back
+// started at once with sync_file_range); the block files (one syncfs of
+// their file system) and then the datastore are synced once per operation,
+// before the operation's pin and before it returns:
 //
 //   - Add (and AddAll) writes its blocks in batches, syncs, then pins the roots.
 //   - Fetch keeps the blocks it receives in a write-back buffer of up to
 //     8 MiB or 64 blocks (answered from there to the fetch itself) and
-//     writes each full buffer as one batch (PutMany); at the end it writes
+//     writes each full buffer as one batch (PutMany) in the background
+//     while the next fills (a third waits); at the end it writes
 //     the rest and syncs once, and only then does Pin (or a caller's pin)
 //     record the root. A failed or cancelled fetch still writes what
 //     arrived, unsynced, so a later fetch of the DAG resumes from it.

@@ -184,7 +184,7 @@ func (s *Store) fetchLocked(ctx context.Context, c cid.Cid, opts FetchOptions) e
 	if err := wb.flush(ctx); err != nil {
 		return fmt.Errorf("write blocks: %w", err)
 	}
-	if err := s.cfg.Datastore.Sync(ctx, blocksNamespace); err != nil {
+	if err := s.syncBlocks(ctx); err != nil {
 		return fmt.Errorf("sync blocks: %w", err)
 	}
 	if opts.MaxBytes > 0 {

@@ -51,7 +51,7 @@ func (s *Store) GC(ctx context.Context) (removed int, err error) {
 		}
 		removed++
 	}
-	if err := s.cfg.Datastore.Sync(ctx, blocksNamespace); err != nil {
+	if err := s.syncBlocks(ctx); err != nil {
 		return removed, fmt.Errorf("content: gc: sync: %w", err)
 	}
 	s.log.Info("garbage collected", "removed", removed, "kept", len(keep), "took", time.Since(start))

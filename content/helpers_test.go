@@ -24,7 +24,8 @@ import (
 )
 
 // testNode is one libp2p host with a kad-dht and a Store on a pebble
-// datastore in a temporary directory.
+// datastore and a block directory in a temporary directory, as a daemon's
+// repo lays them out.
 type testNode struct {
 	h     host.Host
 	dht   *dht.IpfsDHT
@@ -44,6 +45,9 @@ type testOpts struct {
 	maxBlocks int64
 	// onUnpin is Config.OnUnpin.
 	onUnpin func(cid.Cid)
+	// blocksInDatastore keeps every block in pebble (no Config.BlockDir),
+	// as the Store did before large blocks became files.
+	blocksInDatastore bool
 }
 
 // newHost makes a TCP-only libp2p host on 127.0.0.1 with an OS-chosen port.
@@ -105,6 +109,10 @@ func (n *testNode) open(tb testing.TB, o testOpts) {
 		MaxDAGDepth:          o.maxDepth,
 		MaxDAGBlocks:         o.maxBlocks,
 		OnUnpin:              o.onUnpin,
+		BlockDir:             filepath.Join(n.dir, "blocks"),
+	}
+	if o.blocksInDatastore {
+		cfg.BlockDir = ""
 	}
 	if o.noRouter {
 		cfg.Router = nil

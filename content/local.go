@@ -55,7 +55,7 @@ func (s *Store) PutBlock(ctx context.Context, b blocks.Block) error {
 	if err := s.bserv.AddBlock(ctx, b); err != nil {
 		return fmt.Errorf("content: put block %s: %w", b.Cid(), err)
 	}
-	if err := s.cfg.Datastore.Sync(ctx, blocksNamespace); err != nil {
+	if err := s.syncBlocks(ctx); err != nil {
 		return fmt.Errorf("content: put block %s: sync: %w", b.Cid(), err)
 	}
 	return nil

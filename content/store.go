@@ -79,6 +79,10 @@ type Config struct {
 	// Datastore is the repo's datastore. Blocks are kept under /blocks and
 	// pins under /pins. The Store does not close it. Required.
 	Datastore datastore.Batching
+	// BlockDir, when set, is a directory where blocks of LargeBlockMin
+	// bytes and more are kept as files (created if missing); smaller blocks
+	// stay in Datastore. Empty keeps every block in Datastore.
+	BlockDir string
 	// Router is the node's content router (its kad-dht). It may be nil:
 	// then nothing is provided and only connected peers and hints are asked
 	// for content.
@@ -122,6 +126,8 @@ type Store struct {
 	bs blockstore.GCBlockstore
 	// base is bs without the lock, for the key listing of GC.
 	base blockstore.Blockstore
+	// files keeps the large blocks when Config.BlockDir is set (else nil).
+	files *fileBlocks
 	// bswap is the bitswap client and server on cfg.Host.
 	bswap *bitswap.Bitswap
 	// bserv and dag fetch missing blocks over bitswap.
@@ -175,7 +181,16 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 	// The two-queue cache remembers presence and sizes of recent blocks:
 	// bitswap's server asks for a block's size before reading it, and a
 	// datastore read of a size costs as much as reading the block.
-	cached, err := blockstore.CachedBlockstore(ctx, blockstore.NewBlockstore(bds, blockstore.NoPrefix()),
+	var stored blockstore.Blockstore = blockstore.NewBlockstore(bds, blockstore.NoPrefix())
+	var files *fileBlocks
+	if cfg.BlockDir != "" {
+		var err error
+		if files, err = newFileBlocks(stored, cfg.BlockDir, logger); err != nil {
+			return nil, err
+		}
+		stored = files
+	}
+	cached, err := blockstore.CachedBlockstore(ctx, stored,
 		blockstore.CacheOpts{HasTwoQueueCacheSize: blockCacheEntries})
 	if err != nil {
 		return nil, fmt.Errorf("content: block cache: %w", err)
@@ -189,6 +204,7 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 		log:    logger,
 		bs:     bs,
 		base:   base,
+		files:  files,
 		ctx:    life,
 		cancel: cancel,
 	}
@@ -260,6 +276,17 @@ func (s *Store) spawn(f func()) {
 		defer s.wg.Done()
 		f()
 	}()
+}
+
+// syncBlocks makes every block written or removed so far durable: the
+// block files, then the datastore.
+func (s *Store) syncBlocks(ctx context.Context) error {
+	if s.files != nil {
+		if err := s.files.sync(); err != nil {
+			return err
+		}
+	}
+	return s.cfg.Datastore.Sync(ctx, blocksNamespace)
 }
 
 // check returns ErrClosed after Close.

@@ -21,24 +21,28 @@ const (
 // writeBack buffers the blocks one Fetch receives and writes them to next
 // in batches (PutMany: one datastore batch, one WAL record, instead of a
 // write and a presence read per block; boxo's block service puts fetched
-// blocks one at a time). Buffered blocks are answered by Get, Has and
-// GetSize, so the fetch itself sees them at once; other readers of the
-// store see them after the batch, at most writeBackBytes later, and always
-// before Fetch syncs and returns (flush). Nothing is acknowledged before
-// that sync, so the durability promise is unchanged: a kill -9 during a
-// fetch loses unpinned blocks only.
+// blocks one at a time). A full batch is written in the background while
+// the next one fills, so receiving does not wait for the disk; a second
+// full batch waits for the first (at most two batches are held). Buffered
+// blocks are answered by Get, Has and GetSize, so the fetch itself sees
+// them at once; other readers of the store see them after their batch and
+// always before Fetch syncs and returns (flush). Nothing is acknowledged
+// before that sync, so the durability promise is unchanged: a kill -9
+// during a fetch loses unpinned blocks only.
 type writeBack struct {
 	blockstore.Blockstore // the store's blockstore (next)
 
 	mu      sync.Mutex
 	pending map[string]blocks.Block // by multihash, as the blockstore keys
-	order   []blocks.Block
+	order   []blocks.Block          // not yet handed to a write
 	bytes   int
-	flushMu sync.Mutex // one batch at a time, in order
+	err     error // of a background write, returned by the next Put or flush
+
+	writing chan struct{} // holds a token while a batch is being written
 }
 
 func newWriteBack(next blockstore.Blockstore) *writeBack {
-	return &writeBack{Blockstore: next, pending: map[string]blocks.Block{}}
+	return &writeBack{Blockstore: next, pending: map[string]blocks.Block{}, writing: make(chan struct{}, 1)}
 }
 
 func (w *writeBack) Put(ctx context.Context, b blocks.Block) error {
@@ -47,6 +51,10 @@ func (w *writeBack) Put(ctx context.Context, b blocks.Block) error {
 
 func (w *writeBack) PutMany(ctx context.Context, bs []blocks.Block) error {
 	w.mu.Lock()
+	if err := w.err; err != nil {
+		w.mu.Unlock()
+		return err
+	}
 	for _, b := range bs {
 		k := string(b.Cid().Hash())
 		if _, ok := w.pending[k]; ok {
@@ -58,39 +66,66 @@ func (w *writeBack) PutMany(ctx context.Context, bs []blocks.Block) error {
 	}
 	full := w.bytes >= writeBackBytes || len(w.order) >= writeBackBlocks
 	w.mu.Unlock()
-	if full {
-		return w.flush(ctx)
+	if !full {
+		return nil
+	}
+	select {
+	case w.writing <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	batch := w.take()
+	go func() {
+		defer func() { <-w.writing }()
+		w.write(context.WithoutCancel(ctx), batch)
+	}()
+	return nil
+}
+
+// take removes the blocks not yet handed to a write from the queue; they
+// stay answerable until written.
+func (w *writeBack) take() []blocks.Block {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	batch := w.order
+	w.order, w.bytes = nil, 0
+	return batch
+}
+
+// write stores batch in next. On failure the blocks go back to the queue
+// for the next try and the error is kept for the next Put or flush.
+func (w *writeBack) write(ctx context.Context, batch []blocks.Block) error {
+	if len(batch) == 0 {
+		return nil
+	}
+	err := w.Blockstore.PutMany(ctx, batch)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err != nil {
+		w.order = append(batch, w.order...)
+		for _, b := range batch {
+			w.bytes += len(b.RawData())
+		}
+		if w.err == nil {
+			w.err = err
+		}
+		return err
+	}
+	for _, b := range batch {
+		delete(w.pending, string(b.Cid().Hash()))
 	}
 	return nil
 }
 
-// flush writes every buffered block to next; the blocks stay answerable
-// from the buffer until they are there.
+// flush waits for the write in progress and writes every buffered block to
+// next; it returns the first error of a write since the last flush.
 func (w *writeBack) flush(ctx context.Context) error {
-	w.flushMu.Lock()
-	defer w.flushMu.Unlock()
+	w.writing <- struct{}{}
+	defer func() { <-w.writing }()
 	w.mu.Lock()
-	batch := w.order
-	w.order, w.bytes = nil, 0
+	w.err = nil // the failed blocks are back in the queue: this write retries them
 	w.mu.Unlock()
-	if len(batch) == 0 {
-		return nil
-	}
-	if err := w.Blockstore.PutMany(ctx, batch); err != nil {
-		w.mu.Lock()
-		w.order = append(batch, w.order...) // kept for the next try
-		for _, b := range batch {
-			w.bytes += len(b.RawData())
-		}
-		w.mu.Unlock()
-		return err
-	}
-	w.mu.Lock()
-	for _, b := range batch {
-		delete(w.pending, string(b.Cid().Hash()))
-	}
-	w.mu.Unlock()
-	return nil
+	return w.write(ctx, w.take())
 }
 
 func (w *writeBack) buffered(c cid.Cid) (blocks.Block, bool) {

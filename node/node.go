@@ -236,9 +236,14 @@ func New(ctx context.Context, cfg *Config, opts ...Option) (n *Node, err error) 
 	}
 	n.closers = append(n.closers, n.DHT.Close)
 
+	blockDir := "" // without a repo, every block stays in the datastore
+	if n.repoPath != "" {
+		blockDir = filepath.Join(n.repoPath, BlocksDir)
+	}
 	n.Content, err = content.New(nctx, content.Config{
 		Host:                 n.Host,
 		Datastore:            n.Store,
+		BlockDir:             blockDir,
 		Router:               n.DHT,
 		FindProvidersTimeout: cfg.Content.FindProvidersTimeout.D(),
 		ReprovideInterval:    cfg.Content.ReprovideInterval.D(),

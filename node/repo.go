@@ -24,6 +24,7 @@ const (
 	KeyFile        = "identity.key"
 	SwarmKeyFile   = "swarm.key"
 	DatastoreDir   = "datastore"
+	BlocksDir      = "blocks" // blocks of content.LargeBlockMin bytes and more, one file each
 	LockFile       = "repo.lock"
 	APIFile        = "api"
 	APITokenFile   = "api.token"

@@ -185,9 +185,7 @@ func TestJobSolicitedRoundFallsBackToGossip(t *testing.T) {
 		t.Fatalf("job %s: state %s, receipts %+v; want one from C %s", j.ID, j.State, j.Receipts, c.ID)
 	}
 	// The open round follows the solicited one at once: no backoff
-	// between them. (After the open round, a loaded machine may see C's
-	// bid arrive past the window; the requester then waits for it, which
-	// is right and is not what this test is about.)
+	// between them.
 	var rounds []string
 	for _, e := range j.Events {
 		if e.Type == "announce" {
@@ -197,9 +195,17 @@ func TestJobSolicitedRoundFallsBackToGossip(t *testing.T) {
 			t.Fatalf("the open round waited for the backoff: %q", e.Message)
 		}
 	}
+	// Under load C's bid may also miss the open round's window: the
+	// requester then announces to all again, which is right too; every
+	// round after the first is open.
 	want := []string{"attempt 1: asked 1 peer(s) directly: " + shortID(b.ID), "attempt 2: announced to all on the topic"}
-	if !slices.Equal(rounds, want) {
-		t.Fatalf("rounds %q, want %q", rounds, want)
+	if len(rounds) < 2 || !slices.Equal(rounds[:2], want) {
+		t.Fatalf("rounds %q, want %q first", rounds, want)
+	}
+	for _, r := range rounds[2:] {
+		if !strings.HasSuffix(r, ": announced to all on the topic") {
+			t.Fatalf("round %q after the open one is not open (rounds %q)", r, rounds)
+		}
 	}
 	declined := false
 	for _, d := range j.Declines {
